@@ -1,0 +1,709 @@
+//! # Virtual bank pallet
+//!
+//! Two-party payment channels ("virtual banks") after the Lightning Network's RSMC design,
+//! as SPEC section 2 describes them. Two clients lock funds in a bank; they then pay each
+//! other off-chain with *balance sheets* signed by the other side, revoking older sheets by
+//! revealing their *waiver keys*. Either client may [`Pallet::liquidate`] the bank with the
+//! newest sheet its peer signed: the peer is paid at once, the liquidator's (the *master's*)
+//! share stays frozen for the bank's lock period, during which anybody holding the sheet's
+//! revealed waiver secret may hand it to the peer with [`Pallet::withdraw_by_peer`].
+//! Otherwise the master takes it with [`Pallet::withdraw_by_master`] once the lock ends.
+//! [`Pallet::close`] settles at once when both clients sign.
+//!
+//! Funds never leave their owners' accounts until they are paid: they are held with
+//! [`fungible::hold::Mutate`] under [`HoldReason::ChannelDeposit`], and the opener's
+//! storage deposit under [`HoldReason::BankStorage`].
+//!
+//! Every signed payload is built by `vbank_primitives` and carries a tag, the chain's
+//! genesis hash and the bank's id, so a signature can't be replayed on another bank, another
+//! chain, or as another kind of message.
+//!
+//! ## Changes from the seed contract
+//!
+//! The Solidity contract this pallet retells had defects that are deliberately not copied:
+//!
+//! - It refused a sheet where one side holds zero. Here a share of zero is valid, both when
+//!   opening (that side then counts as deposited) and in sheets: paying everything to one
+//!   side is the most ordinary last payment of all.
+//! - It bound the waiver signature to a nonce chosen by the caller of the penalty, so a
+//!   waiver revealed for any old sheet could punish a liquidation with the newest one. Here
+//!   the waiver payload is built from the nonce recorded at liquidation, and checked against
+//!   the waiver key of the very sheet that was used.
+//! - It let funds stay locked forever when one side never funded. Here either client may
+//!   [`Pallet::cancel`] a bank still in `Funding`, and gets back whatever it deposited.
+//! - Its constructor validated a variable that was not its lock argument. Here the lock
+//!   period argument itself must lie within `[MinLockPeriod, MaxLockPeriod]`, and the lock is
+//!   counted in blocks, with `now + lock_period` refused when it overflows.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub use pallet::*;
+pub use weights::WeightInfo;
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
+pub mod weights;
+
+pub use vbank_primitives::{
+	Balance, BalanceSheet, Balances, ChannelId, ChannelState, Liquidation, Nonce,
+};
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use frame_support::{
+		pallet_prelude::*,
+		traits::{
+			fungible::{self, hold::Mutate as _},
+			tokens::{Fortitude, Precision, Restriction},
+		},
+	};
+	use frame_system::pallet_prelude::*;
+	use sp_core::H256;
+	use sp_runtime::{
+		traits::{CheckedAdd, Zero},
+		AccountId32, MultiSignature,
+	};
+	use vbank_primitives::{close_payload, sheet_payload, verify_signature, waiver_payload};
+
+	/// A bank as stored.
+	pub type ChannelOf<T> = vbank_primitives::Channel<AccountIdOf<T>, BlockNumberFor<T>>;
+	type AccountIdOf<T> = <T as frame_system::Config>::AccountId;
+
+	#[pallet::pallet]
+	pub struct Pallet<T>(_);
+
+	/// The pallet's configuration.
+	///
+	/// Clients sign with `MultiSignature` against their `AccountId32`, and payloads bind the
+	/// chain's genesis hash, so the runtime's account id and hash are fixed to those types.
+	#[pallet::config]
+	pub trait Config: frame_system::Config<AccountId = AccountId32, Hash = H256> {
+		/// The overarching hold reason.
+		type RuntimeHoldReason: From<HoldReason>;
+
+		/// The currency whose funds are held in banks.
+		type Currency: fungible::Mutate<Self::AccountId, Balance = Balance>
+			+ fungible::hold::Mutate<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+
+		/// The shortest lock period, in blocks, that a bank may be opened with.
+		#[pallet::constant]
+		type MinLockPeriod: Get<BlockNumberFor<Self>>;
+
+		/// The longest lock period, in blocks, that a bank may be opened with.
+		#[pallet::constant]
+		type MaxLockPeriod: Get<BlockNumberFor<Self>>;
+
+		/// Held from the opener for the storage a bank takes; released when it is removed.
+		#[pallet::constant]
+		type OpenDeposit: Get<Balance>;
+
+		/// Weights of this pallet's calls.
+		type WeightInfo: WeightInfo;
+	}
+
+	/// Why this pallet holds funds.
+	#[pallet::composite_enum]
+	pub enum HoldReason {
+		/// A client's funds locked in a bank.
+		ChannelDeposit,
+		/// The opener's deposit for the storage a bank takes.
+		BankStorage,
+	}
+
+	/// Every bank not yet closed, by id.
+	#[pallet::storage]
+	pub type Channels<T: Config> = StorageMap<_, Twox64Concat, ChannelId, ChannelOf<T>>;
+
+	/// The id the next bank opened will get.
+	#[pallet::storage]
+	pub type NextChannelId<T> = StorageValue<_, ChannelId, ValueQuery>;
+
+	/// The banks of each account, so a wallet can list them.
+	#[pallet::storage]
+	pub type ChannelsOf<T: Config> =
+		StorageDoubleMap<_, Blake2_128Concat, T::AccountId, Twox64Concat, ChannelId, ()>;
+
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// A bank was opened by `clients[0]` with `clients[1]`, who will bring `amounts`.
+		Opened {
+			channel: ChannelId,
+			clients: [T::AccountId; 2],
+			amounts: Balances,
+			lock_period: BlockNumberFor<T>,
+		},
+		/// A client locked its agreed amount in the bank.
+		Deposited { channel: ChannelId, who: T::AccountId, amount: Balance },
+		/// Both clients have deposited: the bank is running.
+		Running { channel: ChannelId },
+		/// `master` liquidated the bank with sheet `nonce`: the peer has been paid, and the
+		/// master's share is frozen until `unlock_at`.
+		Liquidated {
+			channel: ChannelId,
+			master: T::AccountId,
+			nonce: Nonce,
+			balances: Balances,
+			unlock_at: BlockNumberFor<T>,
+		},
+		/// The master took its frozen share after the lock; the bank is removed.
+		WithdrawnByMaster { channel: ChannelId, who: T::AccountId, amount: Balance },
+		/// Sheet `nonce` was proven revoked: the master's frozen share went to the peer `who`;
+		/// the bank is removed.
+		WithdrawnByPeer { channel: ChannelId, who: T::AccountId, amount: Balance, nonce: Nonce },
+		/// A bank still funding was cancelled and its deposits released; it is removed.
+		Cancelled { channel: ChannelId },
+		/// Both clients closed the bank with `balances`, paid at once; it is removed.
+		Closed { channel: ChannelId, balances: Balances },
+	}
+
+	#[pallet::error]
+	pub enum Error<T> {
+		/// No bank has this id (never opened, or already closed).
+		UnknownChannel,
+		/// The caller is not one of the bank's two clients.
+		NotAClient,
+		/// The bank is not in the state this call needs.
+		WrongState,
+		/// This client has already deposited into the bank.
+		AlreadyDeposited,
+		/// A signature does not verify against the expected signer and payload.
+		BadSignature,
+		/// The balances do not add up to what the bank holds.
+		BalanceMismatch,
+		/// The lock has not ended yet: the master may withdraw only from `unlock_at`.
+		StillLocked,
+		/// The lock has ended: the sheet can no longer be disputed.
+		LockExpired,
+		/// The lock period is outside `[MinLockPeriod, MaxLockPeriod]`.
+		LockPeriodOutOfRange,
+		/// A bank needs two different clients.
+		OpenWithSelf,
+		/// Both amounts are zero: there would be nothing to pay with.
+		NothingToLock,
+		/// The amounts add up to more than a balance can hold.
+		AmountOverflow,
+		/// `now + lock_period` is past the largest block number.
+		UnlockOverflow,
+		/// Only the client who liquidated may withdraw after the lock.
+		NotMaster,
+		/// Every bank id has been used.
+		NoChannelIdLeft,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		fn integrity_test() {
+			assert!(
+				T::MinLockPeriod::get() <= T::MaxLockPeriod::get(),
+				"MinLockPeriod must not exceed MaxLockPeriod"
+			);
+			assert!(
+				!T::MinLockPeriod::get().is_zero(),
+				"MinLockPeriod must be at least one block, or a stale sheet could not be disputed"
+			);
+			assert!(
+				!T::OpenDeposit::get().is_zero(),
+				"OpenDeposit must not be zero, or bank storage would be free to fill"
+			);
+		}
+
+		#[cfg(feature = "try-runtime")]
+		fn try_state(_n: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call(weight(<T as Config>::WeightInfo))]
+	impl<T: Config> Pallet<T> {
+		/// Open a bank with `peer`: the caller becomes client 0 and will bring `my_amount`,
+		/// `peer` client 1 bringing `peer_amount`. The bank starts in `Funding`; a side
+		/// bringing zero counts as deposited. Holds `OpenDeposit` from the caller until the
+		/// bank is removed.
+		///
+		/// Anybody may call. Emits [`Event::Opened`].
+		///
+		/// ## Errors
+		/// - [`Error::OpenWithSelf`]: `peer` is the caller.
+		/// - [`Error::NothingToLock`]: both amounts are zero.
+		/// - [`Error::AmountOverflow`]: the amounts add up past the largest balance.
+		/// - [`Error::LockPeriodOutOfRange`]: `lock_period` is outside the configured range.
+		/// - [`Error::NoChannelIdLeft`]: the id counter is exhausted.
+		/// - a token error when the caller can't afford `OpenDeposit`.
+		#[pallet::call_index(0)]
+		pub fn open(
+			origin: OriginFor<T>,
+			peer: T::AccountId,
+			my_amount: Balance,
+			peer_amount: Balance,
+			lock_period: BlockNumberFor<T>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			ensure!(peer != who, Error::<T>::OpenWithSelf);
+			ensure!(my_amount > 0 || peer_amount > 0, Error::<T>::NothingToLock);
+			ensure!(my_amount.checked_add(peer_amount).is_some(), Error::<T>::AmountOverflow);
+			ensure!(
+				(T::MinLockPeriod::get()..=T::MaxLockPeriod::get()).contains(&lock_period),
+				Error::<T>::LockPeriodOutOfRange
+			);
+			Self::do_open(who, peer, [my_amount, peer_amount], lock_period)
+		}
+
+		/// Lock the caller's agreed amount in a bank that is `Funding`. Once both clients have
+		/// deposited, the bank is `Running`.
+		///
+		/// Only a client of the bank may call. Emits [`Event::Deposited`], and
+		/// [`Event::Running`] with the second deposit.
+		///
+		/// ## Errors
+		/// - [`Error::UnknownChannel`], [`Error::NotAClient`].
+		/// - [`Error::WrongState`]: the bank is not `Funding`.
+		/// - [`Error::AlreadyDeposited`]: the caller has deposited already, or brings zero.
+		/// - a token error when the caller can't afford its amount.
+		#[pallet::call_index(1)]
+		pub fn deposit(origin: OriginFor<T>, channel: ChannelId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let (bank, me) = Self::client_bank(channel, &who)?;
+			ensure!(bank.state == ChannelState::Funding, Error::<T>::WrongState);
+			ensure!(!bank.deposited[me], Error::<T>::AlreadyDeposited);
+			Self::do_deposit(channel, bank, me)
+		}
+
+		/// Liquidate a `Running` bank with a balance sheet signed by the other client. The
+		/// caller becomes the master: the peer's share is paid at once, the caller's stays
+		/// held until `now + lock_period`, during which the sheet can be disputed with
+		/// [`Pallet::withdraw_by_peer`].
+		///
+		/// Only a client of the bank may call. Emits [`Event::Liquidated`].
+		///
+		/// ## Errors
+		/// - [`Error::UnknownChannel`], [`Error::NotAClient`].
+		/// - [`Error::WrongState`]: the bank is not `Running`.
+		/// - [`Error::BalanceMismatch`]: `balances` do not add up to the bank's total.
+		/// - [`Error::BadSignature`]: `peer_signature` is not the peer's over the sheet payload.
+		/// - [`Error::UnlockOverflow`]: `now + lock_period` is past the largest block number.
+		#[pallet::call_index(2)]
+		pub fn liquidate(
+			origin: OriginFor<T>,
+			channel: ChannelId,
+			nonce: Nonce,
+			balances: Balances,
+			waiver: T::AccountId,
+			peer_signature: MultiSignature,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let (bank, master) = Self::client_bank(channel, &who)?;
+			ensure!(bank.state == ChannelState::Running, Error::<T>::WrongState);
+			ensure!(balances_match(&bank.balances, &balances), Error::<T>::BalanceMismatch);
+			let payload = sheet_payload(&Self::genesis_hash(), channel, nonce, &balances, &waiver);
+			ensure!(
+				verify_signature(&peer_signature, &payload, &bank.clients[1 - master]),
+				Error::<T>::BadSignature
+			);
+			let sheet = BalanceSheet { channel, nonce, balances, waiver };
+			Self::do_liquidate(bank, master, sheet)
+		}
+
+		/// Take the master's frozen share once the lock is over; the bank is removed.
+		///
+		/// Only the master may call, at or after `unlock_at`. Emits
+		/// [`Event::WithdrawnByMaster`].
+		///
+		/// ## Errors
+		/// - [`Error::UnknownChannel`], [`Error::NotAClient`].
+		/// - [`Error::WrongState`]: the bank is not `Liquidating`.
+		/// - [`Error::NotMaster`]: the caller is the peer.
+		/// - [`Error::StillLocked`]: the lock has not ended.
+		#[pallet::call_index(3)]
+		pub fn withdraw_by_master(origin: OriginFor<T>, channel: ChannelId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let (bank, me) = Self::client_bank(channel, &who)?;
+			let liquidation = bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?;
+			ensure!(usize::from(liquidation.master) == me, Error::<T>::NotMaster);
+			ensure!(Self::now() >= liquidation.unlock_at, Error::<T>::StillLocked);
+			Self::do_withdraw_by_master(channel, bank, me)
+		}
+
+		/// Prove that the sheet a bank was liquidated with had been revoked, by a signature of
+		/// its waiver key over the waiver payload of that sheet's nonce: the master's frozen
+		/// share goes to the peer, and the bank is removed.
+		///
+		/// Anybody may call (a watchtower needs no custody); the funds only ever go to the
+		/// peer. Emits [`Event::WithdrawnByPeer`].
+		///
+		/// ## Errors
+		/// - [`Error::UnknownChannel`].
+		/// - [`Error::WrongState`]: the bank is not `Liquidating`.
+		/// - [`Error::LockExpired`]: the lock has ended.
+		/// - [`Error::BadSignature`]: not the waiver key's signature over the waiver payload.
+		#[pallet::call_index(4)]
+		pub fn withdraw_by_peer(
+			origin: OriginFor<T>,
+			channel: ChannelId,
+			waiver_signature: MultiSignature,
+		) -> DispatchResult {
+			ensure_signed(origin)?;
+			let bank = Channels::<T>::get(channel).ok_or(Error::<T>::UnknownChannel)?;
+			let liquidation = bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?;
+			ensure!(Self::now() < liquidation.unlock_at, Error::<T>::LockExpired);
+			let payload = waiver_payload(&Self::genesis_hash(), channel, liquidation.nonce);
+			ensure!(
+				verify_signature(&waiver_signature, &payload, &liquidation.waiver),
+				Error::<T>::BadSignature
+			);
+			Self::do_withdraw_by_peer(channel, bank)
+		}
+
+		/// Cancel a bank that is still `Funding`: whatever was deposited is released, and the
+		/// bank is removed. This is how a client gets its funds back when the other never
+		/// deposits.
+		///
+		/// Only a client of the bank may call. Emits [`Event::Cancelled`].
+		///
+		/// ## Errors
+		/// - [`Error::UnknownChannel`], [`Error::NotAClient`].
+		/// - [`Error::WrongState`]: the bank is not `Funding`.
+		#[pallet::call_index(5)]
+		pub fn cancel(origin: OriginFor<T>, channel: ChannelId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let (bank, _) = Self::client_bank(channel, &who)?;
+			ensure!(bank.state == ChannelState::Funding, Error::<T>::WrongState);
+			Self::do_cancel(channel, bank)
+		}
+
+		/// Close a `Running` bank cooperatively with `balances`, signed by both clients over
+		/// the close payload: everybody is paid at once, with no lock; the bank is removed.
+		///
+		/// Only a client of the bank may call. Emits [`Event::Closed`].
+		///
+		/// ## Errors
+		/// - [`Error::UnknownChannel`], [`Error::NotAClient`].
+		/// - [`Error::WrongState`]: the bank is not `Running`.
+		/// - [`Error::BalanceMismatch`]: `balances` do not add up to the bank's total.
+		/// - [`Error::BadSignature`]: `signatures[i]` is not client `i`'s over the payload.
+		#[pallet::call_index(6)]
+		pub fn close(
+			origin: OriginFor<T>,
+			channel: ChannelId,
+			nonce: Nonce,
+			balances: Balances,
+			signatures: [MultiSignature; 2],
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let (bank, _) = Self::client_bank(channel, &who)?;
+			ensure!(bank.state == ChannelState::Running, Error::<T>::WrongState);
+			ensure!(balances_match(&bank.balances, &balances), Error::<T>::BalanceMismatch);
+			let payload = close_payload(&Self::genesis_hash(), channel, nonce, &balances);
+			ensure!(
+				signatures
+					.iter()
+					.zip(&bank.clients)
+					.all(|(signature, client)| verify_signature(signature, &payload, client)),
+				Error::<T>::BadSignature
+			);
+			Self::do_close(channel, bank, balances)
+		}
+	}
+
+	/// Whether `proposed` shares out exactly the total of `current`.
+	fn balances_match(current: &Balances, proposed: &Balances) -> bool {
+		let total = current[0].checked_add(current[1]);
+		total.is_some() && proposed[0].checked_add(proposed[1]) == total
+	}
+
+	impl<T: Config> Pallet<T> {
+		/// The hash of block 0, which every signed payload binds.
+		///
+		/// `frame_system` records the real genesis hash when block 1 is initialised; no
+		/// extrinsic can run before then.
+		pub fn genesis_hash() -> H256 {
+			frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero())
+		}
+
+		/// The bank `channel` and the index of `who` among its clients.
+		fn client_bank(
+			channel: ChannelId,
+			who: &T::AccountId,
+		) -> Result<(ChannelOf<T>, usize), DispatchError> {
+			let bank = Channels::<T>::get(channel).ok_or(Error::<T>::UnknownChannel)?;
+			let me = bank.client_index(who).ok_or(Error::<T>::NotAClient)?;
+			Ok((bank, me))
+		}
+
+		fn now() -> BlockNumberFor<T> {
+			frame_system::Pallet::<T>::block_number()
+		}
+
+		fn do_open(
+			opener: T::AccountId,
+			peer: T::AccountId,
+			amounts: Balances,
+			lock_period: BlockNumberFor<T>,
+		) -> DispatchResult {
+			let channel = NextChannelId::<T>::get();
+			let next = channel.checked_add(1).ok_or(Error::<T>::NoChannelIdLeft)?;
+			let clients = [opener.clone(), peer];
+			let bank = ChannelOf::<T> {
+				clients: clients.clone(),
+				balances: amounts,
+				deposited: [amounts[0] == 0, amounts[1] == 0],
+				lock_period,
+				state: ChannelState::Funding,
+				liquidation: None,
+			};
+			NextChannelId::<T>::put(next);
+			for client in &clients {
+				ChannelsOf::<T>::insert(client, channel, ());
+			}
+			Channels::<T>::insert(channel, bank);
+			// Last, and fallible: the dispatch's storage layer undoes the writes above when
+			// the opener can't afford the deposit.
+			T::Currency::hold(&HoldReason::BankStorage.into(), &opener, T::OpenDeposit::get())?;
+			Self::deposit_event(Event::Opened { channel, clients, amounts, lock_period });
+			Ok(())
+		}
+
+		fn do_deposit(channel: ChannelId, mut bank: ChannelOf<T>, me: usize) -> DispatchResult {
+			let who = bank.clients[me].clone();
+			let amount = bank.balances[me];
+			T::Currency::hold(&HoldReason::ChannelDeposit.into(), &who, amount)?;
+			bank.deposited[me] = true;
+			let running = bank.deposited == [true, true];
+			if running {
+				bank.state = ChannelState::Running;
+			}
+			Channels::<T>::insert(channel, bank);
+			Self::deposit_event(Event::Deposited { channel, who, amount });
+			if running {
+				Self::deposit_event(Event::Running { channel });
+			}
+			Ok(())
+		}
+
+		fn do_liquidate(
+			mut bank: ChannelOf<T>,
+			master: usize,
+			sheet: BalanceSheet<T::AccountId>,
+		) -> DispatchResult {
+			let now = Self::now();
+			let unlock_at = now.checked_add(&bank.lock_period).ok_or(Error::<T>::UnlockOverflow)?;
+			Self::settle(&bank.clients, bank.balances, sheet.balances, Some(master))?;
+			let BalanceSheet { channel, nonce, balances, waiver } = sheet;
+			bank.balances = balances;
+			bank.state = ChannelState::Liquidating;
+			bank.liquidation = Some(Liquidation {
+				master: master as u8,
+				nonce,
+				waiver,
+				liquidated_at: now,
+				unlock_at,
+			});
+			let master = bank.clients[master].clone();
+			Channels::<T>::insert(channel, bank);
+			Self::deposit_event(Event::Liquidated { channel, master, nonce, balances, unlock_at });
+			Ok(())
+		}
+
+		fn do_withdraw_by_master(
+			channel: ChannelId,
+			bank: ChannelOf<T>,
+			master: usize,
+		) -> DispatchResult {
+			let who = bank.clients[master].clone();
+			let amount = bank.balances[master];
+			T::Currency::release(
+				&HoldReason::ChannelDeposit.into(),
+				&who,
+				amount,
+				Precision::Exact,
+			)?;
+			Self::remove(channel, &bank)?;
+			Self::deposit_event(Event::WithdrawnByMaster { channel, who, amount });
+			Ok(())
+		}
+
+		fn do_withdraw_by_peer(channel: ChannelId, bank: ChannelOf<T>) -> DispatchResult {
+			let Some(liquidation) = &bank.liquidation else {
+				return Err(Error::<T>::WrongState.into());
+			};
+			let master = usize::from(liquidation.master);
+			let nonce = liquidation.nonce;
+			let peer = bank.clients[1 - master].clone();
+			let amount = bank.balances[master];
+			T::Currency::transfer_on_hold(
+				&HoldReason::ChannelDeposit.into(),
+				&bank.clients[master],
+				&peer,
+				amount,
+				Precision::Exact,
+				Restriction::Free,
+				Fortitude::Force,
+			)?;
+			Self::remove(channel, &bank)?;
+			Self::deposit_event(Event::WithdrawnByPeer { channel, who: peer, amount, nonce });
+			Ok(())
+		}
+
+		fn do_cancel(channel: ChannelId, bank: ChannelOf<T>) -> DispatchResult {
+			for (client, owed) in bank.clients.iter().zip(Self::owed(&bank)) {
+				T::Currency::release(
+					&HoldReason::ChannelDeposit.into(),
+					client,
+					owed,
+					Precision::Exact,
+				)?;
+			}
+			Self::remove(channel, &bank)?;
+			Self::deposit_event(Event::Cancelled { channel });
+			Ok(())
+		}
+
+		fn do_close(channel: ChannelId, bank: ChannelOf<T>, balances: Balances) -> DispatchResult {
+			Self::settle(&bank.clients, bank.balances, balances, None)?;
+			Self::remove(channel, &bank)?;
+			Self::deposit_event(Event::Closed { channel, balances });
+			Ok(())
+		}
+
+		/// Move held funds so that each client gets its share of `owed` out of what it holds,
+		/// `held`, both adding up to the same total. Every share is paid out free, but for the
+		/// client `keep`, whose share stays held.
+		fn settle(
+			clients: &[T::AccountId; 2],
+			held: Balances,
+			owed: Balances,
+			keep: Option<usize>,
+		) -> DispatchResult {
+			let reason = HoldReason::ChannelDeposit.into();
+			for from in 0..2 {
+				let to = 1 - from;
+				let excess = held[from].saturating_sub(owed[from]);
+				if excess > 0 {
+					let restriction =
+						if keep == Some(to) { Restriction::OnHold } else { Restriction::Free };
+					T::Currency::transfer_on_hold(
+						&reason,
+						&clients[from],
+						&clients[to],
+						excess,
+						Precision::Exact,
+						restriction,
+						Fortitude::Force,
+					)?;
+				}
+			}
+			for (i, client) in clients.iter().enumerate() {
+				// What `i` still holds: its share if it held more, else all it held, as what
+				// came in from the other side came in free.
+				let still_held = held[i].min(owed[i]);
+				if keep != Some(i) && still_held > 0 {
+					T::Currency::release(&reason, client, still_held, Precision::Exact)?;
+				}
+			}
+			Ok(())
+		}
+
+		/// Remove a settled bank and release the opener's storage deposit.
+		fn remove(channel: ChannelId, bank: &ChannelOf<T>) -> DispatchResult {
+			Channels::<T>::remove(channel);
+			for client in &bank.clients {
+				ChannelsOf::<T>::remove(client, channel);
+			}
+			T::Currency::release(
+				&HoldReason::BankStorage.into(),
+				&bank.clients[0],
+				T::OpenDeposit::get(),
+				Precision::Exact,
+			)?;
+			Ok(())
+		}
+
+		/// What `bank` holds for each client under `ChannelDeposit`.
+		pub fn owed(bank: &ChannelOf<T>) -> Balances {
+			match (&bank.state, &bank.liquidation) {
+				(ChannelState::Funding, _) => [0, 1].map(|i| {
+					if bank.deposited[i] {
+						bank.balances[i]
+					} else {
+						0
+					}
+				}),
+				(ChannelState::Running, _) => bank.balances,
+				(ChannelState::Liquidating, Some(l)) => {
+					let mut owed = [0; 2];
+					let master = usize::from(l.master).min(1);
+					owed[master] = bank.balances[master];
+					owed
+				},
+				(ChannelState::Liquidating, None) => [0; 2],
+			}
+		}
+
+		/// The bank `channel`, as the runtime API shows it.
+		pub fn channel(channel: ChannelId) -> Option<ChannelOf<T>> {
+			Channels::<T>::get(channel)
+		}
+
+		/// The ids of every bank `who` is a client of, in ascending order of their hashes.
+		pub fn channels_of(who: &T::AccountId) -> alloc::vec::Vec<ChannelId> {
+			ChannelsOf::<T>::iter_key_prefix(who).collect()
+		}
+
+		/// The money invariant: every account holds under `ChannelDeposit` exactly what its
+		/// banks owe it, and under `BankStorage` one `OpenDeposit` per bank it opened; and the
+		/// account index matches the banks.
+		#[cfg(any(test, feature = "try-runtime"))]
+		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+			use alloc::collections::btree_map::BTreeMap;
+			use fungible::hold::Inspect;
+
+			let mut owed: BTreeMap<T::AccountId, Balance> = BTreeMap::new();
+			let mut storage: BTreeMap<T::AccountId, Balance> = BTreeMap::new();
+			let mut indexed = 0usize;
+			for (channel, bank) in Channels::<T>::iter() {
+				ensure!(channel < NextChannelId::<T>::get(), "bank id not yet handed out");
+				ensure!(bank.clients[0] != bank.clients[1], "bank with itself");
+				ensure!(bank.total().is_some(), "bank total overflows");
+				ensure!(
+					(bank.state == ChannelState::Liquidating) == bank.liquidation.is_some(),
+					"liquidation record does not match the state"
+				);
+				ensure!(
+					(bank.state == ChannelState::Running) ==
+						(bank.deposited == [true, true] && bank.liquidation.is_none()),
+					"running exactly when both deposited"
+				);
+				for (client, amount) in bank.clients.iter().zip(Self::owed(&bank)) {
+					ensure!(ChannelsOf::<T>::contains_key(client, channel), "bank not indexed");
+					let entry = owed.entry(client.clone()).or_default();
+					*entry = entry.checked_add(amount).ok_or("owed overflows")?;
+				}
+				let entry = storage.entry(bank.clients[0].clone()).or_default();
+				*entry = entry.saturating_add(T::OpenDeposit::get());
+				indexed += 2;
+			}
+			ensure!(ChannelsOf::<T>::iter().count() == indexed, "stale bank index entries");
+			for (who, amount) in owed {
+				ensure!(
+					T::Currency::balance_on_hold(&HoldReason::ChannelDeposit.into(), &who) ==
+						amount,
+					"held funds differ from what the banks owe"
+				);
+			}
+			for (who, amount) in storage {
+				ensure!(
+					T::Currency::balance_on_hold(&HoldReason::BankStorage.into(), &who) == amount,
+					"storage deposits differ from the banks opened"
+				);
+			}
+			Ok(())
+		}
+	}
+}

@@ -1,0 +1,307 @@
+//! The types and signing payloads of a virtual bank (SPEC sections 2 and 3), shared by the
+//! pallet, its runtime API and the off-chain RSMC helper so that every party encodes alike.
+//!
+//! Every byte that anybody signs is built here and nowhere else: [`sheet_payload`],
+//! [`waiver_payload`] and [`close_payload`]. [`verify_signature`] is the one check of a
+//! signature over such a payload, accepting the raw payload and the `<Bytes>`-wrapped form
+//! that browser wallets produce with `signRaw`.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use scale_info::TypeInfo;
+use sp_core::H256;
+use sp_runtime::{traits::Verify, AccountId32, MultiSignature};
+
+/// Identifies a bank; taken from a counter and never reused.
+pub type ChannelId = u64;
+
+/// The position of a balance sheet in a bank's history; sheet `n + 1` supersedes sheet `n`.
+pub type Nonce = u64;
+
+/// Amounts of the chain's currency.
+pub type Balance = u128;
+
+/// The two clients' shares, indexed as the bank's `clients`.
+pub type Balances = [Balance; 2];
+
+/// Tag that starts every liquidation (balance sheet) payload.
+pub const SHEET_TAG: [u8; 11] = *b"vbank/sheet";
+/// Tag that starts every waiver payload.
+pub const WAIVER_TAG: [u8; 12] = *b"vbank/waiver";
+/// Tag that starts every cooperative close payload.
+pub const CLOSE_TAG: [u8; 11] = *b"vbank/close";
+
+/// What browser wallets put around a message they sign with `signRaw`.
+const BYTES_PREFIX: &[u8] = b"<Bytes>";
+const BYTES_SUFFIX: &[u8] = b"</Bytes>";
+
+/// A proposal to liquidate a bank: who gets what if it is liquidated at this nonce.
+///
+/// The party that may liquidate with it holds the *other* party's signature over
+/// [`sheet_payload`]; `waiver` is the public key whose secret, once revealed, revokes it.
+#[derive(
+	Clone,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	TypeInfo,
+	MaxEncodedLen,
+	Debug,
+)]
+pub struct BalanceSheet<AccountId> {
+	pub channel: ChannelId,
+	pub nonce: Nonce,
+	pub balances: Balances,
+	pub waiver: AccountId,
+}
+
+/// Where a bank is in its life. A closed bank is removed from storage.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	TypeInfo,
+	MaxEncodedLen,
+	Debug,
+)]
+pub enum ChannelState {
+	/// Opened; waiting for one or both clients to deposit.
+	Funding,
+	/// Both sides deposited: payments happen off-chain.
+	Running,
+	/// One client liquidated; the master's share is frozen until `unlock_at`.
+	Liquidating,
+}
+
+/// A liquidation in progress.
+#[derive(
+	Clone,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	TypeInfo,
+	MaxEncodedLen,
+	Debug,
+)]
+pub struct Liquidation<AccountId, BlockNumber> {
+	/// Index into `clients` of the client who liquidated (0 or 1).
+	pub master: u8,
+	/// Nonce of the sheet used.
+	pub nonce: Nonce,
+	/// The sheet's waiver key: a signature by it over [`waiver_payload`] proves the sheet revoked.
+	pub waiver: AccountId,
+	pub liquidated_at: BlockNumber,
+	/// First block at which the master may withdraw; the peer's claim ends just before it.
+	pub unlock_at: BlockNumber,
+}
+
+/// A virtual bank between two clients.
+#[derive(
+	Clone,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	TypeInfo,
+	MaxEncodedLen,
+	Debug,
+)]
+pub struct Channel<AccountId, BlockNumber> {
+	/// Client 0 opened the bank; client 1 is its peer.
+	pub clients: [AccountId; 2],
+	/// What each client brings while funding and running; the liquidation sheet's shares
+	/// once liquidating.
+	pub balances: Balances,
+	pub deposited: [bool; 2],
+	pub lock_period: BlockNumber,
+	pub state: ChannelState,
+	pub liquidation: Option<Liquidation<AccountId, BlockNumber>>,
+}
+
+impl<AccountId: PartialEq, BlockNumber> Channel<AccountId, BlockNumber> {
+	/// The index (0 or 1) of `who` among the clients, if it is one.
+	pub fn client_index(&self, who: &AccountId) -> Option<usize> {
+		self.clients.iter().position(|c| c == who)
+	}
+
+	/// The sum of both shares, or `None` if it does not fit a [`Balance`].
+	pub fn total(&self) -> Option<Balance> {
+		self.balances[0].checked_add(self.balances[1])
+	}
+}
+
+/// The bytes a client signs to let its peer liquidate with `balances` at `nonce`.
+pub fn sheet_payload(
+	genesis_hash: &H256,
+	channel: ChannelId,
+	nonce: Nonce,
+	balances: &Balances,
+	waiver: &AccountId32,
+) -> Vec<u8> {
+	(SHEET_TAG, genesis_hash, channel, nonce, balances, waiver).encode()
+}
+
+/// The bytes the waiver key of sheet `nonce` signs to prove that sheet revoked.
+pub fn waiver_payload(genesis_hash: &H256, channel: ChannelId, nonce: Nonce) -> Vec<u8> {
+	(WAIVER_TAG, genesis_hash, channel, nonce).encode()
+}
+
+/// The bytes both clients sign to close a bank cooperatively with `balances`.
+pub fn close_payload(
+	genesis_hash: &H256,
+	channel: ChannelId,
+	nonce: Nonce,
+	balances: &Balances,
+) -> Vec<u8> {
+	(CLOSE_TAG, genesis_hash, channel, nonce, balances).encode()
+}
+
+/// `payload` wrapped as a browser wallet's `signRaw` wraps it.
+pub fn wrap_bytes(payload: &[u8]) -> Vec<u8> {
+	let mut wrapped = Vec::with_capacity(BYTES_PREFIX.len() + payload.len() + BYTES_SUFFIX.len());
+	wrapped.extend_from_slice(BYTES_PREFIX);
+	wrapped.extend_from_slice(payload);
+	wrapped.extend_from_slice(BYTES_SUFFIX);
+	wrapped
+}
+
+/// Whether `signature` is `signer`'s signature over `payload`, raw or `<Bytes>`-wrapped.
+///
+/// sr25519, ed25519 and ecdsa signatures are all accepted, as [`MultiSignature`] checks them
+/// against an [`AccountId32`].
+pub fn verify_signature(signature: &MultiSignature, payload: &[u8], signer: &AccountId32) -> bool {
+	signature.verify(payload, signer) || signature.verify(&wrap_bytes(payload)[..], signer)
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use hex_literal::hex;
+	use sp_core::{ecdsa, ed25519, sr25519, Pair};
+	use sp_runtime::traits::IdentifyAccount;
+
+	const GENESIS: H256 = H256([0x11; 32]);
+
+	fn waiver() -> AccountId32 {
+		AccountId32::new([0x22; 32])
+	}
+
+	#[test]
+	fn sheet_payload_bytes_are_pinned() {
+		let payload = sheet_payload(&GENESIS, 7, 3, &[1_000, u128::MAX], &waiver());
+		let expected = [
+			&b"vbank/sheet"[..],
+			&[0x11; 32],
+			&hex!("0700000000000000"),
+			&hex!("0300000000000000"),
+			&hex!("e8030000000000000000000000000000"),
+			&hex!("ffffffffffffffffffffffffffffffff"),
+			&[0x22; 32],
+		]
+		.concat();
+		assert_eq!(payload, expected);
+		assert_eq!(payload.len(), 11 + 32 + 8 + 8 + 32 + 32);
+	}
+
+	#[test]
+	fn waiver_payload_bytes_are_pinned() {
+		let payload = waiver_payload(&GENESIS, 0x0102, u64::MAX);
+		assert_eq!(
+			hex::encode(&payload),
+			concat!(
+				"7662616e6b2f776169766572",
+				"1111111111111111111111111111111111111111111111111111111111111111",
+				"0201000000000000",
+				"ffffffffffffffff",
+			)
+		);
+	}
+
+	#[test]
+	fn close_payload_bytes_are_pinned() {
+		let payload = close_payload(&GENESIS, 1, 0, &[5, 0]);
+		assert_eq!(
+			hex::encode(&payload),
+			concat!(
+				"7662616e6b2f636c6f7365",
+				"1111111111111111111111111111111111111111111111111111111111111111",
+				"0100000000000000",
+				"0000000000000000",
+				"05000000000000000000000000000000",
+				"00000000000000000000000000000000",
+			)
+		);
+	}
+
+	#[test]
+	fn payloads_of_different_kinds_never_coincide() {
+		// A waiver signature can't stand in for a sheet signature and vice versa.
+		let sheet = sheet_payload(&GENESIS, 1, 1, &[0, 0], &waiver());
+		let close = close_payload(&GENESIS, 1, 1, &[0, 0]);
+		let waiver = waiver_payload(&GENESIS, 1, 1);
+		assert_ne!(sheet[..11], close[..11]);
+		assert_ne!(sheet[..11], waiver[..11]);
+		assert!(!sheet.starts_with(&close));
+	}
+
+	#[test]
+	fn every_signature_scheme_verifies_raw_and_wrapped() {
+		let payload = waiver_payload(&GENESIS, 9, 9);
+		let sr = sr25519::Pair::from_seed(&[1; 32]);
+		let ed = ed25519::Pair::from_seed(&[2; 32]);
+		let ec = ecdsa::Pair::from_seed(&[3; 32]);
+		let cases: [(MultiSignature, MultiSignature, AccountId32); 3] = [
+			(
+				sr.sign(&payload).into(),
+				sr.sign(&wrap_bytes(&payload)).into(),
+				sr.public().into(),
+			),
+			(
+				ed.sign(&payload).into(),
+				ed.sign(&wrap_bytes(&payload)).into(),
+				ed.public().into(),
+			),
+			(
+				ec.sign(&payload).into(),
+				ec.sign(&wrap_bytes(&payload)).into(),
+				sp_runtime::MultiSigner::from(ec.public()).into_account(),
+			),
+		];
+		for (raw, wrapped, signer) in cases {
+			assert!(verify_signature(&raw, &payload, &signer));
+			assert!(verify_signature(&wrapped, &payload, &signer));
+			assert!(!verify_signature(&raw, &waiver_payload(&GENESIS, 9, 10), &signer));
+			assert!(!verify_signature(&raw, &payload, &AccountId32::new([0; 32])));
+		}
+	}
+
+	#[test]
+	fn channel_total_refuses_overflow() {
+		let mut channel = Channel::<u8, u32> {
+			clients: [1, 2],
+			balances: [u128::MAX, 0],
+			deposited: [false; 2],
+			lock_period: 1,
+			state: ChannelState::Funding,
+			liquidation: None,
+		};
+		assert_eq!(channel.total(), Some(u128::MAX));
+		channel.balances[1] = 1;
+		assert_eq!(channel.total(), None);
+		assert_eq!(channel.client_index(&2), Some(1));
+		assert_eq!(channel.client_index(&3), None);
+	}
+}
