@@ -44,15 +44,7 @@ const BYTES_SUFFIX: &[u8] = b"</Bytes>";
 /// The party that may liquidate with it holds the *other* party's signature over
 /// [`sheet_payload`]; `waiver` is the public key whose secret, once revealed, revokes it.
 #[derive(
-	Clone,
-	PartialEq,
-	Eq,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	TypeInfo,
-	MaxEncodedLen,
-	Debug,
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen, Debug,
 )]
 pub struct BalanceSheet<AccountId> {
 	pub channel: ChannelId,
@@ -85,15 +77,7 @@ pub enum ChannelState {
 
 /// A liquidation in progress.
 #[derive(
-	Clone,
-	PartialEq,
-	Eq,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	TypeInfo,
-	MaxEncodedLen,
-	Debug,
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen, Debug,
 )]
 pub struct Liquidation<AccountId, BlockNumber> {
 	/// Index into `clients` of the client who liquidated (0 or 1).
@@ -109,15 +93,7 @@ pub struct Liquidation<AccountId, BlockNumber> {
 
 /// A virtual bank between two clients.
 #[derive(
-	Clone,
-	PartialEq,
-	Eq,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	TypeInfo,
-	MaxEncodedLen,
-	Debug,
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen, Debug,
 )]
 pub struct Channel<AccountId, BlockNumber> {
 	/// Client 0 opened the bank; client 1 is its peer.
@@ -264,16 +240,8 @@ mod tests {
 		let ed = ed25519::Pair::from_seed(&[2; 32]);
 		let ec = ecdsa::Pair::from_seed(&[3; 32]);
 		let cases: [(MultiSignature, MultiSignature, AccountId32); 3] = [
-			(
-				sr.sign(&payload).into(),
-				sr.sign(&wrap_bytes(&payload)).into(),
-				sr.public().into(),
-			),
-			(
-				ed.sign(&payload).into(),
-				ed.sign(&wrap_bytes(&payload)).into(),
-				ed.public().into(),
-			),
+			(sr.sign(&payload).into(), sr.sign(&wrap_bytes(&payload)).into(), sr.public().into()),
+			(ed.sign(&payload).into(), ed.sign(&wrap_bytes(&payload)).into(), ed.public().into()),
 			(
 				ec.sign(&payload).into(),
 				ec.sign(&wrap_bytes(&payload)).into(),

@@ -628,13 +628,9 @@ pub mod pallet {
 		/// What `bank` holds for each client under `ChannelDeposit`.
 		pub fn owed(bank: &ChannelOf<T>) -> Balances {
 			match (&bank.state, &bank.liquidation) {
-				(ChannelState::Funding, _) => [0, 1].map(|i| {
-					if bank.deposited[i] {
-						bank.balances[i]
-					} else {
-						0
-					}
-				}),
+				(ChannelState::Funding, _) => {
+					[0, 1].map(|i| if bank.deposited[i] { bank.balances[i] } else { 0 })
+				},
 				(ChannelState::Running, _) => bank.balances,
 				(ChannelState::Liquidating, Some(l)) => {
 					let mut owed = [0; 2];
@@ -676,8 +672,8 @@ pub mod pallet {
 					"liquidation record does not match the state"
 				);
 				ensure!(
-					(bank.state == ChannelState::Running) ==
-						(bank.deposited == [true, true] && bank.liquidation.is_none()),
+					(bank.state == ChannelState::Running)
+						== (bank.deposited == [true, true] && bank.liquidation.is_none()),
 					"running exactly when both deposited"
 				);
 				for (client, amount) in bank.clients.iter().zip(Self::owed(&bank)) {
@@ -692,8 +688,8 @@ pub mod pallet {
 			ensure!(ChannelsOf::<T>::iter().count() == indexed, "stale bank index entries");
 			for (who, amount) in owed {
 				ensure!(
-					T::Currency::balance_on_hold(&HoldReason::ChannelDeposit.into(), &who) ==
-						amount,
+					T::Currency::balance_on_hold(&HoldReason::ChannelDeposit.into(), &who)
+						== amount,
 					"held funds differ from what the banks owe"
 				);
 			}
