@@ -951,7 +951,7 @@ fn integrity_test_rejects_a_zero_storage_deposit() {
 
 #[test]
 fn integrity_test_accepts_the_mock_config() {
-	new_test_ext().execute_with(|| <VirtualBank as Hooks<u64>>::integrity_test());
+	new_test_ext().execute_with(<VirtualBank as Hooks<u64>>::integrity_test);
 }
 
 #[test]
