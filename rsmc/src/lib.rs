@@ -1,0 +1,24 @@
+//! The RSMC helper: the off-chain half of a virtual bank (SPEC section 4), what each party
+//! runs to pay and be paid without touching the chain.
+//!
+//! - [`bank`]: the protocol core, pure state and transitions with no I/O;
+//! - [`secrets`]: waiver secrets, BOLT #3's per-commitment secrets and their compact store;
+//! - [`keys`]: the account signer and the waiver key pairs;
+//! - [`message`]: what helpers say to each other;
+//! - [`store`]: crash-safe storage of banks (in memory, or redb on disk);
+//! - [`transport`], [`chain`]: how helpers reach each other and the chain, and the
+//!   watchtower's decisions;
+//! - [`helper`]: one party's helper, tying the core to a store.
+
+pub mod bank;
+pub mod chain;
+pub mod helper;
+pub mod keys;
+pub mod message;
+pub mod secrets;
+pub mod store;
+pub mod transport;
+
+pub use bank::{Action, Bank, Error, Liquidation, Phase, Terms};
+pub use helper::{Helper, HelperError};
+pub use message::{Body, Message};
