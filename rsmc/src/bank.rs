@@ -518,11 +518,14 @@ impl Bank {
 		_signer: &dyn Signer,
 	) -> Result<Option<Message>, Error> {
 		let Phase::Active(ledger) = &self.phase else { unreachable!("matched by the caller") };
+		// Our `Revoke` was lost and the peer repeats its `Accept` of our newest sheet: send it
+		// again, even if we have started the next payment (the peer can't accept it before).
+		// It reveals nothing new: only secrets of sheets we already hold a newer one for.
+		let awaiting_revoke = matches!(ledger.in_flight, Some(InFlight::Accepted { .. }));
+		if !awaiting_revoke && nonce == ledger.sheet.nonce && nonce > 0 {
+			return self.revoke_message(nonce - 1).map(Some);
+		}
 		let Some(InFlight::Proposed { nonce: proposed, balances, .. }) = &ledger.in_flight else {
-			// Our `Revoke` was lost and the peer repeats its `Accept`: send it again.
-			if ledger.in_flight.is_none() && nonce == ledger.sheet.nonce && nonce > 0 {
-				return self.revoke_message(nonce - 1).map(Some);
-			}
 			return Err(if nonce <= ledger.sheet.nonce {
 				Error::Stale { nonce }
 			} else {

@@ -1,0 +1,159 @@
+//! Payments between two helpers: the handshake, both directions, and thousands of random
+//! payments over a network that delays, repeats, reorders and drops messages.
+
+use super::*;
+use rand::{Rng, SeedableRng};
+use rsmc::{store::MemoryStore, Action, Error, HelperError};
+
+#[test]
+fn the_handshake_gives_each_side_a_signed_sheet_zero() {
+	let (alice, bob) = opened(MemoryStore::default(), MemoryStore::default(), [100, 0]);
+	let (a, b) = (alice.bank(CHANNEL).unwrap(), bob.bank(CHANNEL).unwrap());
+	assert_eq!(a.nonce(), 0);
+	assert_eq!(a.balances(), [100, 0]);
+	assert_can_liquidate(a, b);
+	assert_can_liquidate(b, a);
+	assert_agree(a, b);
+}
+
+#[test]
+fn payments_flow_both_ways_and_revoke_every_older_sheet() {
+	let (mut alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), [100, 50]);
+	pay(&mut alice, &mut bob, 30);
+	pay(&mut bob, &mut alice, 5);
+	pay(&mut alice, &mut bob, 75);
+	let (a, b) = (alice.bank(CHANNEL).unwrap(), bob.bank(CHANNEL).unwrap());
+	assert_eq!(a.balances(), [0, 150]);
+	assert_eq!(a.nonce(), 3);
+	assert_agree(a, b);
+	for (bank, peer) in [(a, b), (b, a)] {
+		assert_can_liquidate(bank, peer);
+		assert_can_punish_every_revoked_sheet(peer, bank);
+	}
+}
+
+#[test]
+fn a_payer_cannot_pay_more_than_its_share_nor_nothing_nor_twice_at_once() {
+	let (mut alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), [10, 0]);
+	let refused = |r: Result<Message, HelperError>| match r {
+		Err(HelperError::Protocol(e)) => e,
+		other => panic!("expected a refusal, got {other:?}"),
+	};
+	assert_eq!(
+		refused(bob.pay(CHANNEL, 1)),
+		Error::InsufficientFunds { available: 0, requested: 1 }
+	);
+	assert_eq!(refused(alice.pay(CHANNEL, 0)), Error::ZeroAmount);
+	assert_eq!(
+		refused(alice.pay(CHANNEL, 11)),
+		Error::InsufficientFunds { available: 10, requested: 11 }
+	);
+	alice.pay(CHANNEL, 4).unwrap();
+	let busy = refused(alice.pay(CHANNEL, 1));
+	assert_eq!((busy.clone(), busy.action()), (Error::Busy, Action::Retry));
+	assert!(matches!(alice.pay(99, 1), Err(HelperError::UnknownBank(99))));
+}
+
+/// A network between Alice and Bob that loses, repeats, delays and reorders messages.
+struct FaultyWire {
+	in_flight: Vec<(bool, Message)>,
+	rng: rand::rngs::StdRng,
+}
+
+impl FaultyWire {
+	fn send(&mut self, to_bob: bool, message: Option<Message>) {
+		if let Some(message) = message {
+			self.in_flight.push((to_bob, message));
+		}
+	}
+
+	/// Deliver one message, or lose, duplicate or hold it back.
+	fn step(&mut self, alice: &mut Helper<MemoryStore>, bob: &mut Helper<MemoryStore>) {
+		if self.in_flight.is_empty() {
+			return;
+		}
+		// Any message may overtake the others.
+		let pick = self.rng.gen_range(0..self.in_flight.len());
+		let roll = self.rng.gen_range(0..100);
+		if roll < 10 {
+			self.in_flight.remove(pick); // lost
+			return;
+		}
+		let (to_bob, message) =
+			if roll < 20 { self.in_flight[pick].clone() } else { self.in_flight.remove(pick) };
+		let (receiver, reply_to_bob) =
+			if to_bob { (&mut *bob, false) } else { (&mut *alice, true) };
+		match receiver.handle(&message) {
+			Ok(reply) => self.send(reply_to_bob, reply),
+			// Duplicates, stale repeats and out-of-turn messages are refused and change nothing.
+			Err(HelperError::Protocol(e)) => assert_ne!(e, Error::BadSignature, "{message:?}"),
+			Err(e) => panic!("{e}"),
+		}
+	}
+
+	/// The timeouts: each side sends its unanswered message again.
+	fn retransmit(&mut self, alice: &Helper<MemoryStore>, bob: &Helper<MemoryStore>) {
+		self.send(true, alice.retransmission(CHANNEL));
+		self.send(false, bob.retransmission(CHANNEL));
+	}
+}
+
+fn settled(alice: &Helper<MemoryStore>, bob: &Helper<MemoryStore>) -> bool {
+	let idle =
+		|h: &Helper<MemoryStore>| h.bank(CHANNEL).unwrap().ledger().unwrap().in_flight.is_none();
+	idle(alice) && idle(bob)
+}
+
+fn run_random_payments(seed: u64, payments: usize) {
+	let start = [1_000_000, 1_000_000];
+	let (mut alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), start);
+	let mut wire =
+		FaultyWire { in_flight: Vec::new(), rng: rand::rngs::StdRng::seed_from_u64(seed) };
+	let mut expected = start;
+	let mut made = 0;
+	let mut steps = 0;
+	while made < payments || !settled(&alice, &bob) {
+		steps += 1;
+		assert!(steps < payments * 200 + 10_000, "no progress after {steps} steps");
+		if made < payments && settled(&alice, &bob) {
+			let alice_pays = wire.rng.gen_bool(0.5);
+			let (payer, from) = if alice_pays { (&mut alice, 0) } else { (&mut bob, 1) };
+			let amount = wire.rng.gen_range(1..=expected[from].min(5_000).max(1));
+			match payer.pay(CHANNEL, amount) {
+				Ok(propose) => {
+					expected[from] -= amount;
+					expected[1 - from] += amount;
+					made += 1;
+					wire.send(alice_pays, Some(propose));
+				},
+				Err(HelperError::Protocol(Error::InsufficientFunds { .. })) => {},
+				Err(e) => panic!("{e}"),
+			}
+		}
+		if wire.in_flight.is_empty() || wire.rng.gen_range(0..50) == 0 {
+			wire.retransmit(&alice, &bob);
+		}
+		wire.step(&mut alice, &mut bob);
+	}
+	let (a, b) = (alice.bank(CHANNEL).unwrap(), bob.bank(CHANNEL).unwrap());
+	assert_agree(a, b);
+	assert_eq!(a.balances(), expected);
+	for (bank, peer) in [(a, b), (b, a)] {
+		assert_can_liquidate(bank, peer);
+		assert_can_punish_every_revoked_sheet(peer, bank);
+	}
+}
+
+#[test]
+fn thousands_of_random_payments_over_a_faulty_network_leave_both_sides_agreeing() {
+	for seed in 0..4 {
+		run_random_payments(seed, 600);
+	}
+}
+
+#[test]
+fn many_short_runs_over_differently_faulty_networks_settle() {
+	for seed in 100..132 {
+		run_random_payments(seed, 40);
+	}
+}
