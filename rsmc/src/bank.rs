@@ -136,7 +136,7 @@ pub enum Phase {
 	/// Peer: signed the opener's sheet 0, waiting for its signature on ours.
 	AwaitingOpenConfirm { peer_waivers: [AccountId32; 2] },
 	/// Both hold a signed sheet: payments flow.
-	Active(Ledger),
+	Active(Box<Ledger>),
 }
 
 impl Phase {
@@ -402,10 +402,10 @@ impl Bank {
 					return Err(Error::BadSignature);
 				}
 				let reply = self.sign_peer_sheet(signer, 0, balances, &waivers[0]);
-				self.phase = Phase::Active(Ledger::new(
+				self.phase = Phase::Active(Box::new(Ledger::new(
 					SignedSheet { nonce: 0, balances, signature: signature.clone() },
 					waivers.clone(),
-				));
+				)));
 				Ok(Some(self.message(Body::OpenConfirm { signature: reply })))
 			},
 			(Phase::AwaitingOpenConfirm { peer_waivers }, Body::OpenConfirm { signature }) => {
@@ -413,10 +413,10 @@ impl Bank {
 				if !self.peer_signed_my_sheet(0, &balances, signature)? {
 					return Err(Error::BadSignature);
 				}
-				self.phase = Phase::Active(Ledger::new(
+				self.phase = Phase::Active(Box::new(Ledger::new(
 					SignedSheet { nonce: 0, balances, signature: signature.clone() },
 					peer_waivers.clone(),
-				));
+				)));
 				Ok(None)
 			},
 			// The opener answers a repeated `OpenAccept` (its confirmation was lost).

@@ -118,7 +118,7 @@ fn run_random_payments(seed: u64, payments: usize) {
 		if made < payments && settled(&alice, &bob) {
 			let alice_pays = wire.rng.gen_bool(0.5);
 			let (payer, from) = if alice_pays { (&mut alice, 0) } else { (&mut bob, 1) };
-			let amount = wire.rng.gen_range(1..=expected[from].min(5_000).max(1));
+			let amount = wire.rng.gen_range(1..=expected[from].clamp(1, 5_000));
 			match payer.pay(CHANNEL, amount) {
 				Ok(propose) => {
 					expected[from] -= amount;
