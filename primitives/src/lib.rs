@@ -162,6 +162,26 @@ pub fn verify_signature(signature: &MultiSignature, payload: &[u8], signer: &Acc
 	signature.verify(payload, signer) || signature.verify(&wrap_bytes(payload)[..], signer)
 }
 
+sp_api::decl_runtime_apis! {
+	/// What a client needs from the chain to sign for a virtual bank (SPEC section 3): the
+	/// exact payload bytes, built by this crate, and the banks themselves.
+	pub trait VirtualBankApi<AccountId, BlockNumber> where
+		AccountId: codec::Codec,
+		BlockNumber: codec::Codec,
+	{
+		/// The liquidation payload of a sheet of `channel` on this chain.
+		fn sheet_payload(channel: ChannelId, nonce: Nonce, balances: Balances, waiver: AccountId32) -> Vec<u8>;
+		/// The waiver payload of sheet `nonce` of `channel` on this chain.
+		fn waiver_payload(channel: ChannelId, nonce: Nonce) -> Vec<u8>;
+		/// The cooperative close payload of `channel` on this chain.
+		fn close_payload(channel: ChannelId, nonce: Nonce, balances: Balances) -> Vec<u8>;
+		/// The bank `channel`, if it is open.
+		fn channel(channel: ChannelId) -> Option<Channel<AccountId, BlockNumber>>;
+		/// The ids of the banks `account` is a client of.
+		fn channels_of(account: AccountId) -> Vec<ChannelId>;
+	}
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;

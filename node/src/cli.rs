@@ -1,0 +1,105 @@
+//! The command line: `sc_cli`'s node options, how blocks are sealed, and the subcommands.
+
+use std::str::FromStr;
+
+/// How the node seals blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consensus {
+	/// A block as soon as the pool holds a transaction (`instant-seal`).
+	InstantSeal,
+	/// A block every so many milliseconds, empty or not (`manual-seal-<ms>`).
+	ManualSeal(u64),
+	/// No blocks of its own: the node follows the chain of its peers (`none`).
+	None,
+}
+
+impl FromStr for Consensus {
+	type Err = String;
+
+	fn from_str(s: &str) -> Result<Self, Self::Err> {
+		match s {
+			"instant-seal" => return Ok(Consensus::InstantSeal),
+			"none" => return Ok(Consensus::None),
+			_ => {},
+		}
+		let Some(millis) = s.strip_prefix("manual-seal-") else {
+			return Err(format!(
+				"unknown consensus `{s}`: expected `instant-seal`, `manual-seal-<milliseconds>` or `none`"
+			));
+		};
+		match millis.parse::<u64>() {
+			Ok(0) | Err(_) => {
+				Err(format!("`{s}`: the block time must be a positive number of milliseconds"))
+			},
+			Ok(ms) => Ok(Consensus::ManualSeal(ms)),
+		}
+	}
+}
+
+#[derive(Debug, clap::Parser)]
+#[command(version, propagate_version = true, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+	#[command(subcommand)]
+	pub subcommand: Option<Subcommand>,
+
+	/// How blocks are sealed: `instant-seal` (a block for each transaction),
+	/// `manual-seal-<ms>` (a block every `<ms>` milliseconds) or `none` (follow the peers).
+	#[arg(long, default_value = "instant-seal")]
+	pub consensus: Consensus,
+
+	#[command(flatten)]
+	pub run: sc_cli::RunCmd,
+}
+
+#[derive(Debug, clap::Subcommand)]
+#[allow(clippy::large_enum_variant)]
+pub enum Subcommand {
+	/// Key management: generate, inspect and insert keys.
+	#[command(subcommand)]
+	Key(sc_cli::KeySubcommand),
+
+	/// Build a chain specification.
+	BuildSpec(sc_cli::BuildSpecCmd),
+
+	/// Export the chain specification.
+	ExportChainSpec(sc_cli::ExportChainSpecCmd),
+
+	/// Validate blocks.
+	CheckBlock(sc_cli::CheckBlockCmd),
+
+	/// Export blocks.
+	ExportBlocks(sc_cli::ExportBlocksCmd),
+
+	/// Export the state of a given block into a chain spec.
+	ExportState(sc_cli::ExportStateCmd),
+
+	/// Import blocks.
+	ImportBlocks(sc_cli::ImportBlocksCmd),
+
+	/// Remove the whole chain.
+	PurgeChain(sc_cli::PurgeChainCmd),
+
+	/// Revert the chain to a previous state.
+	Revert(sc_cli::RevertCmd),
+
+	/// Benchmark the runtime's pallets (`benchmark pallet`); needs a node built with
+	/// `--features runtime-benchmarks`.
+	#[command(subcommand)]
+	Benchmark(frame_benchmarking_cli::BenchmarkCmd),
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn consensus_parses_both_forms_and_names_the_problem() {
+		assert_eq!("instant-seal".parse(), Ok(Consensus::InstantSeal));
+		assert_eq!("manual-seal-6000".parse(), Ok(Consensus::ManualSeal(6000)));
+		assert_eq!("none".parse(), Ok(Consensus::None));
+		for bad in ["manual-seal-", "manual-seal-0", "manual-seal-x", "aura", ""] {
+			let err = bad.parse::<Consensus>().unwrap_err();
+			assert!(err.contains(&format!("`{bad}`")), "{bad}: {err}");
+		}
+	}
+}

@@ -1,0 +1,15 @@
+//! `vbank-node`: the vbank development chain.
+//!
+//! `vbank-node --dev` runs a one-node chain that seals a block as soon as a transaction
+//! arrives (`--consensus manual-seal-<ms>` seals one every `<ms>` milliseconds instead), with
+//! the well-known dev accounts funded and JSON-RPC on `127.0.0.1:9944`.
+
+mod chain_spec;
+mod cli;
+mod command;
+mod rpc;
+mod service;
+
+fn main() -> sc_cli::Result<()> {
+	command::run()
+}

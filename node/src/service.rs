@@ -1,0 +1,205 @@
+//! The node's services: client, transaction pool, network, RPC and block sealing.
+
+use crate::cli::Consensus;
+use futures::{
+	future,
+	stream::{self, BoxStream},
+	StreamExt,
+};
+use sc_consensus_manual_seal::{EngineCommand, ManualSealParams};
+use sc_executor::WasmExecutor;
+use sc_service::{error::Error as ServiceError, Configuration, TaskManager};
+use sc_telemetry::{Telemetry, TelemetryWorker};
+use sc_transaction_pool_api::TransactionPool;
+use sp_runtime::traits::Block as BlockT;
+use std::{sync::Arc, time::Duration};
+use vbank_runtime::{apis::RuntimeApi, opaque::Block};
+
+/// The host functions the runtime may call; a runtime built for benchmarks calls more.
+#[cfg(not(feature = "runtime-benchmarks"))]
+pub type HostFunctions = sp_io::SubstrateHostFunctions;
+#[cfg(feature = "runtime-benchmarks")]
+pub type HostFunctions =
+	(sp_io::SubstrateHostFunctions, frame_benchmarking::benchmarking::HostFunctions);
+
+pub type FullClient = sc_service::TFullClient<Block, RuntimeApi, WasmExecutor<HostFunctions>>;
+type FullBackend = sc_service::TFullBackend<Block>;
+type FullSelectChain = sc_consensus::LongestChain<FullBackend, Block>;
+type FullPool = sc_transaction_pool::TransactionPoolHandle<Block, FullClient>;
+
+/// What the chain subcommands need: everything but the network and the sealing task.
+pub type Service = sc_service::PartialComponents<
+	FullClient,
+	FullBackend,
+	FullSelectChain,
+	sc_consensus::DefaultImportQueue<Block>,
+	FullPool,
+	Option<Telemetry>,
+>;
+
+pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
+	let telemetry = config
+		.telemetry_endpoints
+		.clone()
+		.filter(|endpoints| !endpoints.is_empty())
+		.map(|endpoints| -> Result<_, sc_telemetry::Error> {
+			let worker = TelemetryWorker::new(16)?;
+			let telemetry = worker.handle().new_telemetry(endpoints);
+			Ok((worker, telemetry))
+		})
+		.transpose()?;
+
+	let executor = sc_service::new_wasm_executor(&config.executor);
+	let (client, backend, keystore_container, task_manager) =
+		sc_service::new_full_parts::<Block, RuntimeApi, _>(
+			config,
+			telemetry.as_ref().map(|(_, telemetry)| telemetry.handle()),
+			executor,
+			Vec::new(),
+		)?;
+	let client = Arc::new(client);
+
+	let telemetry = telemetry.map(|(worker, telemetry)| {
+		task_manager.spawn_handle().spawn("telemetry", None, worker.run());
+		telemetry
+	});
+
+	let select_chain = sc_consensus::LongestChain::new(backend.clone());
+	let transaction_pool = Arc::from(
+		sc_transaction_pool::Builder::new(
+			task_manager.spawn_essential_handle(),
+			client.clone(),
+			config.role.is_authority().into(),
+		)
+		.with_options(config.transaction_pool.clone())
+		.with_prometheus(config.prometheus_registry())
+		.build(),
+	);
+	let import_queue = sc_consensus_manual_seal::import_queue(
+		Box::new(client.clone()),
+		&task_manager.spawn_essential_handle(),
+		config.prometheus_registry(),
+	);
+
+	Ok(sc_service::PartialComponents {
+		client,
+		backend,
+		task_manager,
+		import_queue,
+		keystore_container,
+		select_chain,
+		transaction_pool,
+		other: telemetry,
+	})
+}
+
+/// The full node: imports, seals as `consensus` says, and serves RPC.
+pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as BlockT>::Hash>>(
+	config: Configuration,
+	consensus: Consensus,
+) -> Result<TaskManager, ServiceError> {
+	let sc_service::PartialComponents {
+		client,
+		backend,
+		mut task_manager,
+		import_queue,
+		keystore_container,
+		select_chain,
+		transaction_pool,
+		other: mut telemetry,
+	} = new_partial(&config)?;
+
+	let net_config = sc_network::config::FullNetworkConfiguration::<
+		Block,
+		<Block as BlockT>::Hash,
+		Network,
+	>::new(&config.network, config.prometheus_registry().cloned());
+	let metrics = Network::register_notification_metrics(config.prometheus_registry());
+
+	let (network, system_rpc_tx, tx_handler_controller, sync_service, _bitswap) =
+		sc_service::build_network(sc_service::BuildNetworkParams {
+			config: &config,
+			net_config,
+			client: client.clone(),
+			transaction_pool: transaction_pool.clone(),
+			spawn_handle: task_manager.spawn_handle(),
+			spawn_essential_handle: task_manager.spawn_essential_handle(),
+			import_queue,
+			block_announce_validator_builder: None,
+			warp_sync_config: None,
+			block_relay: None,
+			metrics,
+			gap_sync_body_policy: None,
+		})?;
+
+	let rpc_builder = {
+		let client = client.clone();
+		let pool = transaction_pool.clone();
+		Box::new(move |_| {
+			crate::rpc::create_full(crate::rpc::FullDeps {
+				client: client.clone(),
+				pool: pool.clone(),
+			})
+			.map_err(Into::into)
+		})
+	};
+
+	let prometheus_registry = config.prometheus_registry().cloned();
+	sc_service::spawn_tasks(sc_service::SpawnTasksParams {
+		network,
+		client: client.clone(),
+		keystore: keystore_container.keystore(),
+		task_manager: &mut task_manager,
+		transaction_pool: transaction_pool.clone(),
+		rpc_builder,
+		backend,
+		system_rpc_tx,
+		tx_handler_controller,
+		sync_service,
+		config,
+		telemetry: telemetry.as_mut(),
+		tracing_execute_block: None,
+	})?;
+
+	let proposer = sc_basic_authorship::ProposerFactory::new(
+		task_manager.spawn_handle(),
+		client.clone(),
+		transaction_pool.clone(),
+		prometheus_registry.as_ref(),
+		telemetry.as_ref().map(|telemetry| telemetry.handle()),
+	);
+	let create_inherent_data_providers =
+		|_, ()| async move { Ok(sp_timestamp::InherentDataProvider::from_system_time()) };
+
+	let commands: BoxStream<'static, EngineCommand<<Block as BlockT>::Hash>> = match consensus {
+		// The fork-aware pool keeps transactions back until it has seen a block: seal an
+		// empty one first, then one for each transaction the pool takes in.
+		Consensus::InstantSeal => stream::once(future::ready(seal(true)))
+			.chain(transaction_pool.import_notification_stream().map(|_| seal(false)))
+			.boxed(),
+		Consensus::ManualSeal(millis) => stream::unfold((), move |()| async move {
+			futures_timer::Delay::new(Duration::from_millis(millis)).await;
+			Some((seal(true), ()))
+		})
+		.boxed(),
+		Consensus::None => return Ok(task_manager),
+	};
+	let sealing = sc_consensus_manual_seal::run_manual_seal(ManualSealParams {
+		block_import: client.clone(),
+		env: proposer,
+		client,
+		pool: transaction_pool,
+		commands_stream: commands,
+		select_chain,
+		consensus_data_provider: None,
+		create_inherent_data_providers,
+	});
+	task_manager.spawn_essential_handle().spawn_blocking("seal", None, sealing);
+
+	Ok(task_manager)
+}
+
+/// Seal a block on the best one and finalize it at once: there is one authority.
+fn seal(create_empty: bool) -> EngineCommand<<Block as BlockT>::Hash> {
+	EngineCommand::SealNewBlock { create_empty, finalize: true, parent_hash: None, sender: None }
+}

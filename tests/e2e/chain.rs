@@ -1,0 +1,251 @@
+//! A small Rust client of the dev chain: signs and submits calls with the runtime's own
+//! types, waits until they are in a block, and reads events, storage and runtime APIs.
+
+use codec::{Decode, Encode};
+use jsonrpsee::{
+	core::client::{ClientT, Subscription, SubscriptionClientT},
+	rpc_params,
+};
+use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
+use serde_json::Value;
+use sp_core::{crypto::Pair as _, sr25519, H256};
+use sp_io::hashing::{blake2_128, twox_128};
+use sp_runtime::{generic::Era, DispatchError, MultiAddress, MultiSignature};
+use std::time::Duration;
+use vbank_runtime::{
+	AccountId, Balance, BlockNumber, Runtime, RuntimeCall, RuntimeEvent, SignedPayload,
+	TxExtension, UncheckedExtrinsic, VERSION,
+};
+
+/// How long a transaction may take to be put in a block.
+const INCLUSION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What became of a submitted call.
+pub struct Outcome {
+	/// The events it emitted, in order.
+	pub events: Vec<RuntimeEvent>,
+	/// `Err` with the dispatch error when the call failed (its fee is still paid).
+	pub result: Result<(), DispatchError>,
+}
+
+impl Outcome {
+	/// The fee the signer paid for it.
+	pub fn fee(&self) -> Balance {
+		self.events
+			.iter()
+			.find_map(|event| match event {
+				RuntimeEvent::TransactionPayment(
+					pallet_transaction_payment::Event::TransactionFeePaid { actual_fee, .. },
+				) => Some(*actual_fee),
+				_ => None,
+			})
+			.expect("every signed transaction pays a fee")
+	}
+
+	/// The virtual bank's events among [`Self::events`].
+	pub fn bank_events(&self) -> Vec<pallet_virtual_bank::Event<Runtime>> {
+		self.events
+			.iter()
+			.filter_map(|event| match event {
+				RuntimeEvent::VirtualBank(event) => Some(event.clone()),
+				_ => None,
+			})
+			.collect()
+	}
+}
+
+/// A connection to a node.
+pub struct Chain {
+	runtime: tokio::runtime::Runtime,
+	client: WsClient,
+	/// The chain's genesis hash, as every signing payload carries it.
+	pub genesis: H256,
+}
+
+fn storage_key(pallet: &str, item: &str) -> Vec<u8> {
+	[twox_128(pallet.as_bytes()), twox_128(item.as_bytes())].concat()
+}
+
+fn hex_bytes(value: &Value) -> Vec<u8> {
+	let text = value.as_str().unwrap_or_else(|| panic!("expected a hex string, got {value}"));
+	hex::decode(text.trim_start_matches("0x")).expect("the node answers valid hex")
+}
+
+impl Chain {
+	pub fn connect(url: &str) -> Chain {
+		let runtime = tokio::runtime::Builder::new_multi_thread()
+			.worker_threads(1)
+			.enable_all()
+			.build()
+			.expect("a tokio runtime");
+		let client = runtime
+			.block_on(WsClientBuilder::default().build(url))
+			.unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+		let mut chain = Chain { runtime, client, genesis: H256::zero() };
+		let genesis: Value = chain.rpc("chain_getBlockHash", rpc_params![0]);
+		chain.genesis = H256::from_slice(&hex_bytes(&genesis));
+		chain
+	}
+
+	/// One JSON-RPC call; panics with the node's error message.
+	pub fn rpc(&self, method: &str, params: jsonrpsee::core::params::ArrayParams) -> Value {
+		self.try_rpc(method, params).unwrap_or_else(|e| panic!("{method}: {e}"))
+	}
+
+	/// One JSON-RPC call.
+	pub fn try_rpc(
+		&self,
+		method: &str,
+		params: jsonrpsee::core::params::ArrayParams,
+	) -> Result<Value, jsonrpsee::core::ClientError> {
+		self.runtime.block_on(self.client.request(method, params))
+	}
+
+	/// A runtime API call at the best block: `method` as `Api_function`, `args` SCALE-encoded.
+	pub fn runtime_api<R: Decode>(&self, method: &str, args: impl Encode) -> R {
+		let answer = self
+			.rpc("state_call", rpc_params![method, format!("0x{}", hex::encode(args.encode()))]);
+		R::decode(&mut &hex_bytes(&answer)[..]).unwrap_or_else(|e| panic!("{method}: {e}"))
+	}
+
+	/// Raw storage at `at` (the best block when `None`).
+	fn storage(&self, key: &[u8], at: Option<H256>) -> Option<Vec<u8>> {
+		let key = format!("0x{}", hex::encode(key));
+		let answer = self.rpc("state_getStorage", rpc_params![key, at]);
+		(!answer.is_null()).then(|| hex_bytes(&answer))
+	}
+
+	/// The number of the best block.
+	pub fn best_number(&self) -> BlockNumber {
+		let header = self.rpc("chain_getHeader", rpc_params![]);
+		let number = header["number"].as_str().expect("a header has a number");
+		BlockNumber::from_str_radix(number.trim_start_matches("0x"), 16).expect("a hex number")
+	}
+
+	/// `who`'s account: free, reserved (held) and frozen funds.
+	pub fn account(&self, who: &AccountId) -> pallet_balances::AccountData<Balance> {
+		let key =
+			[storage_key("System", "Account"), blake2_128(who.as_ref()).to_vec(), who.encode()]
+				.concat();
+		self.storage(&key, None)
+			.map(|raw| {
+				frame_system::AccountInfo::<
+					vbank_runtime::Nonce,
+					pallet_balances::AccountData<Balance>,
+				>::decode(&mut &raw[..])
+				.expect("System.Account decodes")
+				.data
+			})
+			.unwrap_or_default()
+	}
+
+	/// Signs `call` as `signer`, submits it and waits until it is in a block.
+	pub fn submit(&self, signer: &sr25519::Pair, call: impl Into<RuntimeCall>) -> Outcome {
+		let account = AccountId::from(signer.public());
+		let nonce: Value = self.rpc("system_accountNextIndex", rpc_params![account.to_string()]);
+		let nonce = nonce.as_u64().expect("a nonce is a number") as vbank_runtime::Nonce;
+		let call = call.into();
+		let extension: TxExtension = (
+			frame_system::CheckNonZeroSender::new(),
+			frame_system::CheckSpecVersion::new(),
+			frame_system::CheckTxVersion::new(),
+			frame_system::CheckGenesis::new(),
+			frame_system::CheckEra::from(Era::Immortal),
+			frame_system::CheckNonce::from(nonce),
+			frame_system::CheckWeight::new(),
+			pallet_transaction_payment::ChargeTransactionPayment::from(0),
+		);
+		let implicit = (
+			(),
+			VERSION.spec_version,
+			VERSION.transaction_version,
+			self.genesis,
+			self.genesis,
+			(),
+			(),
+			(),
+		);
+		let payload = SignedPayload::from_raw(call.clone(), extension.clone(), implicit);
+		let signature = payload.using_encoded(|bytes| signer.sign(bytes));
+		let extrinsic = UncheckedExtrinsic::new_signed(
+			call,
+			MultiAddress::Id(account),
+			MultiSignature::Sr25519(signature),
+			extension,
+		);
+		let encoded = format!("0x{}", hex::encode(extrinsic.encode()));
+		let block = self.runtime.block_on(async {
+			let mut watch: Subscription<Value> = self
+				.client
+				.subscribe(
+					"author_submitAndWatchExtrinsic",
+					rpc_params![encoded.clone()],
+					"author_unwatchExtrinsic",
+				)
+				.await
+				.unwrap_or_else(|e| panic!("the node refused the transaction: {e}"));
+			tokio::time::timeout(INCLUSION_TIMEOUT, async {
+				while let Some(status) = watch.next().await {
+					let status = status.expect("a transaction status");
+					// Blocks are finalized as they are sealed: either may be reported first.
+					if let Some(in_block) =
+						status.get("inBlock").or_else(|| status.get("finalized"))
+					{
+						let hash = in_block.as_array().map_or(in_block, |pair| &pair[0]);
+						return H256::from_slice(&hex_bytes(hash));
+					}
+					if let Some(word) = status.as_str() {
+						assert!(
+							matches!(word, "ready" | "future"),
+							"the transaction was dropped: {status}"
+						);
+					}
+					if status.get("invalid").is_some() || status.get("dropped").is_some() {
+						panic!("the transaction was dropped: {status}");
+					}
+				}
+				panic!("the node closed the transaction's subscription")
+			})
+			.await
+			.expect("the transaction is put in a block in time")
+		});
+		self.outcome(block, &encoded)
+	}
+
+	fn outcome(&self, block: H256, encoded: &str) -> Outcome {
+		let body = self.rpc("chain_getBlock", rpc_params![block]);
+		let index = body["block"]["extrinsics"]
+			.as_array()
+			.expect("a block has extrinsics")
+			.iter()
+			.position(|extrinsic| extrinsic.as_str() == Some(encoded))
+			.expect("the block holds the transaction") as u32;
+		let raw = self.storage(&storage_key("System", "Events"), Some(block)).unwrap_or_default();
+		let records = Vec::<frame_system::EventRecord<RuntimeEvent, H256>>::decode(&mut &raw[..])
+			.expect("System.Events decodes");
+		let events: Vec<RuntimeEvent> = records
+			.into_iter()
+			.filter(|record| record.phase == frame_system::Phase::ApplyExtrinsic(index))
+			.map(|record| record.event)
+			.collect();
+		let result = events
+			.iter()
+			.find_map(|event| match event {
+				RuntimeEvent::System(frame_system::Event::ExtrinsicFailed {
+					dispatch_error,
+					..
+				}) => Some(Err(*dispatch_error)),
+				_ => None,
+			})
+			.unwrap_or(Ok(()));
+		Outcome { events, result }
+	}
+
+	/// Seals `count` blocks by submitting remarks from `signer` (instant seal makes one each).
+	pub fn advance(&self, signer: &sr25519::Pair, count: u32) {
+		for _ in 0..count {
+			let remark = frame_system::Call::<Runtime>::remark { remark: b"tick".to_vec() };
+			self.submit(signer, remark).result.expect("a remark succeeds");
+		}
+	}
+}

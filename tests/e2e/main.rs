@@ -1,0 +1,7 @@
+//! End-to-end tests of `vbank-node`: each test starts the built node itself (`--dev --tmp`
+//! on free loopback ports), waits until it answers, and stops it when done.
+
+mod chain;
+mod node;
+mod polkadot_js;
+mod seed_story;

@@ -1,0 +1,135 @@
+// Starting a dev node for a test, and the few helpers every test needs: submit and wait
+// until the transaction is in a block (an instant-seal chain never waits for finality),
+// and read the events and dispatch error it produced.
+
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { ApiPromise, WsProvider } from '@polkadot/api';
+import { Keyring } from '@polkadot/keyring';
+import { cryptoWaitReady } from '@polkadot/util-crypto';
+
+const START_TIMEOUT_MS = 60_000;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `vbank-node --dev --tmp` on free loopback ports; `stop()` ends it. */
+export async function startNode() {
+  const binary = process.env.VBANK_NODE;
+  if (!binary) throw new Error('set VBANK_NODE to the vbank-node binary (cargo test sets it)');
+  const [rpcPort, p2pPort] = [await freePort(), await freePort()];
+  const child = spawn(binary, [
+    '--dev', '--tmp', '--no-telemetry', '--no-prometheus', '--no-mdns',
+    '--rpc-port', String(rpcPort), '--listen-addr', `/ip4/127.0.0.1/tcp/${p2pPort}`,
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node did not start:\n${log}`)), START_TIMEOUT_MS);
+    child.stderr.on('data', (chunk) => {
+      log += chunk;
+      if (log.includes('Running JSON-RPC server')) { clearTimeout(timer); resolve(); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`node exited with ${code}:\n${log}`)); });
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    url: `ws://127.0.0.1:${rpcPort}`,
+    async stop() {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** A node, an API connected to it, and the dev accounts. */
+export async function connect() {
+  const node = await startNode();
+  const api = await ApiPromise.create({ provider: new WsProvider(node.url), noInitWarn: true });
+  await cryptoWaitReady();
+  const keyring = new Keyring({ type: 'sr25519' });
+  const dev = Object.fromEntries(
+    ['Alice', 'Bob', 'Charlie', 'Dave'].map((name) => [name.toLowerCase(), keyring.addFromUri(`//${name}`)]),
+  );
+  return {
+    api,
+    keyring,
+    dev,
+    async close() { await api.disconnect(); await node.stop(); },
+  };
+}
+
+/**
+ * Signs and sends `tx` from `signer`; resolves once it is in a block (or finalized) with
+ * `{ events, error, fee }`: `error` is `section.name` of the dispatch error, or null.
+ */
+export function send(api, tx, signer) {
+  return new Promise((resolve, reject) => {
+    let unsubscribe = () => {};
+    tx.signAndSend(signer, ({ status, events, dispatchError }) => {
+      if (status.isInvalid || status.isDropped || status.isUsurped) {
+        unsubscribe();
+        reject(new Error(`transaction ${status.type}`));
+        return;
+      }
+      // Blocks are finalized as they are sealed, so the pool may report either first.
+      if (!status.isInBlock && !status.isFinalized) return;
+      unsubscribe();
+      let error = null;
+      if (dispatchError) {
+        if (dispatchError.isModule) {
+          const { section, name } = api.registry.findMetaError(dispatchError.asModule);
+          error = `${section}.${name}`;
+        } else {
+          error = dispatchError.toString();
+        }
+      }
+      const fee = events
+        .filter(({ event }) => api.events.transactionPayment.TransactionFeePaid.is(event))
+        .map(({ event }) => event.data.actualFee.toBigInt())[0];
+      resolve({ events: events.map(({ event }) => event), error, fee, blockHash: status.isInBlock ? status.asInBlock : status.asFinalized });
+    }).then((u) => { unsubscribe = u; }, reject);
+  });
+}
+
+function plain(codec) {
+  if (typeof codec.toBigInt === 'function') return codec.toBigInt();
+  if (Array.isArray(codec)) return codec.map(plain);
+  return codec.toJSON();
+}
+
+const camel = (name) => name.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+
+/** The virtual bank's events among `events`, as `{ name, ...fields }` with bigint numbers. */
+export function bankEvents(events) {
+  return events
+    .filter((event) => event.section === 'virtualBank')
+    .map((event) => Object.fromEntries([
+      ['name', event.method],
+      ...event.data.map((value, i) => [camel(event.data.names[i]), plain(value)]),
+    ]));
+}
+
+/**
+ * The bytes a `Vec<u8>` runtime API returned. polkadot.js hands back a runtime call's
+ * `Vec<u8>` answer with its SCALE length prefix still on (a `Bytes` built from the raw
+ * answer), so the prefix is decoded here.
+ */
+export function payload(api, answer) {
+  return api.createType('Bytes', answer.toU8a(true)).toU8a(true);
+}
+
+/** `who`'s free and held funds, as bigints. */
+export async function funds(api, who) {
+  const { data } = await api.query.system.account(who);
+  return { free: data.free.toBigInt(), held: data.reserved.toBigInt() };
+}
