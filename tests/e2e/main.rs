@@ -5,3 +5,4 @@ mod chain;
 mod node;
 mod polkadot_js;
 mod seed_story;
+mod subcommands;

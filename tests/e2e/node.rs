@@ -4,7 +4,7 @@ use std::{
 	fs::File,
 	io::{BufRead, BufReader},
 	net::TcpListener,
-	path::PathBuf,
+	path::{Path, PathBuf},
 	process::{Child, Command, Stdio},
 	time::{Duration, Instant},
 };
@@ -35,11 +35,20 @@ pub fn free_port() -> u16 {
 impl Node {
 	/// Starts `vbank-node --dev --tmp` with `extra` arguments and waits for its RPC.
 	pub fn start(extra: &[&str]) -> Node {
+		Node::spawn(&[&["--tmp"], extra].concat())
+	}
+
+	/// Starts `vbank-node --dev` keeping its chain under `base_path`.
+	pub fn start_at(base_path: &Path) -> Node {
+		Node::spawn(&["--base-path", base_path.to_str().expect("a UTF-8 temporary path")])
+	}
+
+	fn spawn(extra: &[&str]) -> Node {
 		let rpc_port = free_port();
 		let p2p_port = free_port();
 		let log = tempfile::NamedTempFile::new().expect("a temporary file for the node's log");
 		let child = Command::new(binary())
-			.args(["--dev", "--tmp", "--no-telemetry", "--no-prometheus", "--no-mdns"])
+			.args(["--dev", "--no-telemetry", "--no-prometheus", "--no-mdns"])
 			.args(["--rpc-port", &rpc_port.to_string()])
 			.args(["--listen-addr", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
 			.args(extra)
