@@ -40,9 +40,16 @@ export async function startNode() {
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`node exited with ${code}:\n${log}`)); });
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
+  // Leave no node behind if this process ends without stop(): a failed hook, a time-out.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => { reap(); process.exit(1); });
+  }
   return {
     url: `ws://127.0.0.1:${rpcPort}`,
     async stop() {
+      process.removeListener('exit', reap);
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
       await exited;
