@@ -1,5 +1,5 @@
-//! The usual node subcommands on the dev chain: `build-spec`, `key`, `export-blocks`,
-//! `import-blocks` and `purge-chain`.
+//! The usual node subcommands on the dev chain (`build-spec`, `key`, `export-blocks`,
+//! `import-blocks`, `purge-chain`), and timed sealing.
 
 use crate::{
 	chain::Chain,
@@ -68,4 +68,14 @@ fn blocks_export_import_and_purge() {
 
 	vbank_node(&["purge-chain", "--dev", "--base-path", &second, "-y"]);
 	assert!(!std::path::Path::new(&second).join("chains/dev/paritydb").exists());
+}
+
+#[test]
+fn timed_seal_makes_blocks_without_transactions() {
+	let node = Node::start(&["--consensus", "manual-seal-300"]);
+	let chain = Chain::connect(&node.url());
+	let first = chain.best_number();
+	std::thread::sleep(std::time::Duration::from_secs(2));
+	let later = chain.best_number();
+	assert!(later >= first + 3, "300 ms blocks: #{first} then #{later} two seconds later");
 }
