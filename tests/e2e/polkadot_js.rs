@@ -12,7 +12,11 @@ fn run(what: &str, command: &mut Command) {
 
 #[test]
 fn polkadot_js_suite() {
-	let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/polkadot-js");
+	// Read when the test runs, not when it is built: the target directory is shared between
+	// clones, so the binary may have been built in another one.
+	let manifest_dir =
+		std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+	let suite = Path::new(&manifest_dir).join("../tests/polkadot-js");
 	// `npm ci` installs exactly the locked packages; skip it when they are already there.
 	let installed = suite.join("node_modules/.package-lock.json");
 	let locked = suite.join("package-lock.json");
