@@ -16,7 +16,8 @@ use codec::{Decode, Encode};
 use sp_core::{Pair, H256};
 use sp_runtime::{AccountId32, MultiSignature};
 use vbank_primitives::{
-	sheet_payload, verify_signature, waiver_payload, Balance, Balances, ChannelId, Nonce,
+	close_payload, sheet_payload, verify_signature, waiver_payload, Balance, Balances, ChannelId,
+	Nonce,
 };
 
 /// What the caller should do about an [`Error`].
@@ -61,6 +62,10 @@ pub enum Error {
 	BadTerms,
 	/// All 2^48 nonces of this bank are used: close it.
 	NoncesExhausted,
+	/// The bank is being closed cooperatively: no more payments.
+	Closing,
+	/// The close proposed does not match the newest sheet we hold.
+	CloseMismatch,
 }
 
 impl Error {
@@ -104,6 +109,10 @@ impl core::fmt::Display for Error {
 			},
 			Self::BadTerms => write!(f, "the bank's terms do not name us as exactly one client"),
 			Self::NoncesExhausted => write!(f, "every nonce of this bank is used; close it"),
+			Self::Closing => write!(f, "the bank is being closed: no more payments"),
+			Self::CloseMismatch => {
+				write!(f, "the close proposed does not match the newest sheet we hold")
+			},
 		}
 	}
 }
@@ -172,6 +181,24 @@ pub struct Ledger {
 	/// Every waiver secret the peer revealed: its revoked sheets.
 	pub peer_secrets: RevealedSecrets,
 	pub in_flight: Option<InFlight>,
+	/// The cooperative close under way: once set, no payment is made or accepted.
+	pub closing: Option<Closing>,
+}
+
+/// A cooperative close of the newest sheet: both clients' signatures on its close payload.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Closing {
+	pub nonce: Nonce,
+	pub balances: Balances,
+	/// By client index; complete when both are there.
+	pub signatures: [Option<MultiSignature>; 2],
+}
+
+impl Closing {
+	/// Both signatures, once the peer has given its own.
+	pub fn signatures(&self) -> Option<[MultiSignature; 2]> {
+		Some([self.signatures[0].clone()?, self.signatures[1].clone()?])
+	}
 }
 
 /// One party's state of one bank.
@@ -328,6 +355,9 @@ impl Bank {
 		let ledger = self
 			.ledger()
 			.ok_or(Error::UnexpectedMessage { phase: self.phase.name(), message: "payment" })?;
+		if ledger.closing.is_some() {
+			return Err(Error::Closing);
+		}
 		if ledger.in_flight.is_some() {
 			return Err(Error::Busy);
 		}
@@ -438,6 +468,12 @@ impl Bank {
 			(Phase::Active(_), Body::Revoke { nonce, secret, next_waiver }) => {
 				self.on_revoke(*nonce, secret, next_waiver)
 			},
+			(Phase::Active(_), Body::Close { nonce, balances, signature }) => {
+				self.on_close(*nonce, *balances, signature, signer)
+			},
+			(Phase::Active(_), Body::CloseAccept { nonce, signature }) => {
+				self.on_close_accept(*nonce, signature)
+			},
 			(phase, _) => Err(unexpected(phase)),
 		}
 	}
@@ -454,6 +490,9 @@ impl Bank {
 		let total = self.total();
 		let Phase::Active(ledger) = &self.phase else { unreachable!("matched by the caller") };
 		let current = ledger.sheet.nonce;
+		if ledger.closing.is_some() && nonce > current {
+			return Err(Error::Closing);
+		}
 		match &ledger.in_flight {
 			// Our `Accept` was lost: send it again.
 			Some(InFlight::Accepted { nonce: accepted })
@@ -586,6 +625,105 @@ impl Bank {
 		Ok(None)
 	}
 
+	/// Start closing cooperatively with the newest sheet: the `Close` message. Refused while
+	/// a payment is in flight; once sent, no payment is made or accepted on this bank.
+	pub fn close(&mut self, signer: &dyn Signer) -> Result<Message, Error> {
+		let me = self.me();
+		let ledger = self
+			.ledger()
+			.ok_or(Error::UnexpectedMessage { phase: self.phase.name(), message: "close" })?;
+		if ledger.in_flight.is_some() {
+			return Err(Error::Busy);
+		}
+		let (nonce, balances) = (ledger.sheet.nonce, ledger.sheet.balances);
+		let signature = match &ledger.closing {
+			Some(closing) if closing.nonce == nonce => closing.signatures[me].clone(),
+			_ => None,
+		}
+		.unwrap_or_else(|| self.sign_close(signer, nonce, &balances));
+		let mut signatures = [None, None];
+		signatures[me] = Some(signature.clone());
+		if let Some(Closing { signatures: kept, .. }) = &ledger.closing {
+			signatures[1 - me] = kept[1 - me].clone();
+		}
+		let Phase::Active(ledger) = &mut self.phase else { unreachable!("checked above") };
+		ledger.closing = Some(Closing { nonce, balances, signatures });
+		Ok(self.message(Body::Close { nonce, balances, signature }))
+	}
+
+	/// The close under way, if any.
+	pub fn closing(&self) -> Option<&Closing> {
+		self.ledger()?.closing.as_ref()
+	}
+
+	fn sign_close(&self, signer: &dyn Signer, nonce: Nonce, balances: &Balances) -> MultiSignature {
+		let t = &self.terms;
+		signer.sign(&close_payload(&t.genesis_hash, t.channel, nonce, balances))
+	}
+
+	fn peer_signed_close(
+		&self,
+		nonce: Nonce,
+		balances: &Balances,
+		signature: &MultiSignature,
+	) -> bool {
+		let t = &self.terms;
+		verify_signature(
+			signature,
+			&close_payload(&t.genesis_hash, t.channel, nonce, balances),
+			self.peer(),
+		)
+	}
+
+	/// The peer asks to close with the newest sheet: check it is the one we hold and that it
+	/// carries the peer's signature, then sign it too.
+	fn on_close(
+		&mut self,
+		nonce: Nonce,
+		balances: Balances,
+		signature: &MultiSignature,
+		signer: &dyn Signer,
+	) -> Result<Option<Message>, Error> {
+		let me = self.me();
+		let Phase::Active(ledger) = &self.phase else { unreachable!("matched by the caller") };
+		if ledger.in_flight.is_some() {
+			return Err(Error::Busy);
+		}
+		if nonce != ledger.sheet.nonce || balances != ledger.sheet.balances {
+			return Err(Error::CloseMismatch);
+		}
+		if !self.peer_signed_close(nonce, &balances, signature) {
+			return Err(Error::BadSignature);
+		}
+		let mine = self.sign_close(signer, nonce, &balances);
+		let mut signatures = [None, None];
+		signatures[me] = Some(mine.clone());
+		signatures[1 - me] = Some(signature.clone());
+		let Phase::Active(ledger) = &mut self.phase else { unreachable!() };
+		ledger.closing = Some(Closing { nonce, balances, signatures });
+		Ok(Some(self.message(Body::CloseAccept { nonce, signature: mine })))
+	}
+
+	/// The peer signed our close: both signatures are there to submit.
+	fn on_close_accept(
+		&mut self,
+		nonce: Nonce,
+		signature: &MultiSignature,
+	) -> Result<Option<Message>, Error> {
+		let me = self.me();
+		let Some(closing) = self.closing().filter(|c| c.nonce == nonce).cloned() else {
+			return Err(Error::UnexpectedMessage { phase: "not closing", message: "CloseAccept" });
+		};
+		if !self.peer_signed_close(nonce, &closing.balances, signature) {
+			return Err(Error::BadSignature);
+		}
+		let Phase::Active(ledger) = &mut self.phase else { unreachable!("closing is active") };
+		let mut closing = closing;
+		closing.signatures[1 - me] = Some(signature.clone());
+		ledger.closing = Some(closing);
+		Ok(None)
+	}
+
 	/// The newest sheet we can liquidate with.
 	pub fn liquidation(&self) -> Option<Liquidation> {
 		let ledger = self.ledger()?;
@@ -628,6 +766,7 @@ impl Ledger {
 			peer_waivers,
 			peer_secrets: RevealedSecrets::default(),
 			in_flight: None,
+			closing: None,
 		}
 	}
 

@@ -96,6 +96,12 @@ impl<S: Store> Helper<S> {
 		self.transition(channel, |bank, signer| bank.propose(amount, signer))
 	}
 
+	/// Start closing `channel` cooperatively with the newest sheet: the `Close` message. Once
+	/// the peer's `CloseAccept` is handled, [`Bank::closing`] holds both signatures.
+	pub fn close(&mut self, channel: ChannelId) -> Result<Message, HelperError> {
+		self.transition(channel, |bank, signer| bank.close(signer))
+	}
+
 	/// Handle a message from a peer: the reply to send, if any.
 	pub fn handle(&mut self, message: &Message) -> Result<Option<Message>, HelperError> {
 		if let (Body::Open { .. }, None) = (&message.body, self.banks.get(&message.channel)) {

@@ -19,6 +19,6 @@ pub mod secrets;
 pub mod store;
 pub mod transport;
 
-pub use bank::{Action, Bank, Error, Liquidation, Phase, Terms};
+pub use bank::{Action, Bank, Closing, Error, Liquidation, Phase, Terms};
 pub use helper::{Helper, HelperError};
 pub use message::{Body, Message};

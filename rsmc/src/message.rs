@@ -29,6 +29,11 @@ pub enum Body {
 	Accept { nonce: Nonce, signature: MultiSignature, secret: Secret, next_waiver: AccountId32 },
 	/// Payer: our waiver secret for `nonce` and our waiver key for `nonce + 2`.
 	Revoke { nonce: Nonce, secret: Secret, next_waiver: AccountId32 },
+	/// Either side, with no payment in flight: our signature on the close payload of the
+	/// newest sheet (`nonce`, `balances`); no payment may follow.
+	Close { nonce: Nonce, balances: Balances, signature: MultiSignature },
+	/// The other side: our signature on the same close payload.
+	CloseAccept { nonce: Nonce, signature: MultiSignature },
 }
 
 impl Body {
@@ -41,6 +46,8 @@ impl Body {
 			Self::Propose { .. } => "Propose",
 			Self::Accept { .. } => "Accept",
 			Self::Revoke { .. } => "Revoke",
+			Self::Close { .. } => "Close",
+			Self::CloseAccept { .. } => "CloseAccept",
 		}
 	}
 }

@@ -3,6 +3,7 @@
 
 mod bolt3;
 mod byzantine;
+mod close;
 mod crash;
 mod payments;
 mod watchtower;
