@@ -48,7 +48,33 @@ pub struct Cli {
 	pub consensus: Consensus,
 
 	#[command(flatten)]
+	pub helpers: HelperParams,
+
+	#[command(flatten)]
 	pub run: sc_cli::RunCmd,
+}
+
+/// The RSMC helpers the node runs (SPEC section 5).
+#[derive(Debug, Clone, clap::Args)]
+pub struct HelperParams {
+	/// Run a helper for this account (a secret URI: `//Alice`, a mnemonic, a hex seed); may
+	/// be given more than once. `--dev` runs `//Alice` and `//Bob` unless told otherwise.
+	#[arg(long = "rsmc-account", value_name = "SURI")]
+	pub accounts: Vec<String>,
+
+	/// How helpers on other nodes reach this node's `rsmc_message` (default: the RPC
+	/// server's address, as `ws://<ip>:<port>`).
+	#[arg(long = "rsmc-url", value_name = "URL")]
+	pub url: Option<String>,
+
+	/// Seconds a peer may stay silent before a payment or a close gives up on it (a payment
+	/// then liquidates with the newest sheet).
+	#[arg(long = "rsmc-peer-timeout", value_name = "SECONDS", default_value_t = 30)]
+	pub peer_timeout: u64,
+
+	/// Tests only: serve `rsmc_liquidateRevoked`, which liquidates with a revoked sheet.
+	#[arg(long = "rsmc-test-cheats")]
+	pub test_cheats: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -81,6 +107,9 @@ pub enum Subcommand {
 
 	/// Revert the chain to a previous state.
 	Revert(sc_cli::RevertCmd),
+
+	/// Talk to a running node's helpers: open a bank, pay, close, list banks.
+	Rsmc(crate::client::RsmcCmd),
 
 	/// Benchmark the runtime's pallets (`benchmark pallet`); needs a node built with
 	/// `--features runtime-benchmarks`.

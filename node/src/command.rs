@@ -96,19 +96,26 @@ pub fn run() -> sc_cli::Result<()> {
 			})
 		},
 		Some(Subcommand::Benchmark(cmd)) => benchmark(&cli, cmd),
+		Some(Subcommand::Rsmc(cmd)) => cmd.run().map_err(sc_cli::Error::Input),
 		None => {
 			let runner = cli.create_runner(&cli.run)?;
 			runner.run_node_until_exit(|config| async move {
 				use sc_network::config::NetworkBackendType;
+				let helpers = helper_settings(&cli, &config);
 				match config.network.network_backend {
 					NetworkBackendType::Libp2p => {
-						service::new_full::<sc_network::NetworkWorker<_, _>>(config, cli.consensus)
-							.await
+						service::new_full::<sc_network::NetworkWorker<_, _>>(
+							config,
+							cli.consensus,
+							helpers,
+						)
+						.await
 					},
 					NetworkBackendType::Litep2p => {
 						service::new_full::<sc_network::Litep2pNetworkBackend>(
 							config,
 							cli.consensus,
+							helpers,
 						)
 						.await
 					},
@@ -116,6 +123,35 @@ pub fn run() -> sc_cli::Result<()> {
 				.map_err(sc_cli::Error::Service)
 			})
 		},
+	}
+}
+
+/// The helpers to run: those named, or in `--dev` `//Alice` and `//Bob`; their stores under
+/// the node's base path.
+fn helper_settings(cli: &Cli, config: &sc_service::Configuration) -> crate::helpers::Settings {
+	let params = &cli.helpers;
+	let accounts = if params.accounts.is_empty() && cli.run.shared_params.dev {
+		vec!["//Alice".into(), "//Bob".into()]
+	} else {
+		params.accounts.clone()
+	};
+	let own_url = params.url.clone().unwrap_or_else(|| {
+		let listen = config
+			.rpc
+			.addr
+			.as_ref()
+			.and_then(|endpoints| endpoints.first())
+			.map(|endpoint| endpoint.listen_addr)
+			.unwrap_or_else(|| ([127, 0, 0, 1], config.rpc.port).into());
+		let ip = if listen.ip().is_unspecified() { [127, 0, 0, 1].into() } else { listen.ip() };
+		format!("ws://{}", std::net::SocketAddr::new(ip, listen.port()))
+	});
+	crate::helpers::Settings {
+		accounts,
+		dir: config.base_path.path().join("rsmc"),
+		own_url,
+		peer_timeout: std::time::Duration::from_secs(params.peer_timeout),
+		test_cheats: params.test_cheats,
 	}
 }
 

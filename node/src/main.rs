@@ -10,7 +10,9 @@
 
 mod chain_spec;
 mod cli;
+mod client;
 mod command;
+mod helpers;
 mod rpc;
 mod service;
 

@@ -25,7 +25,7 @@ pub type HostFunctions =
 pub type FullClient = sc_service::TFullClient<Block, RuntimeApi, WasmExecutor<HostFunctions>>;
 type FullBackend = sc_service::TFullBackend<Block>;
 type FullSelectChain = sc_consensus::LongestChain<FullBackend, Block>;
-type FullPool = sc_transaction_pool::TransactionPoolHandle<Block, FullClient>;
+pub type FullPool = sc_transaction_pool::TransactionPoolHandle<Block, FullClient>;
 
 /// What the chain subcommands need: everything but the network and the sealing task.
 pub type Service = sc_service::PartialComponents<
@@ -97,6 +97,7 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as BlockT>::Hash>>(
 	config: Configuration,
 	consensus: Consensus,
+	helper_settings: crate::helpers::Settings,
 ) -> Result<TaskManager, ServiceError> {
 	let sc_service::PartialComponents {
 		client,
@@ -132,15 +133,29 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 			gap_sync_body_policy: None,
 		})?;
 
+	let chain = crate::helpers::chain::NodeChain::new(client.clone(), transaction_pool.clone())
+		.map_err(ServiceError::Other)?;
+	let (helpers, decided_calls) = crate::helpers::Helpers::start(helper_settings, Arc::new(chain))
+		.map_err(ServiceError::Other)?;
+	task_manager.spawn_handle().spawn(
+		"rsmc-watchtower",
+		None,
+		crate::helpers::watchtower::run(helpers.clone(), decided_calls),
+	);
+
 	let rpc_builder = {
 		let client = client.clone();
 		let pool = transaction_pool.clone();
 		Box::new(move |_| {
-			crate::rpc::create_full(crate::rpc::FullDeps {
-				client: client.clone(),
-				pool: pool.clone(),
-			})
-			.map_err(Into::into)
+			let module = || -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+				let mut module = crate::rpc::create_full(crate::rpc::FullDeps {
+					client: client.clone(),
+					pool: pool.clone(),
+				})?;
+				module.merge(crate::helpers::rpc::Rsmc(helpers.clone()).into_module()?)?;
+				Ok(module)
+			};
+			module().map_err(Into::into)
 		})
 	};
 

@@ -10,12 +10,9 @@ use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
 use serde_json::Value;
 use sp_core::{crypto::Pair as _, sr25519, H256};
 use sp_io::hashing::{blake2_128, twox_128};
-use sp_runtime::{generic::Era, DispatchError, MultiAddress, MultiSignature};
+use sp_runtime::DispatchError;
 use std::time::Duration;
-use vbank_runtime::{
-	AccountId, Balance, BlockNumber, Runtime, RuntimeCall, RuntimeEvent, SignedPayload,
-	TxExtension, UncheckedExtrinsic, VERSION,
-};
+use vbank_runtime::{AccountId, Balance, BlockNumber, Runtime, RuntimeCall, RuntimeEvent};
 
 /// How long a transaction may take to be put in a block.
 const INCLUSION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -144,35 +141,7 @@ impl Chain {
 		let account = AccountId::from(signer.public());
 		let nonce: Value = self.rpc("system_accountNextIndex", rpc_params![account.to_string()]);
 		let nonce = nonce.as_u64().expect("a nonce is a number") as vbank_runtime::Nonce;
-		let call = call.into();
-		let extension: TxExtension = (
-			frame_system::CheckNonZeroSender::new(),
-			frame_system::CheckSpecVersion::new(),
-			frame_system::CheckTxVersion::new(),
-			frame_system::CheckGenesis::new(),
-			frame_system::CheckEra::from(Era::Immortal),
-			frame_system::CheckNonce::from(nonce),
-			frame_system::CheckWeight::new(),
-			pallet_transaction_payment::ChargeTransactionPayment::from(0),
-		);
-		let implicit = (
-			(),
-			VERSION.spec_version,
-			VERSION.transaction_version,
-			self.genesis,
-			self.genesis,
-			(),
-			(),
-			(),
-		);
-		let payload = SignedPayload::from_raw(call.clone(), extension.clone(), implicit);
-		let signature = payload.using_encoded(|bytes| signer.sign(bytes));
-		let extrinsic = UncheckedExtrinsic::new_signed(
-			call,
-			MultiAddress::Id(account),
-			MultiSignature::Sr25519(signature),
-			extension,
-		);
+		let extrinsic = vbank_runtime::signed_extrinsic(signer, call.into(), nonce, self.genesis);
 		let encoded = format!("0x{}", hex::encode(extrinsic.encode()));
 		let block = self.runtime.block_on(async {
 			let mut watch: Subscription<Value> = self

@@ -1,0 +1,262 @@
+//! `vbank-node rsmc …`: a running node's helpers from the command line, for people who would
+//! rather not write JSON. It talks to the node's `rsmc_` RPC methods.
+
+use jsonrpsee::{
+	core::client::{ClientT, Subscription, SubscriptionClientT},
+	rpc_params,
+};
+use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
+use serde_json::Value;
+use sp_core::{crypto::Ss58Codec, sr25519, Pair};
+use std::{
+	io::Write,
+	time::{Duration, Instant},
+};
+
+#[derive(Debug, Clone, clap::Parser)]
+pub struct RsmcCmd {
+	/// The node's RPC URL.
+	#[arg(long, default_value = "ws://127.0.0.1:9944")]
+	pub url: String,
+
+	#[command(subcommand)]
+	pub action: Action,
+}
+
+/// Accounts are SS58 addresses, `0x` public keys, or dev names such as `//Alice`; amounts
+/// are in planck (1 VBK = 10^12 planck).
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Action {
+	/// The accounts the node's helpers serve, with their banks.
+	Status,
+	/// An account's banks, as a table.
+	Banks { account: String },
+	/// Open a bank with a peer and fund it, showing each step as it happens.
+	Open {
+		account: String,
+		peer: String,
+		my_amount: String,
+		#[arg(default_value = "0")]
+		peer_amount: String,
+		/// Blocks the liquidator's share stays frozen.
+		#[arg(long, default_value_t = 10)]
+		lock_period: u32,
+		/// The RPC URL of the peer's node, when another node serves the peer.
+		#[arg(long)]
+		peer_url: Option<String>,
+	},
+	/// Pay an amount on a bank; returns once the payment is final.
+	Pay { account: String, channel: u64, amount: String },
+	/// Close a bank cooperatively (or liquidate it if the peer does not answer).
+	Close { account: String, channel: u64 },
+}
+
+impl RsmcCmd {
+	pub fn run(&self) -> Result<(), String> {
+		let runtime = tokio::runtime::Builder::new_current_thread()
+			.enable_all()
+			.build()
+			.map_err(|e| e.to_string())?;
+		runtime.block_on(self.run_async())
+	}
+
+	async fn run_async(&self) -> Result<(), String> {
+		let client = WsClientBuilder::default()
+			.request_timeout(Duration::from_secs(3600))
+			.build(&self.url)
+			.await
+			.map_err(|e| format!("cannot reach the node at {}: {e}", self.url))?;
+		let call = |method: &'static str, params| request(&client, method, params);
+		match &self.action {
+			Action::Status => {
+				let accounts = call("rsmc_accounts", rpc_params![]).await?;
+				let accounts: Vec<String> =
+					serde_json::from_value(accounts).map_err(|e| e.to_string())?;
+				if accounts.is_empty() {
+					println!("{} serves no helper (start it with --rsmc-account)", self.url);
+				}
+				for account in accounts {
+					let banks = call("rsmc_banks", rpc_params![account.clone()]).await?;
+					println!("{account}");
+					print_banks(&banks);
+				}
+			},
+			Action::Banks { account } => {
+				let banks = call("rsmc_banks", rpc_params![address(account)?]).await?;
+				print_banks(&banks);
+			},
+			Action::Open { account, peer, my_amount, peer_amount, lock_period, peer_url } => {
+				let account = address(account)?;
+				let events: Subscription<Value> = client
+					.subscribe(
+						"rsmc_subscribeEvents",
+						rpc_params![account.clone()],
+						"rsmc_unsubscribeEvents",
+					)
+					.await
+					.map_err(|e| e.to_string())?;
+				let open = call(
+					"rsmc_open",
+					rpc_params![
+						account,
+						address(peer)?,
+						my_amount,
+						peer_amount,
+						lock_period,
+						peer_url
+					],
+				);
+				let bank = with_progress(open, events).await?;
+				print_banks(&Value::Array(vec![bank]));
+			},
+			Action::Pay { account, channel, amount } => {
+				let paid =
+					call("rsmc_pay", rpc_params![address(account)?, channel, amount]).await?;
+				println!(
+					"paid: bank {channel} is at nonce {}, balances {} / {}",
+					paid["nonce"],
+					units(&paid["balances"][0]),
+					units(&paid["balances"][1])
+				);
+			},
+			Action::Close { account, channel } => {
+				let closed = call("rsmc_close", rpc_params![address(account)?, channel]).await?;
+				let how = match closed["how"].as_str() {
+					Some("close") => "closed cooperatively",
+					_ => "the peer did not answer: liquidated with the newest sheet",
+				};
+				println!(
+					"bank {channel} {how}: {} / {}",
+					units(&closed["balances"][0]),
+					units(&closed["balances"][1])
+				);
+			},
+		}
+		Ok(())
+	}
+}
+
+async fn request(
+	client: &WsClient,
+	method: &str,
+	params: jsonrpsee::core::params::ArrayParams,
+) -> Result<Value, String> {
+	client.request(method, params).await.map_err(|e| match e {
+		jsonrpsee::core::ClientError::Call(e) => e.message().to_string(),
+		e => format!("{method}: {e}"),
+	})
+}
+
+/// Wait for `open` while printing, on one line, the step the bank has reached.
+async fn with_progress(
+	open: impl std::future::Future<Output = Result<Value, String>>,
+	mut events: Subscription<Value>,
+) -> Result<Value, String> {
+	let started = Instant::now();
+	let mut step = "submitting `open`".to_string();
+	let mut ticker = tokio::time::interval(Duration::from_millis(200));
+	let mut open = std::pin::pin!(open);
+	let mut stderr = std::io::stderr();
+	loop {
+		tokio::select! {
+			done = &mut open => {
+				let _ = writeln!(stderr, "\r[{:5.1}s] opening: {:<60}", started.elapsed().as_secs_f32(), match &done {
+					Ok(_) => "running".to_string(),
+					Err(e) => format!("failed: {e}"),
+				});
+				return done;
+			},
+			Some(Ok(event)) = events.next() => {
+				step = match event["kind"].as_str() {
+					Some("Opened") => format!("bank {} open on chain; handshake", event["channel"]),
+					Some("Handshake") => "sheet 0 signed by both; depositing".into(),
+					Some("Deposited") => "deposited; waiting for the peer's deposit".into(),
+					Some("Running") => "running".into(),
+					_ => step,
+				};
+			},
+			_ = ticker.tick() => {},
+		}
+		let _ = write!(stderr, "\r[{:5.1}s] opening: {step:<60}", started.elapsed().as_secs_f32());
+		let _ = stderr.flush();
+	}
+}
+
+/// An account as the node takes it: `//Name` dev accounts become their address.
+fn address(text: &str) -> Result<String, String> {
+	if text.starts_with("//") {
+		let pair = sr25519::Pair::from_string(text, None)
+			.map_err(|e| format!("`{text}` is not a secret URI: {e:?}"))?;
+		return Ok(pair.public().to_ss58check());
+	}
+	Ok(text.to_string())
+}
+
+/// Planck as VBK (12 decimals), e.g. `"80500000000000"` → `80.5 VBK`.
+fn units(planck: &Value) -> String {
+	let Some(planck) = planck.as_str().and_then(|s| s.parse::<u128>().ok()) else {
+		return planck.to_string();
+	};
+	let unit = vbank_runtime::UNIT;
+	let (whole, fraction) = (planck / unit, planck % unit);
+	if fraction == 0 {
+		return format!("{whole} VBK");
+	}
+	let fraction = format!("{fraction:012}");
+	format!("{whole}.{} VBK", fraction.trim_end_matches('0'))
+}
+
+fn short(address: &str) -> String {
+	match address.len() {
+		0..=12 => address.to_string(),
+		n => format!("{}…{}", &address[..6], &address[n - 4..]),
+	}
+}
+
+/// Banks as a table.
+fn print_banks(banks: &Value) {
+	let banks = banks.as_array().cloned().unwrap_or_default();
+	if banks.is_empty() {
+		println!("  no banks");
+		return;
+	}
+	println!(
+		"  {:>7}  {:<11}  {:<13}  {:>6}  {:>22}  {:>22}  {:>9}",
+		"bank", "state", "peer", "nonce", "mine", "theirs", "unlock at"
+	);
+	for bank in banks {
+		let me = bank["me"].as_u64().unwrap_or(0) as usize;
+		let peer = bank["clients"][1 - me].as_str().unwrap_or_default();
+		let unlock = bank["unlock_at"].as_u64().map_or("-".to_string(), |n| n.to_string());
+		println!(
+			"  {:>7}  {:<11}  {:<13}  {:>6}  {:>22}  {:>22}  {:>9}",
+			bank["channel"],
+			bank["state"].as_str().unwrap_or_default(),
+			short(peer),
+			bank["nonce"],
+			units(&bank["balances"][me]),
+			units(&bank["balances"][1 - me]),
+			unlock
+		);
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn amounts_show_in_units_without_trailing_zeros() {
+		assert_eq!(units(&Value::from("80500000000000")), "80.5 VBK");
+		assert_eq!(units(&Value::from("1000000000000")), "1 VBK");
+		assert_eq!(units(&Value::from("1")), "0.000000000001 VBK");
+		assert_eq!(units(&Value::from("0")), "0 VBK");
+	}
+
+	#[test]
+	fn dev_names_become_addresses() {
+		let alice = sp_keyring::Sr25519Keyring::Alice.to_account_id().to_ss58check();
+		assert_eq!(address("//Alice"), Ok(alice.clone()));
+		assert_eq!(address(&alice), Ok(alice));
+	}
+}
