@@ -98,6 +98,38 @@ impl Chain {
 		self.runtime.block_on(self.client.request(method, params))
 	}
 
+	/// A JSON-RPC call that must fail: the error's message.
+	pub fn rpc_error(&self, method: &str, params: jsonrpsee::core::params::ArrayParams) -> String {
+		match self.try_rpc(method, params) {
+			Ok(answer) => panic!("{method} succeeded with {answer}; an error was expected"),
+			Err(jsonrpsee::core::ClientError::Call(e)) => e.message().to_string(),
+			Err(e) => panic!("{method}: not a JSON-RPC error: {e}"),
+		}
+	}
+
+	/// A subscription's notifications.
+	pub fn subscribe(
+		&self,
+		method: &str,
+		params: jsonrpsee::core::params::ArrayParams,
+		unsubscribe: &str,
+	) -> Subscription<Value> {
+		self.runtime
+			.block_on(self.client.subscribe(method, params, unsubscribe))
+			.unwrap_or_else(|e| panic!("{method}: {e}"))
+	}
+
+	/// The next notification of `subscription`, waiting at most 30 s.
+	pub fn next(&self, subscription: &mut Subscription<Value>) -> Value {
+		self.runtime
+			.block_on(async {
+				tokio::time::timeout(Duration::from_secs(30), subscription.next()).await
+			})
+			.expect("a notification within 30 s")
+			.expect("the subscription is open")
+			.expect("a notification decodes")
+	}
+
 	/// A runtime API call at the best block: `method` as `Api_function`, `args` SCALE-encoded.
 	pub fn runtime_api<R: Decode>(&self, method: &str, args: impl Encode) -> R {
 		let answer = self
@@ -189,10 +221,8 @@ impl Chain {
 			.iter()
 			.position(|extrinsic| extrinsic.as_str() == Some(encoded))
 			.expect("the block holds the transaction") as u32;
-		let raw = self.storage(&storage_key("System", "Events"), Some(block)).unwrap_or_default();
-		let records = Vec::<frame_system::EventRecord<RuntimeEvent, H256>>::decode(&mut &raw[..])
-			.expect("System.Events decodes");
-		let events: Vec<RuntimeEvent> = records
+		let events: Vec<RuntimeEvent> = self
+			.events(block)
 			.into_iter()
 			.filter(|record| record.phase == frame_system::Phase::ApplyExtrinsic(index))
 			.map(|record| record.event)
@@ -208,6 +238,41 @@ impl Chain {
 			})
 			.unwrap_or(Ok(()));
 		Outcome { events, result }
+	}
+
+	/// The events of block `block`.
+	pub fn events(&self, block: H256) -> Vec<frame_system::EventRecord<RuntimeEvent, H256>> {
+		let raw = self.storage(&storage_key("System", "Events"), Some(block)).unwrap_or_default();
+		Vec::<frame_system::EventRecord<RuntimeEvent, H256>>::decode(&mut &raw[..])
+			.expect("System.Events decodes")
+	}
+
+	/// The events of blocks `from..=to`, in order.
+	pub fn events_between(&self, from: BlockNumber, to: BlockNumber) -> Vec<RuntimeEvent> {
+		(from..=to)
+			.flat_map(|number| {
+				let hash = self.rpc("chain_getBlockHash", rpc_params![number]);
+				self.events(H256::from_slice(&hex_bytes(&hash)))
+			})
+			.map(|record| record.event)
+			.collect()
+	}
+
+	/// The transaction fees `who` paid in blocks `from..=to`.
+	pub fn fees_paid(&self, who: &AccountId, from: BlockNumber, to: BlockNumber) -> Balance {
+		self.events_between(from, to)
+			.iter()
+			.filter_map(|event| match event {
+				RuntimeEvent::TransactionPayment(
+					pallet_transaction_payment::Event::TransactionFeePaid {
+						who: payer,
+						actual_fee,
+						..
+					},
+				) if payer == who => Some(*actual_fee),
+				_ => None,
+			})
+			.sum()
 	}
 
 	/// Seals `count` blocks by submitting remarks from `signer` (instant seal makes one each).

@@ -2,6 +2,7 @@
 //! on free loopback ports), waits until it answers, and stops it when done.
 
 mod chain;
+mod helpers;
 mod node;
 mod polkadot_js;
 mod seed_story;

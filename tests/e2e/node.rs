@@ -16,6 +16,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Node {
 	child: Child,
 	pub rpc_port: u16,
+	pub p2p_port: u16,
+	/// The arguments it was started with, ports included, to start it again the same way.
+	args: Vec<String>,
 	log: tempfile::NamedTempFile,
 }
 
@@ -38,28 +41,75 @@ impl Node {
 		Node::spawn(&[&["--tmp"], extra].concat())
 	}
 
-	/// Starts `vbank-node --dev` keeping its chain under `base_path`.
-	pub fn start_at(base_path: &Path) -> Node {
-		Node::spawn(&["--base-path", base_path.to_str().expect("a UTF-8 temporary path")])
+	/// Starts `vbank-node --dev` keeping its chain under `base_path`, with `extra` arguments.
+	pub fn start_at(base_path: &Path, extra: &[&str]) -> Node {
+		let path = base_path.to_str().expect("a UTF-8 temporary path");
+		Node::spawn(&[&["--base-path", path], extra].concat())
 	}
 
 	fn spawn(extra: &[&str]) -> Node {
-		let rpc_port = free_port();
-		let p2p_port = free_port();
+		let (rpc_port, p2p_port) = (free_port(), free_port());
+		let mut args: Vec<String> = ["--dev", "--no-telemetry", "--no-prometheus", "--no-mdns"]
+			.iter()
+			.map(ToString::to_string)
+			.collect();
+		args.extend(["--rpc-port".into(), rpc_port.to_string()]);
+		args.extend(["--listen-addr".into(), format!("/ip4/127.0.0.1/tcp/{p2p_port}")]);
+		args.extend(extra.iter().map(ToString::to_string));
 		let log = tempfile::NamedTempFile::new().expect("a temporary file for the node's log");
-		let child = Command::new(binary())
-			.args(["--dev", "--no-telemetry", "--no-prometheus", "--no-mdns"])
-			.args(["--rpc-port", &rpc_port.to_string()])
-			.args(["--listen-addr", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
-			.args(extra)
+		let child = Node::command(&args, &log);
+		let mut node = Node { child, rpc_port, p2p_port, args, log };
+		node.wait_until_ready();
+		node
+	}
+
+	fn command(args: &[String], log: &tempfile::NamedTempFile) -> Child {
+		Command::new(binary())
+			.args(args)
 			.stdin(Stdio::null())
 			.stdout(Stdio::null())
 			.stderr(log.reopen().expect("the log file reopens"))
 			.spawn()
-			.unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()));
-		let mut node = Node { child, rpc_port, log };
-		node.wait_until_ready();
-		node
+			.unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()))
+	}
+
+	/// Kill the node at once (SIGKILL), as a crash would.
+	pub fn kill(&mut self) {
+		let _ = self.child.kill();
+		let _ = self.child.wait();
+	}
+
+	/// Start the node again, with the same arguments and ports, after [`Self::kill`].
+	pub fn restart(&mut self) {
+		self.log = tempfile::NamedTempFile::new().expect("a temporary file for the node's log");
+		self.child = Node::command(&self.args, &self.log);
+		self.wait_until_ready();
+	}
+
+	/// Freeze the node (SIGSTOP): it holds its ports but answers nothing.
+	pub fn pause(&self) {
+		self.signal("-STOP");
+	}
+
+	/// Thaw a node frozen by [`Self::pause`].
+	pub fn resume(&self) {
+		self.signal("-CONT");
+	}
+
+	fn signal(&self, signal: &str) {
+		let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status();
+		assert!(status.is_ok_and(|s| s.success()), "kill {signal} failed");
+	}
+
+	/// The node's libp2p address, for another node's `--bootnodes`.
+	pub fn bootnode(&self) -> String {
+		let marker = "Local node identity is: ";
+		let peer_id = self
+			.log_lines()
+			.iter()
+			.find_map(|line| Some(line.split(marker).nth(1)?.trim().to_string()))
+			.unwrap_or_else(|| panic!("the node did not log its identity:\n{}", self.log_tail()));
+		format!("/ip4/127.0.0.1/tcp/{}/p2p/{peer_id}", self.p2p_port)
 	}
 
 	/// The node's WebSocket RPC address.
@@ -98,6 +148,8 @@ impl Node {
 
 impl Drop for Node {
 	fn drop(&mut self) {
+		// A frozen node must be thawed to hear SIGTERM.
+		let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
 		// SIGTERM lets the node remove its `--tmp` chain; SIGKILL only if it hangs.
 		let _ = Command::new("kill").arg(self.child.id().to_string()).status();
 		let deadline = Instant::now() + Duration::from_secs(20);

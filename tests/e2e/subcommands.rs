@@ -42,7 +42,7 @@ fn blocks_export_import_and_purge() {
 	let dir = tempfile::tempdir().expect("a temporary directory");
 	let (first, second) = (dir.path().join("first"), dir.path().join("second"));
 	let (best, best_hash) = {
-		let node = Node::start_at(&first);
+		let node = Node::start_at(&first, &[]);
 		let chain = Chain::connect(&node.url());
 		chain.advance(&Sr25519Keyring::Alice.pair(), 3);
 		let best = chain.best_number();
@@ -57,7 +57,7 @@ fn blocks_export_import_and_purge() {
 	vbank_node(&["import-blocks", "--dev", "--base-path", &second, "--binary", &exported]);
 
 	// (A node that starts seals one empty block on top of what it imported.)
-	let node = Node::start_at(std::path::Path::new(&second));
+	let node = Node::start_at(std::path::Path::new(&second), &[]);
 	let chain = Chain::connect(&node.url());
 	assert_eq!(
 		chain.rpc("chain_getBlockHash", rpc_params![best]),

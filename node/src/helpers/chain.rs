@@ -72,7 +72,8 @@ impl NodeChain {
 				.map_err(|e| format!("cannot read the nonce of {account}: {e}"))?;
 			let nonce = nonces.get(&account).copied().unwrap_or(0).max(on_chain);
 			let extrinsic = vbank_runtime::signed_extrinsic(signer, call, nonce, self.genesis);
-			let opaque = OpaqueExtrinsic::from_blob(extrinsic.encode());
+			let opaque = OpaqueExtrinsic::try_from_encoded_extrinsic(&extrinsic.encode())
+				.map_err(|e| format!("{what}: {e}"))?;
 			match self.pool.submit_and_watch(best, TransactionSource::Local, opaque).await {
 				Ok(watch) => {
 					nonces.insert(account.clone(), nonce + 1);
