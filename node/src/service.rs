@@ -189,9 +189,25 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 	let commands: BoxStream<'static, EngineCommand<<Block as BlockT>::Hash>> = match consensus {
 		// The fork-aware pool keeps transactions back until it has seen a block: seal an
 		// empty one first, then one for each transaction the pool takes in.
-		Consensus::InstantSeal => stream::once(future::ready(seal(true)))
-			.chain(transaction_pool.import_notification_stream().map(|_| seal(false)))
-			.boxed(),
+		Consensus::InstantSeal => {
+			// The pool may announce a transaction a moment before its view offers it to the
+			// block builder; one left behind so is sealed on the next tick.
+			let pool = transaction_pool.clone();
+			let stragglers = stream::unfold(transaction_pool.clone(), |pool| async move {
+				futures_timer::Delay::new(Duration::from_millis(500)).await;
+				let ready = pool.status().ready > 0;
+				Some((ready, pool))
+			})
+			.filter_map(|ready| future::ready(ready.then(|| seal(false))));
+			stream::once(future::ready(seal(true)))
+				.chain(stream::select(
+					transaction_pool.import_notification_stream().filter_map(move |_| {
+						future::ready((pool.status().ready > 0).then(|| seal(false)))
+					}),
+					stragglers,
+				))
+				.boxed()
+		},
 		Consensus::ManualSeal(millis) => stream::unfold((), move |()| async move {
 			futures_timer::Delay::new(Duration::from_millis(millis)).await;
 			Some((seal(true), ()))

@@ -31,16 +31,15 @@ pub struct NodeChain {
 	pool: Arc<FullPool>,
 	/// The hash of block 0, as every signing payload carries it.
 	pub genesis: H256,
-	/// The next nonce of each account that has a transaction in the pool, so that several
-	/// may be in flight at once.
-	nonces: tokio::sync::Mutex<HashMap<AccountId, Nonce>>,
+	/// Each account's turn to submit, with the nonce after its last included transaction.
+	turns: tokio::sync::Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<Nonce>>>>,
 }
 
 impl NodeChain {
 	pub fn new(client: Arc<FullClient>, pool: Arc<FullPool>) -> Result<Self, String> {
 		let genesis =
 			client.hash(0).map_err(|e| e.to_string())?.ok_or("the chain has no genesis block")?;
-		Ok(Self { client, pool, genesis, nonces: Default::default() })
+		Ok(Self { client, pool, genesis, turns: Default::default() })
 	}
 
 	pub fn client(&self) -> &Arc<FullClient> {
@@ -62,29 +61,25 @@ impl NodeChain {
 	) -> Result<Vec<RuntimeEvent>, String> {
 		let account = AccountId::from(signer.public());
 		let what = call_name(&call);
-		let mut watch = {
-			let mut nonces = self.nonces.lock().await;
-			let (best, _) = self.best();
-			let on_chain = self
-				.client
-				.runtime_api()
-				.account_nonce(best, account.clone())
-				.map_err(|e| format!("cannot read the nonce of {account}: {e}"))?;
-			let nonce = nonces.get(&account).copied().unwrap_or(0).max(on_chain);
-			let extrinsic = vbank_runtime::signed_extrinsic(signer, call, nonce, self.genesis);
-			let opaque = OpaqueExtrinsic::try_from_encoded_extrinsic(&extrinsic.encode())
-				.map_err(|e| format!("{what}: {e}"))?;
-			match self.pool.submit_and_watch(best, TransactionSource::Local, opaque).await {
-				Ok(watch) => {
-					nonces.insert(account.clone(), nonce + 1);
-					watch
-				},
-				Err(e) => {
-					nonces.remove(&account);
-					return Err(format!("{what}: the transaction pool refused it: {e}"));
-				},
-			}
-		};
+		// One transaction per account at a time, each waited for until it is in a block:
+		// no nonce gaps for a pool (ours or the authoring node's) to hold back.
+		let turn = self.turns.lock().await.entry(account.clone()).or_default().clone();
+		let mut next_nonce = turn.lock().await;
+		let (best, _) = self.best();
+		let on_chain = self
+			.client
+			.runtime_api()
+			.account_nonce(best, account.clone())
+			.map_err(|e| format!("cannot read the nonce of {account}: {e}"))?;
+		let nonce = next_nonce.max(on_chain);
+		let extrinsic = vbank_runtime::signed_extrinsic(signer, call, nonce, self.genesis);
+		let opaque = OpaqueExtrinsic::try_from_encoded_extrinsic(&extrinsic.encode())
+			.map_err(|e| format!("{what}: {e}"))?;
+		let mut watch = self
+			.pool
+			.submit_and_watch(best, TransactionSource::Local, opaque)
+			.await
+			.map_err(|e| format!("{what}: the transaction pool refused it: {e}"))?;
 		let included = tokio::time::timeout(INCLUSION_TIMEOUT, async {
 			while let Some(status) = watch.next().await {
 				match status {
@@ -105,14 +100,10 @@ impl NodeChain {
 		})
 		.await
 		.unwrap_or_else(|_| Err(format!("{what}: not in a block after {INCLUSION_TIMEOUT:?}")));
-		let (block, index) = match included {
-			Ok(at) => at,
-			Err(e) => {
-				// The nonce it used may never be taken: ask the chain again next time.
-				self.nonces.lock().await.remove(&account);
-				return Err(e);
-			},
-		};
+		let (block, index) = included?;
+		// The best block may not show it yet: count it ourselves.
+		*next_nonce = nonce + 1;
+		drop(next_nonce);
 		let index = index as u32;
 		let events: Vec<RuntimeEvent> = self
 			.events(block)?
