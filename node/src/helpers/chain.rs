@@ -4,16 +4,19 @@
 use crate::service::{FullClient, FullPool};
 use codec::{Decode, Encode};
 use futures::StreamExt;
-use sc_client_api::StorageProvider;
-use sc_transaction_pool_api::{TransactionPool, TransactionSource, TransactionStatus};
+use sc_client_api::{BlockBackend, BlockchainEvents, StorageProvider};
+use sc_transaction_pool_api::{TransactionPool, TransactionSource};
 use sp_api::ProvideRuntimeApi;
 use sp_blockchain::HeaderBackend;
 use sp_core::{sr25519, storage::StorageKey, Pair, H256};
+use sp_runtime::traits::Header as _;
 use sp_runtime::{DispatchError, OpaqueExtrinsic};
 use std::{collections::HashMap, sync::Arc, time::Duration};
-use substrate_frame_rpc_system::AccountNonceApi;
+use substrate_frame_rpc_system::SystemApiServer;
 use vbank_primitives::{Channel, ChannelId, VirtualBankApi};
-use vbank_runtime::{AccountId, BlockNumber, Nonce, RuntimeCall, RuntimeError, RuntimeEvent};
+use vbank_runtime::{
+	opaque::Block, AccountId, BlockNumber, Nonce, RuntimeCall, RuntimeError, RuntimeEvent,
+};
 
 /// How long a transaction may wait for a block before the helper gives up on it.
 const INCLUSION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -31,6 +34,8 @@ pub struct NodeChain {
 	pool: Arc<FullPool>,
 	/// The hash of block 0, as every signing payload carries it.
 	pub genesis: H256,
+	/// `system_accountNextIndex`, in process.
+	system: substrate_frame_rpc_system::System<FullPool, FullClient, Block>,
 	/// Each account's turn to submit, with the nonce after its last included transaction.
 	turns: tokio::sync::Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<Nonce>>>>,
 }
@@ -39,7 +44,8 @@ impl NodeChain {
 	pub fn new(client: Arc<FullClient>, pool: Arc<FullPool>) -> Result<Self, String> {
 		let genesis =
 			client.hash(0).map_err(|e| e.to_string())?.ok_or("the chain has no genesis block")?;
-		Ok(Self { client, pool, genesis, turns: Default::default() })
+		let system = substrate_frame_rpc_system::System::new(client.clone(), pool.clone());
+		Ok(Self { client, pool, genesis, system, turns: Default::default() })
 	}
 
 	pub fn client(&self) -> &Arc<FullClient> {
@@ -65,38 +71,39 @@ impl NodeChain {
 		// no nonce gaps for a pool (ours or the authoring node's) to hold back.
 		let turn = self.turns.lock().await.entry(account.clone()).or_default().clone();
 		let mut next_nonce = turn.lock().await;
+		// The chain's nonce moved past what the pool already holds from this account (a
+		// transaction reported dropped may still be there), as `system_accountNextIndex` has it.
+		let pending = SystemApiServer::nonce(&self.system, account.clone())
+			.await
+			.map_err(|e| format!("cannot read the nonce of {account}: {}", e.message()))?;
+		let nonce = next_nonce.max(pending);
 		let (best, _) = self.best();
-		let on_chain = self
-			.client
-			.runtime_api()
-			.account_nonce(best, account.clone())
-			.map_err(|e| format!("cannot read the nonce of {account}: {e}"))?;
-		let nonce = next_nonce.max(on_chain);
 		let extrinsic = vbank_runtime::signed_extrinsic(signer, call, nonce, self.genesis);
 		let opaque = OpaqueExtrinsic::try_from_encoded_extrinsic(&extrinsic.encode())
 			.map_err(|e| format!("{what}: {e}"))?;
-		let mut watch = self
-			.pool
-			.submit_and_watch(best, TransactionSource::Local, opaque)
+		let encoded = opaque.encode();
+		// Watch the blocks themselves rather than the pool's report, which a busy pool may
+		// get wrong (a transaction it called dropped can still be sealed).
+		let mut imports = self.client.import_notification_stream();
+		let mut scanned = self.best().1;
+		self.pool
+			.submit_one(best, TransactionSource::Local, opaque)
 			.await
 			.map_err(|e| format!("{what}: the transaction pool refused it: {e}"))?;
 		let included = tokio::time::timeout(INCLUSION_TIMEOUT, async {
-			while let Some(status) = watch.next().await {
-				match status {
-					// Blocks are finalized as they are sealed: either may come first.
-					TransactionStatus::InBlock(at) | TransactionStatus::Finalized(at) => {
-						return Ok(at)
-					},
-					TransactionStatus::Future
-					| TransactionStatus::Ready
-					| TransactionStatus::Broadcast(_)
-					| TransactionStatus::Retracted(_) => {},
-					other => {
-						return Err(format!("{what}: the transaction was dropped ({other:?})"))
-					},
+			while let Some(imported) = imports.next().await {
+				if !imported.is_new_best {
+					continue;
 				}
+				let best = *imported.header.number();
+				for number in scanned.saturating_add(1)..=best {
+					if let Some(found) = self.find(number, &encoded)? {
+						return Ok(found);
+					}
+				}
+				scanned = scanned.max(best);
 			}
-			Err(format!("{what}: the pool stopped reporting on the transaction"))
+			Err(format!("{what}: the node is stopping"))
 		})
 		.await
 		.unwrap_or_else(|_| Err(format!("{what}: not in a block after {INCLUSION_TIMEOUT:?}")));
@@ -104,7 +111,6 @@ impl NodeChain {
 		// The best block may not show it yet: count it ourselves.
 		*next_nonce = nonce + 1;
 		drop(next_nonce);
-		let index = index as u32;
 		let events: Vec<RuntimeEvent> = self
 			.events(block)?
 			.into_iter()
@@ -121,6 +127,18 @@ impl NodeChain {
 			}
 		}
 		Ok(events)
+	}
+
+	/// Block `number`'s hash and the index of `encoded` among its extrinsics, if it is there.
+	fn find(&self, number: BlockNumber, encoded: &[u8]) -> Result<Option<(H256, u32)>, String> {
+		let Some(hash) = self.client.hash(number).map_err(|e| e.to_string())? else {
+			return Ok(None);
+		};
+		let body = self.client.block_body(hash).map_err(|e| e.to_string())?.unwrap_or_default();
+		Ok(body
+			.iter()
+			.position(|extrinsic| extrinsic.encode() == encoded)
+			.map(|index| (hash, index as u32)))
 	}
 
 	/// The events of block `hash`.

@@ -767,34 +767,44 @@ impl Helpers {
 	}
 
 	/// Deposit our side of `channel` (if it is not there yet) without holding up the answer
-	/// to the peer.
+	/// to the peer. A deposit reported lost may still land: the chain is asked before each
+	/// new attempt.
 	fn deposit_later(&self, party: Arc<Party>, channel: ChannelId) {
-		let Ok(Some(on_chain)) = self.chain.channel(channel) else { return };
-		let Some(me) = on_chain.client_index(&party.account) else { return };
-		if on_chain.deposited[me] || on_chain.balances[me] == 0 {
-			return;
-		}
 		let chain = self.chain.clone();
 		let events = self.events.clone();
 		tokio::spawn(async move {
-			let call = pallet_virtual_bank::Call::deposit { channel };
-			match chain.submit(&party.pair, call.into()).await {
-				Ok(_) => {
-					let (nonce, balances) = party
-						.with(|h| h.bank(channel).map(|b| (b.nonce(), b.balances())))
-						.unwrap_or_default();
-					log::info!(target: LOG, "💸 {} bank {channel}: Deposited", party.account);
-					let _ = events.send(Event {
-						account: party.account.clone(),
-						kind: EventKind::Deposited,
-						channel,
-						nonce,
-						balances,
-					});
-				},
-				Err(e) => {
-					log::warn!(target: LOG, "💸 {} bank {channel}: deposit failed: {e}", party.account)
-				},
+			for attempt in 1..=3 {
+				let Ok(Some(on_chain)) = chain.channel(channel) else { return };
+				let Some(me) = on_chain.client_index(&party.account) else { return };
+				if on_chain.state != ChannelState::Funding
+					|| on_chain.deposited[me]
+					|| on_chain.balances[me] == 0
+				{
+					return;
+				}
+				let call = pallet_virtual_bank::Call::deposit { channel };
+				match chain.submit(&party.pair, call.into()).await {
+					Ok(_) => {
+						let (nonce, balances) = party
+							.with(|h| h.bank(channel).map(|b| (b.nonce(), b.balances())))
+							.unwrap_or_default();
+						log::info!(target: LOG, "💸 {} bank {channel}: Deposited", party.account);
+						let _ = events.send(Event {
+							account: party.account.clone(),
+							kind: EventKind::Deposited,
+							channel,
+							nonce,
+							balances,
+						});
+						return;
+					},
+					Err(e) => log::warn!(
+						target: LOG,
+						"💸 {} bank {channel}: deposit failed (attempt {attempt} of 3): {e}",
+						party.account
+					),
+				}
+				tokio::time::sleep(Duration::from_secs(2)).await;
 			}
 		});
 	}
