@@ -56,24 +56,25 @@ fn payments(c: &mut Criterion) {
 			assert!(started.elapsed() < Duration::from_secs(60), "the nodes do not connect");
 			tokio::time::sleep(Duration::from_millis(100)).await;
 		}
-		let opens = (0..=BANKS).map(|_| {
-			client.request::<Value, _>(
-				"rsmc_open",
-				rpc_params![
-					Alice.to_account_id().to_string(),
-					Bob.to_account_id().to_string(),
-					AMOUNT.to_string(),
-					AMOUNT.to_string(),
-					10,
-					bob.url()
-				],
-			)
-		});
-		join_all(opens)
-			.await
-			.into_iter()
-			.map(|bank| bank.expect("rsmc_open")["channel"].as_u64().expect("a channel"))
-			.collect()
+		let mut banks = Vec::new();
+		for _ in 0..=BANKS {
+			let bank: Value = client
+				.request(
+					"rsmc_open",
+					rpc_params![
+						Alice.to_account_id().to_string(),
+						Bob.to_account_id().to_string(),
+						AMOUNT.to_string(),
+						AMOUNT.to_string(),
+						10,
+						bob.url()
+					],
+				)
+				.await
+				.unwrap_or_else(|e| panic!("rsmc_open: {e}"));
+			banks.push(bank["channel"].as_u64().expect("a channel"));
+		}
+		banks
 	});
 
 	let mut group = c.benchmark_group("payments over RPC between two nodes");

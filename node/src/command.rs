@@ -44,7 +44,13 @@ impl SubstrateCli for Cli {
 
 /// Runs the command line's command.
 pub fn run() -> sc_cli::Result<()> {
-	let cli = Cli::from_args();
+	let mut cli = Cli::from_args();
+	// One authority, no forks: the single-state pool is the one that fits, and the
+	// fork-aware one was seen to hold ready transactions back from the block builder of an
+	// instant-seal chain under load. `--pool-type` still chooses.
+	if !std::env::args().any(|arg| arg.starts_with("--pool-type")) {
+		cli.run.pool_config.pool_type = sc_cli::TransactionPoolType::SingleState;
+	}
 
 	match &cli.subcommand {
 		Some(Subcommand::Key(cmd)) => cmd.run(&cli),

@@ -148,6 +148,13 @@ impl Node {
 
 impl Drop for Node {
 	fn drop(&mut self) {
+		if std::thread::panicking() {
+			eprintln!(
+				"--- the end of the log of the node on port {} ---\n{}",
+				self.rpc_port,
+				self.log_tail()
+			);
+		}
 		// A frozen node must be thawed to hear SIGTERM.
 		let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
 		// SIGTERM lets the node remove its `--tmp` chain; SIGKILL only if it hangs.
