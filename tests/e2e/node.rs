@@ -48,19 +48,30 @@ impl Node {
 	}
 
 	fn spawn(extra: &[&str]) -> Node {
-		let (rpc_port, p2p_port) = (free_port(), free_port());
-		let mut args: Vec<String> = ["--dev", "--no-telemetry", "--no-prometheus", "--no-mdns"]
-			.iter()
-			.map(ToString::to_string)
-			.collect();
-		args.extend(["--rpc-port".into(), rpc_port.to_string()]);
-		args.extend(["--listen-addr".into(), format!("/ip4/127.0.0.1/tcp/{p2p_port}")]);
-		args.extend(extra.iter().map(ToString::to_string));
-		let log = tempfile::NamedTempFile::new().expect("a temporary file for the node's log");
-		let child = Node::command(&args, &log);
-		let mut node = Node { child, rpc_port, p2p_port, args, log };
-		node.wait_until_ready();
-		node
+		// A free port may be taken by another test's node before ours binds it: then start
+		// again on other ports.
+		for attempt in 1.. {
+			let (rpc_port, p2p_port) = (free_port(), free_port());
+			let mut args: Vec<String> = ["--dev", "--no-telemetry", "--no-prometheus", "--no-mdns"]
+				.iter()
+				.map(ToString::to_string)
+				.collect();
+			args.extend(["--rpc-port".into(), rpc_port.to_string()]);
+			args.extend(["--listen-addr".into(), format!("/ip4/127.0.0.1/tcp/{p2p_port}")]);
+			args.extend(extra.iter().map(ToString::to_string));
+			let log = tempfile::NamedTempFile::new().expect("a temporary file for the node's log");
+			let child = Node::command(&args, &log);
+			let mut node = Node { child, rpc_port, p2p_port, args, log };
+			match node.wait_until_ready() {
+				Ok(()) => return node,
+				Err(why) if attempt < 3 => {
+					eprintln!("starting a node again on other ports: {why}");
+					node.kill();
+				},
+				Err(why) => panic!("{why}"),
+			}
+		}
+		unreachable!("the loop returns or panics")
 	}
 
 	fn command(args: &[String], log: &tempfile::NamedTempFile) -> Child {
@@ -83,7 +94,9 @@ impl Node {
 	pub fn restart(&mut self) {
 		self.log = tempfile::NamedTempFile::new().expect("a temporary file for the node's log");
 		self.child = Node::command(&self.args, &self.log);
-		self.wait_until_ready();
+		if let Err(why) = self.wait_until_ready() {
+			panic!("the node did not start again: {why}");
+		}
 	}
 
 	/// Freeze the node (SIGSTOP): it holds its ports but answers nothing.
@@ -117,20 +130,29 @@ impl Node {
 		format!("ws://127.0.0.1:{}", self.rpc_port)
 	}
 
-	fn wait_until_ready(&mut self) {
+	/// Wait until the node serves RPC on our port; why not, if it does not.
+	fn wait_until_ready(&mut self) -> Result<(), String> {
 		let started = Instant::now();
+		let ours = format!("127.0.0.1:{}", self.rpc_port);
 		while started.elapsed() < START_TIMEOUT {
 			if let Ok(Some(status)) = self.child.try_wait() {
-				panic!("the node exited with {status} before it answered:\n{}", self.log_tail());
+				return Err(format!(
+					"the node exited with {status} before it answered:\n{}",
+					self.log_tail()
+				));
 			}
-			if self.log_lines().iter().any(|line| line.contains("Running JSON-RPC server"))
-				&& std::net::TcpStream::connect(("127.0.0.1", self.rpc_port)).is_ok()
-			{
-				return;
+			let lines = self.log_lines();
+			if let Some(line) = lines.iter().find(|line| line.contains("Running JSON-RPC server")) {
+				if !line.split([',', ' ', '=']).any(|address| address == ours) {
+					return Err(format!("port {} was taken: {line}", self.rpc_port));
+				}
+				if std::net::TcpStream::connect(("127.0.0.1", self.rpc_port)).is_ok() {
+					return Ok(());
+				}
 			}
 			std::thread::sleep(Duration::from_millis(100));
 		}
-		panic!("the node did not answer within {START_TIMEOUT:?}:\n{}", self.log_tail());
+		Err(format!("the node did not answer within {START_TIMEOUT:?}:\n{}", self.log_tail()))
 	}
 
 	fn log_lines(&self) -> Vec<String> {

@@ -31,11 +31,14 @@ export async function startNode() {
     '--rpc-port', String(rpcPort), '--listen-addr', `/ip4/127.0.0.1/tcp/${p2pPort}`,
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
-  await new Promise((resolve, reject) => {
+  // The node may have found the port taken (another test raced for it) and bound another:
+  // use the one it says.
+  const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node did not start:\n${log}`)), START_TIMEOUT_MS);
     child.stderr.on('data', (chunk) => {
       log += chunk;
-      if (log.includes('Running JSON-RPC server')) { clearTimeout(timer); resolve(); }
+      const listening = log.match(/Running JSON-RPC server: addr=127\.0\.0\.1:(\d+)/);
+      if (listening) { clearTimeout(timer); resolve(Number(listening[1])); }
     });
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`node exited with ${code}:\n${log}`)); });
   });
@@ -47,7 +50,7 @@ export async function startNode() {
     process.once(signal, () => { reap(); process.exit(1); });
   }
   return {
-    url: `ws://127.0.0.1:${rpcPort}`,
+    url: `ws://127.0.0.1:${port}`,
     async stop() {
       process.removeListener('exit', reap);
       child.kill('SIGTERM');
