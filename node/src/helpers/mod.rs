@@ -60,6 +60,8 @@ pub enum Failure {
 	BadRequest(String),
 	/// The protocol refused it (our helper or the peer's); the bank is unchanged.
 	Refused(String),
+	/// A payment is in flight on the bank: try again once it is final.
+	Busy(String),
 	/// The peer did not answer in time.
 	PeerSilent(String),
 	/// The chain refused a transaction, or could not be read.
@@ -73,6 +75,7 @@ impl core::fmt::Display for Failure {
 		match self {
 			Self::BadRequest(e)
 			| Self::Refused(e)
+			| Self::Busy(e)
 			| Self::PeerSilent(e)
 			| Self::Chain(e)
 			| Self::Store(e) => f.write_str(e),
@@ -83,6 +86,7 @@ impl core::fmt::Display for Failure {
 impl From<HelperError> for Failure {
 	fn from(e: HelperError) -> Self {
 		match e {
+			HelperError::Protocol(e) if e.action() == Action::Retry => Self::Busy(e.to_string()),
 			HelperError::Protocol(e) => Self::Refused(e.to_string()),
 			HelperError::Store(e) => Self::Store(e.to_string()),
 			HelperError::UnknownBank(channel) => {
@@ -254,6 +258,13 @@ impl rsmc::chain::Chain for Queue<'_> {
 
 /// The calls the watchtower decided on, by the account that submits them.
 pub type DecidedCalls = mpsc::UnboundedReceiver<(AccountId, ChainCall)>;
+
+/// Why a message did not reach the peer's helper, or what it said instead of an answer.
+enum Miss {
+	Refused(String),
+	Busy(String),
+	Unreachable(String),
+}
 
 /// A bank as `rsmc_banks` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -596,8 +607,17 @@ impl Helpers {
 		channel: ChannelId,
 		mut message: Message,
 	) -> Result<(), Failure> {
+		let deadline = Instant::now() + self.settings.peer_timeout;
 		loop {
-			let Some(reply) = self.deliver(party, channel, &message).await? else { return Ok(()) };
+			let reply = match self.deliver(party, channel, &message).await {
+				// The peer is finishing a payment of its own on this bank: ask again.
+				Err(Failure::Busy(_)) if Instant::now() < deadline => {
+					tokio::time::sleep(Duration::from_millis(100)).await;
+					continue;
+				},
+				reply => reply?,
+			};
+			let Some(reply) = reply else { return Ok(()) };
 			match party.with(|h| h.handle(&reply)) {
 				Ok(Some(next)) => {
 					party.remember(channel);
@@ -635,8 +655,14 @@ impl Helpers {
 						rpc_params![hex_message.clone(), self.settings.own_url.clone()],
 					)
 					.await
-					.map_err(|e| {
-						(e.to_string(), !matches!(e, jsonrpsee::core::ClientError::Call(_)))
+					.map_err(|e| match e {
+						jsonrpsee::core::ClientError::Call(e) if e.code() == rpc::BUSY => {
+							Miss::Busy(e.message().to_string())
+						},
+						jsonrpsee::core::ClientError::Call(e) => {
+							Miss::Refused(e.message().to_string())
+						},
+						e => Miss::Unreachable(e.to_string()),
 					})
 			};
 			let left = deadline.saturating_duration_since(Instant::now());
@@ -648,11 +674,14 @@ impl Helpers {
 						.map_err(|e| Failure::Refused(format!("the peer answered nonsense: {e}")))
 				},
 				// The peer's helper refused the message: say why.
-				Ok(Err((why, false))) => {
+				Ok(Err(Miss::Refused(why))) => {
 					return Err(Failure::Refused(format!("the peer refused: {why}")))
 				},
+				Ok(Err(Miss::Busy(why))) => {
+					return Err(Failure::Busy(format!("the peer is busy: {why}")))
+				},
 				// The connection failed: reconnect and ask again until the timeout.
-				Ok(Err((why, true))) => {
+				Ok(Err(Miss::Unreachable(why))) => {
 					self.remotes.lock().await.remove(&url);
 					log::debug!(target: LOG, "peer at {url} unreachable: {why}");
 				},
@@ -669,7 +698,7 @@ impl Helpers {
 		}
 	}
 
-	async fn remote(&self, url: &str) -> Result<Arc<WsClient>, (String, bool)> {
+	async fn remote(&self, url: &str) -> Result<Arc<WsClient>, Miss> {
 		let mut remotes = self.remotes.lock().await;
 		if let Some(client) = remotes.get(url).filter(|c| c.is_connected()) {
 			return Ok(client.clone());
@@ -678,7 +707,7 @@ impl Helpers {
 			.request_timeout(self.settings.peer_timeout)
 			.build(url)
 			.await
-			.map_err(|e| (format!("cannot connect to {url}: {e}"), true))?;
+			.map_err(|e| Miss::Unreachable(format!("cannot connect to {url}: {e}")))?;
 		let client = Arc::new(client);
 		remotes.insert(url.to_string(), client.clone());
 		Ok(client)
@@ -713,7 +742,16 @@ impl Helpers {
 		let received_before = party.with(|h| {
 			h.bank(channel).and_then(|b| b.ledger().map(|l| l.peer_secrets.newest_index()))
 		});
-		let reply = match party.with(|h| h.handle(message)) {
+		let mut handled = party.with(|h| h.handle(message));
+		if matches!(&handled, Err(HelperError::Protocol(e)) if e.action() == Action::Retry)
+			&& party.with(|h| h.retransmission(channel)).is_some()
+		{
+			// We still wait on the peer for a payment it may have forgotten it was making
+			// (its node restarted): finish that first, then answer.
+			Box::pin(self.resume(&party, channel)).await?;
+			handled = party.with(|h| h.handle(message));
+		}
+		let reply = match handled {
 			Ok(reply) => reply,
 			Err(HelperError::Protocol(e)) if e.action() == Action::Ignore => return Ok(None),
 			Err(e) => return Err(e.into()),

@@ -109,12 +109,15 @@ fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
 
 /// JSON-RPC's "invalid params".
 const BAD_REQUEST: i32 = -32602;
+/// A payment is in flight on the bank: retry once it is final.
+pub const BUSY: i32 = 1005;
 
 impl From<Failure> for ErrorObjectOwned {
 	fn from(failure: Failure) -> Self {
 		let code = match failure {
 			Failure::BadRequest(_) => BAD_REQUEST,
 			Failure::Refused(_) => 1001,
+			Failure::Busy(_) => BUSY,
 			Failure::PeerSilent(_) => 1002,
 			Failure::Chain(_) => 1003,
 			Failure::Store(_) => 1004,
