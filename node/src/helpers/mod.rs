@@ -324,12 +324,9 @@ impl Helpers {
 	}
 
 	fn emit(&self, account: &AccountId, kind: EventKind, channel: ChannelId) {
-		let (nonce, balances) = self
-			.parties
-			.get(account)
-			.and_then(|p| p.with(|h| h.bank(channel).map(|b| (b.nonce(), b.balances()))))
-			.unwrap_or_default();
-		self.emit_with(account, kind, channel, nonce, balances);
+		if let Some(party) = self.parties.get(account) {
+			announce(&self.events, party, kind, channel);
+		}
 	}
 
 	fn emit_with(
@@ -340,16 +337,8 @@ impl Helpers {
 		nonce: Nonce,
 		balances: Balances,
 	) {
-		log::info!(
-			target: LOG,
-			"💸 {account} bank {channel}: {} (nonce {nonce}, balances {} / {})",
-			kind.name(),
-			balances[0],
-			balances[1]
-		);
 		let event = Event { account: account.clone(), kind, channel, nonce, balances };
-		// Nobody listening is fine.
-		let _ = self.events.send(event);
+		announce_event(&self.events, event);
 	}
 
 	/// The banks of `account`, off-chain state joined with the chain's.
@@ -823,17 +812,7 @@ impl Helpers {
 				let call = pallet_virtual_bank::Call::deposit { channel };
 				match chain.submit(&party.pair, call.into()).await {
 					Ok(_) => {
-						let (nonce, balances) = party
-							.with(|h| h.bank(channel).map(|b| (b.nonce(), b.balances())))
-							.unwrap_or_default();
-						log::info!(target: LOG, "💸 {} bank {channel}: Deposited", party.account);
-						let _ = events.send(Event {
-							account: party.account.clone(),
-							kind: EventKind::Deposited,
-							channel,
-							nonce,
-							balances,
-						});
+						announce(&events, &party, EventKind::Deposited, channel);
 						return;
 					},
 					Err(e) => log::warn!(
@@ -934,6 +913,28 @@ impl Helpers {
 			Err(e) => log::warn!(target: LOG, "💸 {who} watchtower: {what}: {e}"),
 		}
 	}
+}
+
+/// Tell the log and the subscribers what `party` saw or did on `channel`, with the newest
+/// sheet it holds.
+fn announce(events: &broadcast::Sender<Event>, party: &Party, kind: EventKind, channel: ChannelId) {
+	let (nonce, balances) =
+		party.with(|h| h.bank(channel).map(|b| (b.nonce(), b.balances()))).unwrap_or_default();
+	let event = Event { account: party.account.clone(), kind, channel, nonce, balances };
+	announce_event(events, event);
+}
+
+fn announce_event(events: &broadcast::Sender<Event>, event: Event) {
+	let Event { account, kind, channel, nonce, balances } = &event;
+	log::info!(
+		target: LOG,
+		"💸 {account} bank {channel}: {} (nonce {nonce}, balances {} / {})",
+		kind.name(),
+		balances[0],
+		balances[1]
+	);
+	// Nobody listening is fine.
+	let _ = events.send(event);
 }
 
 fn liquidate_call(sheet: Liquidation) -> RuntimeCall {
