@@ -71,13 +71,12 @@ impl NodeChain {
 		// no nonce gaps for a pool (ours or the authoring node's) to hold back.
 		let turn = self.turns.lock().await.entry(account.clone()).or_default().clone();
 		let mut next_nonce = turn.lock().await;
-		// The chain's nonce moved past what the pool already holds from this account (a
-		// transaction reported dropped may still be there), as `system_accountNextIndex` has it.
+		// The chain's nonce, moved past what the pool still holds from this account, as
+		// `system_accountNextIndex` has it.
 		let pending = SystemApiServer::nonce(&self.system, account.clone())
 			.await
 			.map_err(|e| format!("cannot read the nonce of {account}: {}", e.message()))?;
 		let nonce = next_nonce.max(pending);
-		let (best, _) = self.best();
 		let extrinsic = vbank_runtime::signed_extrinsic(signer, call, nonce, self.genesis);
 		let opaque = OpaqueExtrinsic::try_from_encoded_extrinsic(&extrinsic.encode())
 			.map_err(|e| format!("{what}: {e}"))?;
@@ -85,7 +84,7 @@ impl NodeChain {
 		// Watch the blocks themselves rather than the pool's report, which a busy pool may
 		// get wrong (a transaction it called dropped can still be sealed).
 		let mut imports = self.client.import_notification_stream();
-		let mut scanned = self.best().1;
+		let (best, mut scanned) = self.best();
 		self.pool
 			.submit_one(best, TransactionSource::Local, opaque)
 			.await
