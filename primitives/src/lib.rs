@@ -34,6 +34,8 @@ pub const SHEET_TAG: [u8; 11] = *b"vbank/sheet";
 pub const WAIVER_TAG: [u8; 12] = *b"vbank/waiver";
 /// Tag that starts every cooperative close payload.
 pub const CLOSE_TAG: [u8; 11] = *b"vbank/close";
+/// Tag that starts what a helper signs to send a protocol message.
+pub const MESSAGE_TAG: [u8; 9] = *b"vbank/msg";
 
 /// What browser wallets put around a message they sign with `signRaw`.
 const BYTES_PREFIX: &[u8] = b"<Bytes>";
@@ -145,6 +147,15 @@ pub fn close_payload(
 	(CLOSE_TAG, genesis_hash, channel, nonce, balances).encode()
 }
 
+/// What a helper signs to send a protocol message about bank `channel` (SPEC section 4):
+/// the tag, the chain, the bank, then `message`, the message's SCALE bytes as they are (no
+/// length prefix), so that a message signed for one bank or chain is worthless on another.
+pub fn message_payload(genesis_hash: &H256, channel: ChannelId, message: &[u8]) -> Vec<u8> {
+	let mut payload = (MESSAGE_TAG, genesis_hash, channel).encode();
+	payload.extend_from_slice(message);
+	payload
+}
+
 /// `payload` wrapped as a browser wallet's `signRaw` wraps it.
 pub fn wrap_bytes(payload: &[u8]) -> Vec<u8> {
 	let mut wrapped = Vec::with_capacity(BYTES_PREFIX.len() + payload.len() + BYTES_SUFFIX.len());
@@ -222,6 +233,20 @@ mod tests {
 				"1111111111111111111111111111111111111111111111111111111111111111",
 				"0201000000000000",
 				"ffffffffffffffff",
+			)
+		);
+	}
+
+	#[test]
+	fn message_payload_bytes_are_pinned() {
+		let payload = message_payload(&GENESIS, 258, &[0xde, 0xad]);
+		assert_eq!(
+			hex::encode(&payload),
+			concat!(
+				"7662616e6b2f6d7367",
+				"1111111111111111111111111111111111111111111111111111111111111111",
+				"0201000000000000",
+				"dead",
 			)
 		);
 	}

@@ -8,7 +8,7 @@ use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use rsmc::{
 	keys::{Signer, Sr25519Signer},
 	store::{MemoryStore, RedbStore, Store},
-	Helper, Terms,
+	Helper, Policy, Terms,
 };
 use sp_core::{sr25519, Pair, H256};
 use std::{hint::black_box, sync::Arc};
@@ -29,22 +29,24 @@ fn helpers<S: Store>(alice_store: S, bob_store: S) -> (Helper<S>, Helper<S>) {
 		genesis_hash: GENESIS,
 		clients: [alice_signer.account(), bob_signer.account()],
 		balances: [u64::MAX as u128, u64::MAX as u128],
+		lock_period: 100,
 	};
 	let mut alice = Helper::new(alice_signer, GENESIS, alice_store).unwrap();
-	let mut bob = Helper::new(bob_signer, GENESIS, bob_store).unwrap();
+	let mut bob =
+		Helper::new(bob_signer, GENESIS, bob_store).unwrap().with_policy(Policy::ACCEPT_ALL);
 	let open = alice.open(terms).unwrap();
-	let accept = bob.handle(&open).unwrap().unwrap();
-	let confirm = alice.handle(&accept).unwrap().unwrap();
-	assert!(bob.handle(&confirm).unwrap().is_none());
+	let accept = bob.handle(&open).unwrap().reply.unwrap();
+	let confirm = alice.handle(&accept).unwrap().reply.unwrap();
+	assert!(bob.handle(&confirm).unwrap().reply.is_none());
 	(alice, bob)
 }
 
 /// One payment of 1, all three messages, from `payer` to `payee`.
 fn pay<S: Store>(payer: &mut Helper<S>, payee: &mut Helper<S>) {
 	let propose = payer.pay(CHANNEL, 1).unwrap();
-	let accept = payee.handle(&propose).unwrap().unwrap();
-	let revoke = payer.handle(&accept).unwrap().unwrap();
-	assert!(payee.handle(&revoke).unwrap().is_none());
+	let accept = payee.handle(&propose).unwrap().reply.unwrap();
+	let revoke = payer.handle(&accept).unwrap().reply.unwrap();
+	assert!(payee.handle(&revoke).unwrap().reply.is_none());
 }
 
 fn crypto_floor(c: &mut Criterion) {

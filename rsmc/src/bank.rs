@@ -23,7 +23,8 @@ use vbank_primitives::{
 /// What the caller should do about an [`Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-	/// Nothing happened and nothing needs to: a duplicate or stale message.
+	/// Nothing happened and nothing needs to: a duplicate or stale message, or one that is not
+	/// the peer's.
 	Ignore,
 	/// The request or message is invalid: refuse it; the bank is unchanged and still usable.
 	Refuse,
@@ -36,6 +37,8 @@ pub enum Action {
 pub enum Error {
 	/// The message belongs to another bank.
 	WrongChannel { expected: ChannelId, got: ChannelId },
+	/// The message is not signed by the bank's other client: a stranger's, or forged.
+	NotFromPeer,
 	/// The message does not fit the bank's phase (e.g. a payment before the handshake).
 	UnexpectedMessage { phase: &'static str, message: &'static str },
 	/// A message for a nonce this bank has already passed: a duplicate or a replay.
@@ -52,6 +55,8 @@ pub enum Error {
 	NotAPayment,
 	/// The revealed secret does not open the waiver key the peer announced.
 	WrongSecret { nonce: Nonce },
+	/// A waiver key the peer announces contradicts one it announced before.
+	WaiverMismatch { nonce: Nonce },
 	/// The revealed secret is inconsistent with those revealed before.
 	Secret(SecretError),
 	/// The amount is zero.
@@ -66,13 +71,18 @@ pub enum Error {
 	Closing,
 	/// The close proposed does not match the newest sheet we hold.
 	CloseMismatch,
+	/// We already signed another sheet of the peer's at this nonce: signing a second one would
+	/// let the peer liquidate with whichever suits it.
+	AlreadySigned { nonce: Nonce },
+	/// The bank is liquidated on chain: no more payments or closes.
+	Liquidated,
 }
 
 impl Error {
 	/// What the caller should do.
 	pub fn action(&self) -> Action {
 		match self {
-			Self::Stale { .. } => Action::Ignore,
+			Self::Stale { .. } | Self::NotFromPeer => Action::Ignore,
 			Self::Busy => Action::Retry,
 			_ => Action::Refuse,
 		}
@@ -84,6 +94,9 @@ impl core::fmt::Display for Error {
 		match self {
 			Self::WrongChannel { expected, got } => {
 				write!(f, "message for bank {got} delivered to bank {expected}")
+			},
+			Self::NotFromPeer => {
+				write!(f, "the message is not signed by the bank's other client")
 			},
 			Self::UnexpectedMessage { phase, message } => {
 				write!(f, "a {message} message is not expected while the bank is {phase}")
@@ -102,6 +115,9 @@ impl core::fmt::Display for Error {
 			Self::WrongSecret { nonce } => {
 				write!(f, "the secret for nonce {nonce} does not open the announced waiver key")
 			},
+			Self::WaiverMismatch { nonce } => {
+				write!(f, "the waiver key for nonce {nonce} contradicts the one announced before")
+			},
 			Self::Secret(e) => write!(f, "{e}"),
 			Self::ZeroAmount => write!(f, "the amount must be positive"),
 			Self::InsufficientFunds { available, requested } => {
@@ -113,11 +129,50 @@ impl core::fmt::Display for Error {
 			Self::CloseMismatch => {
 				write!(f, "the close proposed does not match the newest sheet we hold")
 			},
+			Self::AlreadySigned { nonce } => {
+				write!(f, "we already signed another sheet of the peer's at nonce {nonce}")
+			},
+			Self::Liquidated => write!(f, "the bank is liquidated on chain"),
 		}
 	}
 }
 
 impl std::error::Error for Error {}
+
+/// What handling a message achieved, beyond its reply: what the caller reports or acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+	/// The handshake is done: each side holds a signed sheet 0; deposits may follow.
+	Handshake,
+	/// The peer holds our `Open` for its operator's `rsmc_accept`.
+	Offered,
+	/// Our payment is final for us: we hold sheet `nonce` and have revoked the older ones.
+	Paid { nonce: Nonce },
+	/// The peer's payment is final: it revoked its sheets before `nonce`.
+	Received { nonce: Nonce },
+	/// Our payment collided with the peer's and gave way to it: propose it again after.
+	Yielded,
+	/// The peer revealed waiver secrets after the bank was liquidated: judge it again.
+	SecretsLearned,
+}
+
+/// A handled message: the reply to send, if any, and what it achieved.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Step {
+	pub reply: Option<Message>,
+	pub progress: Option<Progress>,
+}
+
+impl Step {
+	fn reply(message: Message) -> Self {
+		Self { reply: Some(message), progress: None }
+	}
+
+	fn with(mut self, progress: Progress) -> Self {
+		self.progress = Some(progress);
+		self
+	}
+}
 
 /// What a bank is between its two clients, as opened on chain.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -127,6 +182,8 @@ pub struct Terms {
 	pub clients: [AccountId32; 2],
 	/// The amounts each brings: the balances of sheet 0.
 	pub balances: Balances,
+	/// How many blocks a liquidator's share stays frozen.
+	pub lock_period: u64,
 }
 
 /// A sheet this party can liquidate with: its balances and the peer's signature over it.
@@ -142,6 +199,8 @@ pub struct SignedSheet {
 pub enum Phase {
 	/// Opener: sent `Open`, waiting for the peer's keys and its signature on our sheet 0.
 	AwaitingOpenAccept,
+	/// Peer: the opener's `Open` waits for our operator (outside our policy); nothing signed.
+	Offered { peer_waivers: [AccountId32; 2] },
 	/// Peer: signed the opener's sheet 0, waiting for its signature on ours.
 	AwaitingOpenConfirm { peer_waivers: [AccountId32; 2] },
 	/// Both hold a signed sheet: payments flow.
@@ -152,6 +211,7 @@ impl Phase {
 	fn name(&self) -> &'static str {
 		match self {
 			Self::AwaitingOpenAccept => "awaiting the peer's answer to Open",
+			Self::Offered { .. } => "offered to our operator",
 			Self::AwaitingOpenConfirm { .. } => "awaiting the opener's confirmation",
 			Self::Active(_) => "active",
 		}
@@ -162,27 +222,49 @@ impl Phase {
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum InFlight {
 	/// We are paying: we signed the peer's sheet `nonce` and wait for `Accept`.
-	Proposed { nonce: Nonce, balances: Balances, signature: MultiSignature },
-	/// We are paid: we hold sheet `nonce`, revealed our secret for `nonce - 1`, and wait for
-	/// the peer's `Revoke` of its sheet `nonce - 1`. Not received until then.
+	Proposed { nonce: Nonce, balances: Balances },
+	/// Our proposal at `nonce` collided with the peer's, which stands (SPEC section 4: the
+	/// proposal of `clients[0]`): we wait for the peer to propose it again at `nonce + 1`,
+	/// since each side already signed a sheet of the other's at `nonce`.
+	Yielded { nonce: Nonce },
+	/// We are paid: we hold sheet `nonce`, revealed our older secrets, and wait for the
+	/// peer's `Revoke` of its older sheets. Not received until then.
 	Accepted { nonce: Nonce },
 }
 
 /// The state of an active bank.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Ledger {
-	/// Our newest sheet, signed by the peer; we have revealed the secrets of every older one.
+	/// Our newest sheet, signed by the peer; we have revealed the secrets of every older one
+	/// once nothing is in flight.
 	pub sheet: SignedSheet,
-	/// The newest of the peer's sheets that we signed.
+	/// The newest of the peer's sheets that we signed: we never sign another at this nonce.
 	pub peer_nonce: Nonce,
 	pub peer_balances: Balances,
-	/// The waiver key of the peer's oldest sheet not yet revoked, and of the one after it.
-	pub peer_waivers: [AccountId32; 2],
+	/// The waiver keys the peer announced, from its oldest sheet not yet revoked on.
+	pub peer_waivers: Vec<AccountId32>,
 	/// Every waiver secret the peer revealed: its revoked sheets.
 	pub peer_secrets: RevealedSecrets,
 	pub in_flight: Option<InFlight>,
 	/// The cooperative close under way: once set, no payment is made or accepted.
 	pub closing: Option<Closing>,
+	/// Set once the chain shows the bank liquidated: no more payments or closes.
+	pub liquidated: Option<OnChainLiquidation>,
+	/// How many of our payments became final, and how many of our proposals gave way to
+	/// the peer's: a payer waiting on its payment counts on these, whichever task moved it.
+	pub paid: u64,
+	pub yielded: u64,
+}
+
+/// A liquidation of the bank seen on chain.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct OnChainLiquidation {
+	/// The client who liquidated.
+	pub master: u8,
+	/// The sheet it liquidated with.
+	pub nonce: Nonce,
+	/// The block from which the master may withdraw; the penalty is possible before it.
+	pub unlock_at: u64,
 }
 
 /// A cooperative close of the newest sheet: both clients' signatures on its close payload.
@@ -229,23 +311,33 @@ impl Bank {
 			return Err(Error::BadTerms);
 		}
 		let bank = Self { terms, me: 0, seed, phase: Phase::AwaitingOpenAccept };
-		let message = bank.message(Body::Open {
-			clients: bank.terms.clients.clone(),
-			balances: bank.terms.balances,
-			waivers: [bank.my_waiver(0)?, bank.my_waiver(1)?],
-		});
+		let message = bank.open_message(signer)?;
 		Ok((bank, message))
 	}
 
-	/// Answer an `Open` as client 1: the state and the `OpenAccept` message. The caller checks
-	/// the terms against the chain before depositing.
-	pub fn accept_open(
+	fn open_message(&self, signer: &dyn Signer) -> Result<Message, Error> {
+		Ok(self.message(
+			Body::Open {
+				clients: self.terms.clients.clone(),
+				balances: self.terms.balances,
+				lock_period: self.terms.lock_period,
+				waivers: [self.my_waiver(0)?, self.my_waiver(1)?],
+			},
+			signer,
+		))
+	}
+
+	/// A bank from an `Open` addressed to us as client 1, signed by the opener it names. With
+	/// `accept`, the state and the `OpenAccept` reply; without, the bank waits as
+	/// [`Phase::Offered`] and the reply says so. The caller checks the terms against the chain.
+	pub fn offered(
 		message: &Message,
 		genesis_hash: H256,
 		seed: Secret,
 		signer: &dyn Signer,
+		accept: bool,
 	) -> Result<(Self, Message), Error> {
-		let Body::Open { clients, balances, waivers } = &message.body else {
+		let Body::Open { clients, balances, lock_period, waivers } = &message.body else {
 			return Err(Error::UnexpectedMessage {
 				phase: "unknown",
 				message: message.body.name(),
@@ -253,6 +345,9 @@ impl Bank {
 		};
 		if clients[1] != signer.account() || clients[0] == clients[1] {
 			return Err(Error::BadTerms);
+		}
+		if !message.is_signed_by(&genesis_hash, &clients[0]) {
+			return Err(Error::NotFromPeer);
 		}
 		if balances[0].checked_add(balances[1]).is_none() {
 			return Err(Error::BalanceMismatch);
@@ -262,19 +357,30 @@ impl Bank {
 			genesis_hash,
 			clients: clients.clone(),
 			balances: *balances,
+			lock_period: *lock_period,
 		};
-		let bank = Self {
-			terms,
-			me: 1,
-			seed,
-			phase: Phase::AwaitingOpenConfirm { peer_waivers: waivers.clone() },
-		};
-		let signature = bank.sign_peer_sheet(signer, 0, *balances, &waivers[0]);
-		let reply = bank.message(Body::OpenAccept {
-			waivers: [bank.my_waiver(0)?, bank.my_waiver(1)?],
-			signature,
-		});
+		let mut bank =
+			Self { terms, me: 1, seed, phase: Phase::Offered { peer_waivers: waivers.clone() } };
+		let reply = if accept { bank.accept(signer)? } else { bank.message(Body::Offered, signer) };
 		Ok((bank, reply))
+	}
+
+	/// Accept a bank offered to us: sign the opener's sheet 0; the `OpenAccept` message.
+	pub fn accept(&mut self, signer: &dyn Signer) -> Result<Message, Error> {
+		let Phase::Offered { peer_waivers } = &self.phase else {
+			return Err(Error::UnexpectedMessage { phase: self.phase.name(), message: "accept" });
+		};
+		self.phase = Phase::AwaitingOpenConfirm { peer_waivers: peer_waivers.clone() };
+		self.open_accept_message(signer)
+	}
+
+	fn open_accept_message(&self, signer: &dyn Signer) -> Result<Message, Error> {
+		let Phase::AwaitingOpenConfirm { peer_waivers } = &self.phase else {
+			return Err(Error::UnexpectedMessage { phase: self.phase.name(), message: "accept" });
+		};
+		let signature = self.sign_sheet(signer, 0, self.terms.balances, &peer_waivers[0]);
+		let waivers = [self.my_waiver(0)?, self.my_waiver(1)?];
+		Ok(self.message(Body::OpenAccept { waivers, signature }, signer))
 	}
 
 	pub fn channel(&self) -> ChannelId {
@@ -295,6 +401,18 @@ impl Bank {
 			Phase::Active(ledger) => Some(ledger),
 			_ => None,
 		}
+	}
+
+	fn ledger_mut(&mut self) -> Option<&mut Ledger> {
+		match &mut self.phase {
+			Phase::Active(ledger) => Some(ledger),
+			_ => None,
+		}
+	}
+
+	/// Whether the bank waits for our operator's `rsmc_accept`.
+	pub fn is_offered(&self) -> bool {
+		matches!(self.phase, Phase::Offered { .. })
 	}
 
 	/// The balances of our newest sheet (the opening amounts before the handshake is done).
@@ -321,11 +439,18 @@ impl Bank {
 		waiver_secret(&self.seed, nonce).ok_or(Error::NoncesExhausted)
 	}
 
-	fn message(&self, body: Body) -> Message {
-		Message { channel: self.terms.channel, body }
+	/// Our secrets of the two sheets before `nonce` (one before sheet 1), oldest first: what
+	/// revokes them once we hold sheet `nonce`. The second is new to the peer; the first is
+	/// new only after a collision skipped a nonce, and the peer checks it against its store.
+	fn my_secrets_before(&self, nonce: Nonce) -> Result<Vec<Secret>, Error> {
+		(nonce.saturating_sub(2)..nonce).map(|n| self.my_secret(n)).collect()
 	}
 
-	fn sign_peer_sheet(
+	fn message(&self, body: Body, signer: &dyn Signer) -> Message {
+		Message::signed(&self.terms.genesis_hash, self.terms.channel, body, signer)
+	}
+
+	fn sign_sheet(
 		&self,
 		signer: &dyn Signer,
 		nonce: Nonce,
@@ -334,6 +459,29 @@ impl Bank {
 	) -> MultiSignature {
 		let t = &self.terms;
 		signer.sign(&sheet_payload(&t.genesis_hash, t.channel, nonce, &balances, waiver))
+	}
+
+	/// Our signature on the peer's sheet `nonce`. Never two different sheets at one nonce:
+	/// the peer would liquidate with whichever suits it.
+	fn sign_peer_sheet(
+		&self,
+		signer: &dyn Signer,
+		nonce: Nonce,
+		balances: Balances,
+	) -> Result<MultiSignature, Error> {
+		let ledger = self.ledger().ok_or(Error::UnexpectedMessage {
+			phase: self.phase.name(),
+			message: "payment",
+		})?;
+		if nonce < ledger.peer_nonce || (nonce == ledger.peer_nonce && balances != ledger.peer_balances)
+		{
+			return Err(Error::AlreadySigned { nonce });
+		}
+		let waiver = ledger.peer_waiver(nonce).ok_or(Error::UnexpectedNonce {
+			expected: ledger.peer_revoked() + 1,
+			got: nonce,
+		})?;
+		Ok(self.sign_sheet(signer, nonce, balances, waiver))
 	}
 
 	/// Whether `signature` is the peer's over our sheet `nonce`.
@@ -355,6 +503,9 @@ impl Bank {
 		let ledger = self
 			.ledger()
 			.ok_or(Error::UnexpectedMessage { phase: self.phase.name(), message: "payment" })?;
+		if ledger.liquidated.is_some() {
+			return Err(Error::Liquidated);
+		}
 		if ledger.closing.is_some() {
 			return Err(Error::Closing);
 		}
@@ -369,74 +520,87 @@ impl Bank {
 			return Err(Error::InsufficientFunds { available, requested: amount });
 		}
 		let nonce = ledger.sheet.nonce + 1;
-		// Our next waiver key after this payment must exist too.
-		self.my_secret(nonce + 1)?;
 		let mut balances = ledger.sheet.balances;
 		balances[me] -= amount;
 		balances[1 - me] += amount;
-		let signature = self.sign_peer_sheet(signer, nonce, balances, &ledger.peer_waivers[1]);
-		let Phase::Active(ledger) = &mut self.phase else { unreachable!("checked above") };
+		let message = self.propose_message(nonce, balances, signer)?;
+		let ledger = self.ledger_mut().expect("checked above");
 		ledger.peer_nonce = nonce;
 		ledger.peer_balances = balances;
-		ledger.in_flight =
-			Some(InFlight::Proposed { nonce, balances, signature: signature.clone() });
-		Ok(self.message(Body::Propose { nonce, balances, signature }))
+		ledger.in_flight = Some(InFlight::Proposed { nonce, balances });
+		Ok(message)
+	}
+
+	fn propose_message(
+		&self,
+		nonce: Nonce,
+		balances: Balances,
+		signer: &dyn Signer,
+	) -> Result<Message, Error> {
+		let signature = self.sign_peer_sheet(signer, nonce, balances)?;
+		let waivers = [self.my_waiver(nonce)?, self.my_waiver(nonce + 1)?];
+		// The key after those must exist too, for the payment after this one.
+		self.my_secret(nonce + 2)?;
+		Ok(self.message(Body::Propose { nonce, balances, signature, waivers }, signer))
 	}
 
 	/// The message to send again when the peer has not answered: our last unanswered one.
 	pub fn retransmission(&self, signer: &dyn Signer) -> Option<Message> {
 		match &self.phase {
-			Phase::AwaitingOpenAccept => Some(self.message(Body::Open {
-				clients: self.terms.clients.clone(),
-				balances: self.terms.balances,
-				waivers: [self.my_waiver(0).ok()?, self.my_waiver(1).ok()?],
-			})),
-			Phase::AwaitingOpenConfirm { peer_waivers } => Some(self.message(Body::OpenAccept {
-				waivers: [self.my_waiver(0).ok()?, self.my_waiver(1).ok()?],
-				signature: self.sign_peer_sheet(signer, 0, self.terms.balances, &peer_waivers[0]),
-			})),
+			Phase::AwaitingOpenAccept => self.open_message(signer).ok(),
+			Phase::Offered { .. } => None,
+			Phase::AwaitingOpenConfirm { .. } => self.open_accept_message(signer).ok(),
+			Phase::Active(ledger) if ledger.liquidated.is_some() => None,
 			Phase::Active(ledger) => match &ledger.in_flight {
-				Some(InFlight::Proposed { nonce, balances, signature }) => {
-					Some(self.message(Body::Propose {
-						nonce: *nonce,
-						balances: *balances,
-						signature: signature.clone(),
-					}))
+				Some(InFlight::Proposed { nonce, balances }) => {
+					self.propose_message(*nonce, *balances, signer).ok()
 				},
-				Some(InFlight::Accepted { nonce }) => {
-					self.accept_message(ledger, *nonce, signer).ok()
+				Some(InFlight::Yielded { nonce }) => {
+					self.propose_message(*nonce, ledger.peer_balances, signer).ok()
 				},
+				Some(InFlight::Accepted { nonce }) => self.accept_message(*nonce, signer).ok(),
 				None => None,
 			},
 		}
 	}
 
-	/// Handle a message from the peer: the reply to send, if any. A refused message leaves
-	/// the bank unchanged.
-	pub fn handle(
-		&mut self,
-		message: &Message,
-		signer: &dyn Signer,
-	) -> Result<Option<Message>, Error> {
+	/// Handle a message from the peer: the reply to send, if any, and what it achieved. A
+	/// refused message leaves the bank unchanged.
+	pub fn handle(&mut self, message: &Message, signer: &dyn Signer) -> Result<Step, Error> {
+		let mut next = self.clone();
+		let step = next.dispatch(message, signer)?;
+		*self = next;
+		Ok(step)
+	}
+
+	fn dispatch(&mut self, message: &Message, signer: &dyn Signer) -> Result<Step, Error> {
 		if message.channel != self.terms.channel {
 			return Err(Error::WrongChannel { expected: self.terms.channel, got: message.channel });
+		}
+		if !message.is_signed_by(&self.terms.genesis_hash, self.peer()) {
+			return Err(Error::NotFromPeer);
+		}
+		if let Some(ledger) = self.ledger().filter(|l| l.liquidated.is_some()) {
+			return self.after_liquidation(ledger.clone(), &message.body);
 		}
 		let unexpected = |phase: &Phase| Error::UnexpectedMessage {
 			phase: phase.name(),
 			message: message.body.name(),
 		};
 		match (&self.phase, &message.body) {
+			(Phase::AwaitingOpenAccept, Body::Offered) => Ok(Step::default().with(Progress::Offered)),
 			(Phase::AwaitingOpenAccept, Body::OpenAccept { waivers, signature }) => {
 				let balances = self.terms.balances;
 				if !self.peer_signed_my_sheet(0, &balances, signature)? {
 					return Err(Error::BadSignature);
 				}
-				let reply = self.sign_peer_sheet(signer, 0, balances, &waivers[0]);
+				let reply = self.sign_sheet(signer, 0, balances, &waivers[0]);
 				self.phase = Phase::Active(Box::new(Ledger::new(
 					SignedSheet { nonce: 0, balances, signature: signature.clone() },
-					waivers.clone(),
+					waivers.to_vec(),
 				)));
-				Ok(Some(self.message(Body::OpenConfirm { signature: reply })))
+				Ok(Step::reply(self.message(Body::OpenConfirm { signature: reply }, signer))
+					.with(Progress::Handshake))
 			},
 			(Phase::AwaitingOpenConfirm { peer_waivers }, Body::OpenConfirm { signature }) => {
 				let balances = self.terms.balances;
@@ -445,28 +609,36 @@ impl Bank {
 				}
 				self.phase = Phase::Active(Box::new(Ledger::new(
 					SignedSheet { nonce: 0, balances, signature: signature.clone() },
-					peer_waivers.clone(),
+					peer_waivers.to_vec(),
 				)));
-				Ok(None)
+				Ok(Step::default().with(Progress::Handshake))
 			},
-			// The opener answers a repeated `OpenAccept` (its confirmation was lost).
-			(Phase::Active(ledger), Body::OpenAccept { waivers, .. }) if ledger.is_fresh() => {
-				Ok(Some(self.message(Body::OpenConfirm {
-					signature: self.sign_peer_sheet(signer, 0, self.terms.balances, &waivers[0]),
-				})))
+			// The opener answers a repeated `OpenAccept` (its confirmation was lost) with the
+			// same sheet 0 it signed: the waiver key stored from the handshake, never one the
+			// message brings.
+			(Phase::Active(ledger), Body::OpenAccept { waivers, signature })
+				if ledger.is_fresh() && self.me == 0 =>
+			{
+				if waivers[..] != ledger.peer_waivers[..] ||
+					!self.peer_signed_my_sheet(0, &self.terms.balances, signature)?
+				{
+					return Err(Error::Stale { nonce: 0 });
+				}
+				let signature = self.sign_peer_sheet(signer, 0, self.terms.balances)?;
+				Ok(Step::reply(self.message(Body::OpenConfirm { signature }, signer)))
 			},
 			(
 				Phase::Active(_),
-				Body::Open { .. } | Body::OpenAccept { .. } | Body::OpenConfirm { .. },
+				Body::Open { .. } | Body::OpenAccept { .. } | Body::OpenConfirm { .. } | Body::Offered,
 			) => Err(Error::Stale { nonce: 0 }),
-			(Phase::Active(_), Body::Propose { nonce, balances, signature }) => {
-				self.on_propose(*nonce, *balances, signature, signer)
+			(Phase::Active(_), Body::Propose { nonce, balances, signature, waivers }) => {
+				self.on_propose(*nonce, *balances, signature, waivers, signer)
 			},
-			(Phase::Active(_), Body::Accept { nonce, signature, secret, next_waiver }) => {
-				self.on_accept(*nonce, signature, secret, next_waiver, signer)
+			(Phase::Active(_), Body::Accept { nonce, signature, secrets, next_waiver }) => {
+				self.on_accept(*nonce, signature, secrets, next_waiver, signer)
 			},
-			(Phase::Active(_), Body::Revoke { nonce, secret, next_waiver }) => {
-				self.on_revoke(*nonce, secret, next_waiver)
+			(Phase::Active(_), Body::Revoke { nonce, secrets, next_waiver }) => {
+				self.on_revoke(*nonce, secrets, next_waiver)
 			},
 			(Phase::Active(_), Body::Close { nonce, balances, signature }) => {
 				self.on_close(*nonce, *balances, signature, signer)
@@ -478,139 +650,238 @@ impl Bank {
 		}
 	}
 
-	/// Payee: the peer signed our next sheet. Store it, sign theirs, reveal our old secret.
+	/// Once the bank is liquidated we sign nothing more; but a secret the peer still reveals
+	/// (in an `Accept` or a `Revoke` that was on its way) is kept, since it may make the
+	/// liquidation punishable.
+	fn after_liquidation(&mut self, mut ledger: Ledger, body: &Body) -> Result<Step, Error> {
+		let (end, secrets) = match body {
+			Body::Accept { nonce, secrets, .. } => (nonce.checked_sub(1), secrets),
+			Body::Revoke { nonce, secrets, .. } => (Some(*nonce), secrets),
+			_ => return Err(Error::Liquidated),
+		};
+		let end = end.ok_or(Error::Liquidated)?;
+		let before = ledger.peer_revoked();
+		ledger.take_peer_secrets(end, secrets)?;
+		if ledger.peer_revoked() == before {
+			return Err(Error::Stale { nonce: end });
+		}
+		self.phase = Phase::Active(Box::new(ledger));
+		Ok(Step::default().with(Progress::SecretsLearned))
+	}
+
+	/// Payee: the peer signed our next sheet. Store it, sign theirs, reveal our old secrets.
+	/// A proposal that meets ours at the same nonce is a collision: `clients[0]`'s stands and
+	/// is made again at the next nonce, ours gives way and is proposed again after it.
 	fn on_propose(
 		&mut self,
 		nonce: Nonce,
 		balances: Balances,
 		signature: &MultiSignature,
+		waivers: &[AccountId32; 2],
 		signer: &dyn Signer,
-	) -> Result<Option<Message>, Error> {
-		let me = self.me();
-		let total = self.total();
-		let Phase::Active(ledger) = &self.phase else { unreachable!("matched by the caller") };
+	) -> Result<Step, Error> {
+		let ledger = self.ledger().expect("matched by the caller").clone();
 		let current = ledger.sheet.nonce;
 		if ledger.closing.is_some() && nonce > current {
 			return Err(Error::Closing);
 		}
-		match &ledger.in_flight {
+		match ledger.in_flight {
 			// Our `Accept` was lost: send it again.
 			Some(InFlight::Accepted { nonce: accepted })
-				if *accepted == nonce && ledger.sheet.balances == balances =>
+				if accepted == nonce && ledger.sheet.balances == balances =>
 			{
-				return self.accept_message(ledger, nonce, signer).map(Some)
+				return self.accept_message(nonce, signer).map(Step::reply)
 			},
-			Some(_) if nonce == current + 1 => return Err(Error::Busy),
+			Some(InFlight::Accepted { .. }) if nonce > current => return Err(Error::Busy),
+			// The peer's proposal collides with ours.
+			Some(InFlight::Proposed { nonce: ours, balances: our_balances }) if ours == nonce => {
+				self.check_proposal(&ledger, nonce, &balances, signature, waivers)?;
+				let mut next = ledger.clone();
+				next.learn_peer_waiver(nonce + 1, &waivers[1])?;
+				if self.me == 0 {
+					// Ours stands: made again at the next nonce, the peer's key now known.
+					next.in_flight =
+						Some(InFlight::Proposed { nonce: nonce + 1, balances: our_balances });
+					next.peer_nonce = nonce + 1;
+					let before = core::mem::replace(&mut self.phase, Phase::Active(Box::new(next)));
+					return match self.propose_message(nonce + 1, our_balances, signer) {
+						Ok(propose) => Ok(Step::reply(propose)),
+						Err(e) => {
+							self.phase = before;
+							Err(e)
+						},
+					};
+				}
+				// The peer's stands. Our proposal, sent back, gives it our key for the next
+				// nonce, where it will propose again.
+				next.in_flight = Some(InFlight::Yielded { nonce });
+				next.yielded += 1;
+				self.phase = Phase::Active(Box::new(next));
+				let ours = self.propose_message(nonce, our_balances, signer)?;
+				return Ok(Step::reply(ours).with(Progress::Yielded));
+			},
+			// The winner repeats its part of a collision it already resolved.
+			Some(InFlight::Proposed { nonce: ours, balances: our_balances })
+				if self.me == 0 && ours == current + 2 && nonce == current + 1 =>
+			{
+				return self.propose_message(ours, our_balances, signer).map(Step::reply)
+			},
+			Some(InFlight::Yielded { nonce: yielded }) if nonce == yielded => {
+				let ours = self.propose_message(yielded, ledger.peer_balances, signer)?;
+				return Ok(Step::reply(ours));
+			},
 			_ => {},
 		}
 		if nonce <= current {
 			return Err(Error::Stale { nonce });
 		}
-		if nonce != current + 1 || ledger.in_flight.is_some() {
-			return Err(Error::UnexpectedNonce { expected: current + 1, got: nonce });
+		// After a collision the proposal that stands comes one nonce later; a collision we did
+		// not see (the peer's first proposal lost) shows as the same.
+		let (skipped, yields) = match ledger.in_flight {
+			None => (false, false),
+			Some(InFlight::Yielded { nonce: yielded }) if nonce == yielded + 1 => (true, false),
+			Some(InFlight::Proposed { nonce: ours, .. }) if self.me == 1 && nonce == ours + 1 => {
+				(true, true)
+			},
+			Some(_) => return Err(Error::Busy),
+		};
+		let expected = if skipped { current + 2 } else { current + 1 };
+		if nonce != expected {
+			return Err(Error::UnexpectedNonce { expected, got: nonce });
 		}
-		if balances[0].checked_add(balances[1]) != Some(total) {
+		self.check_proposal(&ledger, nonce, &balances, signature, waivers)?;
+		let mut next = ledger;
+		next.learn_peer_waiver(nonce, &waivers[0])?;
+		next.learn_peer_waiver(nonce + 1, &waivers[1])?;
+		next.sheet = SignedSheet { nonce, balances, signature: signature.clone() };
+		next.in_flight = Some(InFlight::Accepted { nonce });
+		next.peer_nonce = nonce;
+		next.peer_balances = balances;
+		next.yielded += u64::from(yields);
+		let before = core::mem::replace(&mut self.phase, Phase::Active(Box::new(next)));
+		match self.accept_message(nonce, signer) {
+			Ok(accept) => {
+				let step = Step::reply(accept);
+				Ok(if yields { step.with(Progress::Yielded) } else { step })
+			},
+			Err(e) => {
+				self.phase = before;
+				Err(e)
+			},
+		}
+	}
+
+	/// A proposal of the peer's at `nonce`: a payment to us out of its share of our newest
+	/// sheet, signed by the peer, with waiver keys that agree with those it announced.
+	fn check_proposal(
+		&self,
+		ledger: &Ledger,
+		nonce: Nonce,
+		balances: &Balances,
+		signature: &MultiSignature,
+		waivers: &[AccountId32; 2],
+	) -> Result<(), Error> {
+		let me = self.me();
+		if balances[0].checked_add(balances[1]) != Some(self.total()) {
 			return Err(Error::BalanceMismatch);
 		}
 		if balances[me] <= ledger.sheet.balances[me] {
 			return Err(Error::NotAPayment);
 		}
 		self.my_secret(nonce + 1)?;
-		if !self.peer_signed_my_sheet(nonce, &balances, signature)? {
+		if let Some(known) = ledger.peer_waiver(nonce) {
+			if *known != waivers[0] {
+				return Err(Error::WaiverMismatch { nonce });
+			}
+		}
+		if !self.peer_signed_my_sheet(nonce, balances, signature)? {
 			return Err(Error::BadSignature);
 		}
-		let Phase::Active(ledger) = &mut self.phase else { unreachable!() };
-		ledger.sheet = SignedSheet { nonce, balances, signature: signature.clone() };
-		ledger.peer_nonce = nonce;
-		ledger.peer_balances = balances;
-		ledger.in_flight = Some(InFlight::Accepted { nonce });
-		let ledger = self.ledger().expect("active");
-		self.accept_message(ledger, nonce, signer).map(Some)
+		Ok(())
 	}
 
-	/// Our `Accept` of sheet `nonce`: our signature on the peer's, our secret for `nonce - 1`,
-	/// and our waiver key for `nonce + 1`.
-	fn accept_message(
-		&self,
-		ledger: &Ledger,
-		nonce: Nonce,
-		signer: &dyn Signer,
-	) -> Result<Message, Error> {
-		let signature =
-			self.sign_peer_sheet(signer, nonce, ledger.peer_balances, &ledger.peer_waivers[1]);
-		Ok(self.message(Body::Accept {
+	/// Our `Accept` of sheet `nonce`: our signature on the peer's, our secrets of the sheets
+	/// before it, and our waiver key for `nonce + 1`.
+	fn accept_message(&self, nonce: Nonce, signer: &dyn Signer) -> Result<Message, Error> {
+		let ledger = self.ledger().ok_or(Error::UnexpectedMessage {
+			phase: self.phase.name(),
+			message: "Accept",
+		})?;
+		let signature = self.sign_peer_sheet(signer, nonce, ledger.peer_balances)?;
+		let body = Body::Accept {
 			nonce,
 			signature,
-			secret: self.my_secret(nonce - 1)?,
+			secrets: self.my_secrets_before(nonce)?,
 			next_waiver: self.my_waiver(nonce + 1)?,
-		}))
+		};
+		Ok(self.message(body, signer))
 	}
 
-	/// Payer: the peer signed our next sheet and revoked its old one. Store both, then
+	/// Payer: the peer signed our next sheet and revoked its old ones. Store both, then
 	/// revoke ours.
 	fn on_accept(
 		&mut self,
 		nonce: Nonce,
 		signature: &MultiSignature,
-		secret: &Secret,
+		secrets: &[Secret],
 		next_waiver: &AccountId32,
-		_signer: &dyn Signer,
-	) -> Result<Option<Message>, Error> {
-		let Phase::Active(ledger) = &self.phase else { unreachable!("matched by the caller") };
+		signer: &dyn Signer,
+	) -> Result<Step, Error> {
+		let ledger = self.ledger().expect("matched by the caller");
 		// Our `Revoke` was lost and the peer repeats its `Accept` of our newest sheet: send it
 		// again, even if we have started the next payment (the peer can't accept it before).
 		// It reveals nothing new: only secrets of sheets we already hold a newer one for.
 		let awaiting_revoke = matches!(ledger.in_flight, Some(InFlight::Accepted { .. }));
 		if !awaiting_revoke && nonce == ledger.sheet.nonce && nonce > 0 {
-			return self.revoke_message(nonce - 1).map(Some);
+			return self.revoke_message(nonce - 1, signer).map(Step::reply);
 		}
-		let Some(InFlight::Proposed { nonce: proposed, balances, .. }) = &ledger.in_flight else {
+		let Some(InFlight::Proposed { nonce: proposed, balances }) = ledger.in_flight else {
 			return Err(if nonce <= ledger.sheet.nonce {
 				Error::Stale { nonce }
 			} else {
 				Error::UnexpectedNonce { expected: ledger.sheet.nonce + 1, got: nonce }
 			});
 		};
-		if nonce != *proposed {
-			return Err(Error::UnexpectedNonce { expected: *proposed, got: nonce });
+		if nonce != proposed {
+			return Err(Error::UnexpectedNonce { expected: proposed, got: nonce });
 		}
-		let balances = *balances;
 		if !self.peer_signed_my_sheet(nonce, &balances, signature)? {
 			return Err(Error::BadSignature);
 		}
-		let mut ledger = ledger.clone();
-		ledger.take_peer_secret(nonce - 1, secret, next_waiver)?;
-		ledger.sheet = SignedSheet { nonce, balances, signature: signature.clone() };
-		ledger.in_flight = None;
-		self.phase = Phase::Active(ledger);
-		self.revoke_message(nonce - 1).map(Some)
+		let mut next = ledger.clone();
+		next.take_peer_secrets(nonce - 1, secrets)?;
+		if next.peer_revoked() != nonce {
+			return Err(Error::UnexpectedNonce { expected: nonce - 1, got: next.peer_revoked() });
+		}
+		next.learn_peer_waiver(nonce + 1, next_waiver)?;
+		next.sheet = SignedSheet { nonce, balances, signature: signature.clone() };
+		next.in_flight = None;
+		next.paid += 1;
+		let revoke = self.revoke_message(nonce - 1, signer)?;
+		self.phase = Phase::Active(Box::new(next));
+		Ok(Step::reply(revoke).with(Progress::Paid { nonce }))
 	}
 
-	fn revoke_message(&self, nonce: Nonce) -> Result<Message, Error> {
-		Ok(self.message(Body::Revoke {
+	fn revoke_message(&self, nonce: Nonce, signer: &dyn Signer) -> Result<Message, Error> {
+		let body = Body::Revoke {
 			nonce,
-			secret: self.my_secret(nonce)?,
+			secrets: self.my_secrets_before(nonce + 1)?,
 			next_waiver: self.my_waiver(nonce + 2)?,
-		}))
+		};
+		Ok(self.message(body, signer))
 	}
 
-	/// Payee: the peer revoked its old sheet. The payment is received.
+	/// Payee: the peer revoked its old sheets. The payment is received.
 	fn on_revoke(
 		&mut self,
 		nonce: Nonce,
-		secret: &Secret,
+		secrets: &[Secret],
 		next_waiver: &AccountId32,
-	) -> Result<Option<Message>, Error> {
-		let Phase::Active(ledger) = &self.phase else { unreachable!("matched by the caller") };
+	) -> Result<Step, Error> {
+		let ledger = self.ledger().expect("matched by the caller");
 		match ledger.in_flight {
 			Some(InFlight::Accepted { nonce: accepted }) if accepted == nonce + 1 => {},
-			_ if matches!(
-				(ledger.peer_secrets.newest_index(), secrets::index_of(nonce)),
-				(Some(newest), Some(index)) if newest <= index
-			) =>
-			{
-				return Err(Error::Stale { nonce })
-			},
+			_ if nonce < ledger.peer_revoked() => return Err(Error::Stale { nonce }),
 			_ => {
 				return Err(Error::UnexpectedMessage {
 					phase: "not awaiting a revocation",
@@ -618,11 +889,15 @@ impl Bank {
 				})
 			},
 		}
-		let mut ledger = ledger.clone();
-		ledger.take_peer_secret(nonce, secret, next_waiver)?;
-		ledger.in_flight = None;
-		self.phase = Phase::Active(ledger);
-		Ok(None)
+		let mut next = ledger.clone();
+		next.take_peer_secrets(nonce, secrets)?;
+		if next.peer_revoked() != nonce + 1 {
+			return Err(Error::UnexpectedNonce { expected: nonce, got: next.peer_revoked() });
+		}
+		next.learn_peer_waiver(nonce + 2, next_waiver)?;
+		next.in_flight = None;
+		self.phase = Phase::Active(Box::new(next));
+		Ok(Step::default().with(Progress::Received { nonce: nonce + 1 }))
 	}
 
 	/// Start closing cooperatively with the newest sheet: the `Close` message. Refused while
@@ -632,6 +907,9 @@ impl Bank {
 		let ledger = self
 			.ledger()
 			.ok_or(Error::UnexpectedMessage { phase: self.phase.name(), message: "close" })?;
+		if ledger.liquidated.is_some() {
+			return Err(Error::Liquidated);
+		}
 		if ledger.in_flight.is_some() {
 			return Err(Error::Busy);
 		}
@@ -646,9 +924,10 @@ impl Bank {
 		if let Some(Closing { signatures: kept, .. }) = &ledger.closing {
 			signatures[1 - me] = kept[1 - me].clone();
 		}
-		let Phase::Active(ledger) = &mut self.phase else { unreachable!("checked above") };
+		let message = self.message(Body::Close { nonce, balances, signature }, signer);
+		let ledger = self.ledger_mut().expect("checked above");
 		ledger.closing = Some(Closing { nonce, balances, signatures });
-		Ok(self.message(Body::Close { nonce, balances, signature }))
+		Ok(message)
 	}
 
 	/// The close under way, if any.
@@ -683,9 +962,9 @@ impl Bank {
 		balances: Balances,
 		signature: &MultiSignature,
 		signer: &dyn Signer,
-	) -> Result<Option<Message>, Error> {
+	) -> Result<Step, Error> {
 		let me = self.me();
-		let Phase::Active(ledger) = &self.phase else { unreachable!("matched by the caller") };
+		let ledger = self.ledger().expect("matched by the caller");
 		if ledger.in_flight.is_some() {
 			return Err(Error::Busy);
 		}
@@ -699,17 +978,14 @@ impl Bank {
 		let mut signatures = [None, None];
 		signatures[me] = Some(mine.clone());
 		signatures[1 - me] = Some(signature.clone());
-		let Phase::Active(ledger) = &mut self.phase else { unreachable!() };
+		let reply = self.message(Body::CloseAccept { nonce, signature: mine }, signer);
+		let ledger = self.ledger_mut().expect("matched by the caller");
 		ledger.closing = Some(Closing { nonce, balances, signatures });
-		Ok(Some(self.message(Body::CloseAccept { nonce, signature: mine })))
+		Ok(Step::reply(reply))
 	}
 
 	/// The peer signed our close: both signatures are there to submit.
-	fn on_close_accept(
-		&mut self,
-		nonce: Nonce,
-		signature: &MultiSignature,
-	) -> Result<Option<Message>, Error> {
+	fn on_close_accept(&mut self, nonce: Nonce, signature: &MultiSignature) -> Result<Step, Error> {
 		let me = self.me();
 		let Some(closing) = self.closing().filter(|c| c.nonce == nonce).cloned() else {
 			return Err(Error::UnexpectedMessage { phase: "not closing", message: "CloseAccept" });
@@ -717,11 +993,17 @@ impl Bank {
 		if !self.peer_signed_close(nonce, &closing.balances, signature) {
 			return Err(Error::BadSignature);
 		}
-		let Phase::Active(ledger) = &mut self.phase else { unreachable!("closing is active") };
 		let mut closing = closing;
 		closing.signatures[1 - me] = Some(signature.clone());
-		ledger.closing = Some(closing);
-		Ok(None)
+		self.ledger_mut().expect("closing is active").closing = Some(closing);
+		Ok(Step::default())
+	}
+
+	/// Record that the chain shows the bank liquidated by client `master` with sheet `nonce`.
+	pub fn mark_liquidated(&mut self, master: u8, nonce: Nonce, unlock_at: u64) {
+		if let Some(ledger) = self.ledger_mut() {
+			ledger.liquidated = Some(OnChainLiquidation { master, nonce, unlock_at });
+		}
 	}
 
 	/// The newest sheet we can liquidate with.
@@ -740,8 +1022,7 @@ impl Bank {
 	/// waiver key over the waiver payload, which lets anybody hand the peer's frozen share
 	/// to us with `withdraw_by_peer`.
 	pub fn penalty(&self, nonce: Nonce) -> Option<MultiSignature> {
-		let ledger = self.ledger()?;
-		let secret = ledger.peer_secrets.get(secrets::index_of(nonce)?)?;
+		let secret = self.penalty_secret(nonce)?;
 		let t = &self.terms;
 		let payload = waiver_payload(&t.genesis_hash, t.channel, nonce);
 		Some(waiver_pair(&secret).sign(&payload).into())
@@ -758,7 +1039,7 @@ impl Bank {
 }
 
 impl Ledger {
-	fn new(sheet: SignedSheet, peer_waivers: [AccountId32; 2]) -> Self {
+	fn new(sheet: SignedSheet, peer_waivers: Vec<AccountId32>) -> Self {
 		Self {
 			peer_nonce: 0,
 			peer_balances: sheet.balances,
@@ -767,6 +1048,9 @@ impl Ledger {
 			peer_secrets: RevealedSecrets::default(),
 			in_flight: None,
 			closing: None,
+			liquidated: None,
+			paid: 0,
+			yielded: 0,
 		}
 	}
 
@@ -775,20 +1059,64 @@ impl Ledger {
 		self.sheet.nonce == 0 && self.peer_nonce == 0 && self.in_flight.is_none()
 	}
 
-	/// Check that `secret` opens the peer's waiver key for `nonce`, store it, and move the
-	/// announced keys on by one.
-	fn take_peer_secret(
-		&mut self,
-		nonce: Nonce,
-		secret: &Secret,
-		next_waiver: &AccountId32,
-	) -> Result<(), Error> {
-		if waiver_key(secret) != self.peer_waivers[0] {
-			return Err(Error::WrongSecret { nonce });
+	/// Every sheet of the peer's below this nonce is revoked.
+	pub fn peer_revoked(&self) -> Nonce {
+		self.peer_secrets.revoked_count()
+	}
+
+	/// The waiver key the peer announced for its sheet `nonce`, if it is not yet revoked.
+	fn peer_waiver(&self, nonce: Nonce) -> Option<&AccountId32> {
+		let offset = nonce.checked_sub(self.peer_revoked())?;
+		self.peer_waivers.get(usize::try_from(offset).ok()?)
+	}
+
+	/// Record the peer's waiver key for its sheet `nonce`: it must agree with what the peer
+	/// announced before, and follow on from it.
+	fn learn_peer_waiver(&mut self, nonce: Nonce, waiver: &AccountId32) -> Result<(), Error> {
+		let offset = nonce.checked_sub(self.peer_revoked()).ok_or(Error::Stale { nonce })?;
+		match usize::try_from(offset) {
+			Ok(offset) if offset < self.peer_waivers.len() => {
+				if self.peer_waivers[offset] != *waiver {
+					return Err(Error::WaiverMismatch { nonce });
+				}
+			},
+			Ok(offset) if offset == self.peer_waivers.len() => {
+				self.peer_waivers.push(waiver.clone())
+			},
+			_ => return Err(Error::UnexpectedNonce { expected: self.peer_revoked(), got: nonce }),
 		}
-		let index = secrets::index_of(nonce).ok_or(Error::NoncesExhausted)?;
-		self.peer_secrets.insert(index, *secret).map_err(Error::Secret)?;
-		self.peer_waivers = [self.peer_waivers[1].clone(), next_waiver.clone()];
+		Ok(())
+	}
+
+	/// Take the peer's waiver secrets of the sheets up to `end`, oldest first: each new one
+	/// must open the key the peer announced for its sheet, each known one must be the one
+	/// stored. Leaves the ledger unchanged when it refuses.
+	fn take_peer_secrets(&mut self, end: Nonce, secrets: &[Secret]) -> Result<(), Error> {
+		let count = secrets.len() as u64;
+		let first = (end + 1).checked_sub(count).ok_or(Error::UnexpectedNonce {
+			expected: self.peer_revoked(),
+			got: end,
+		})?;
+		let mut next = self.clone();
+		for (nonce, secret) in (first..=end).zip(secrets) {
+			let index = secrets::index_of(nonce).ok_or(Error::NoncesExhausted)?;
+			let revoked = next.peer_revoked();
+			if nonce < revoked {
+				if next.peer_secrets.get(index) != Some(*secret) {
+					return Err(Error::WrongSecret { nonce });
+				}
+				continue;
+			}
+			if nonce > revoked {
+				return Err(Error::UnexpectedNonce { expected: revoked, got: nonce });
+			}
+			if next.peer_waivers.first() != Some(&waiver_key(secret)) {
+				return Err(Error::WrongSecret { nonce });
+			}
+			next.peer_secrets.insert(index, *secret).map_err(Error::Secret)?;
+			next.peer_waivers.remove(0);
+		}
+		*self = next;
 		Ok(())
 	}
 }

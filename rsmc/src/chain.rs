@@ -1,7 +1,7 @@
-//! What a helper needs of the chain, behind the [`Chain`] trait, and the watchtower's
-//! decisions: given a liquidation of one of our banks, what to submit and when.
+//! What a helper learns from the chain and owes it: the events the watchtower follows, and
+//! the calls it submits on a bank's behalf until they are included or moot.
 
-use crate::bank::{Bank, Liquidation};
+use crate::bank::{Bank, Liquidation, OnChainLiquidation};
 use sp_runtime::{AccountId32, MultiSignature};
 use vbank_primitives::{Balances, ChannelId, Nonce};
 
@@ -31,29 +31,32 @@ pub enum ChainCall {
 	WithdrawByPeer { channel: ChannelId, waiver_signature: MultiSignature },
 }
 
-/// Submits calls to the chain.
-pub trait Chain {
-	fn submit(&self, call: ChainCall) -> Result<(), String>;
+impl ChainCall {
+	/// The bank the call is about.
+	pub fn channel(&self) -> ChannelId {
+		match self {
+			Self::Liquidate(sheet) => sheet.channel,
+			Self::WithdrawByMaster { channel } | Self::WithdrawByPeer { channel, .. } => *channel,
+		}
+	}
+
+	/// Penalties go before any other call of the same account: they expire with the lock.
+	pub fn is_penalty(&self) -> bool {
+		matches!(self, Self::WithdrawByPeer { .. })
+	}
 }
 
-/// What the watchtower does about a liquidation of a bank we are a client of.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-	/// The peer liquidated with a sheet it had revoked: take its share now.
-	Punish { waiver_signature: MultiSignature },
-	/// We liquidated: take our share once the lock ends.
-	WithdrawAt(BlockNumber),
-	/// The peer liquidated with a sheet it had not revoked: we were paid already.
-	Accept,
-}
-
-/// The watchtower's decision about `bank` being liquidated by `master` with sheet `nonce`.
-pub fn judge(bank: &Bank, master: &AccountId32, nonce: Nonce, unlock_at: BlockNumber) -> Verdict {
-	if *master == bank.terms.clients[bank.me()] {
-		return Verdict::WithdrawAt(unlock_at);
+/// What the watchtower owes the chain for a liquidated `bank` at block `now`: the penalty
+/// while the lock lasts if the master used a sheet it had revoked, the master's withdrawal
+/// once the lock is over if the master is us, or nothing.
+pub fn owed(bank: &Bank, liquidation: &OnChainLiquidation, now: BlockNumber) -> Option<ChainCall> {
+	let channel = bank.channel();
+	if usize::from(liquidation.master) == bank.me() {
+		return (now >= liquidation.unlock_at).then_some(ChainCall::WithdrawByMaster { channel });
 	}
-	match bank.penalty(nonce) {
-		Some(waiver_signature) => Verdict::Punish { waiver_signature },
-		None => Verdict::Accept,
+	if now >= liquidation.unlock_at {
+		return None;
 	}
+	let waiver_signature = bank.penalty(liquidation.nonce)?;
+	Some(ChainCall::WithdrawByPeer { channel, waiver_signature })
 }

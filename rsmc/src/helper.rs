@@ -3,8 +3,8 @@
 //! returned for sending, so a crash at any point leaves a state the helper can resume from.
 
 use crate::{
-	bank::{Bank, Error, Liquidation, Terms},
-	chain::{judge, BlockNumber, Chain, ChainCall, ChainEvent, Verdict},
+	bank::{Bank, Error, Liquidation, Step, Terms},
+	chain::{owed, BlockNumber, ChainCall, ChainEvent},
 	keys::Signer,
 	message::{Body, Message},
 	store::{Store, StoreError},
@@ -22,8 +22,8 @@ pub enum HelperError {
 	Store(StoreError),
 	/// We have no bank with this id.
 	UnknownBank(ChannelId),
-	/// The chain refused a call.
-	Chain(String),
+	/// The bank is outside the operator's policy (SPEC section 4).
+	Policy(String),
 }
 
 impl core::fmt::Display for HelperError {
@@ -32,7 +32,7 @@ impl core::fmt::Display for HelperError {
 			Self::Protocol(e) => write!(f, "{e}"),
 			Self::Store(e) => write!(f, "{e}"),
 			Self::UnknownBank(channel) => write!(f, "no bank {channel} here"),
-			Self::Chain(e) => write!(f, "chain: {e}"),
+			Self::Policy(e) => write!(f, "{e}"),
 		}
 	}
 }
@@ -51,25 +51,78 @@ impl From<StoreError> for HelperError {
 	}
 }
 
+/// Which banks opened by others the helper joins (deposits into) without asking its
+/// operator: SPEC section 4's `--rsmc-inbound-limit` and `--rsmc-min-lock`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+	/// The most we deposit into one bank someone else opened.
+	pub inbound_limit: Balance,
+	/// The shortest lock period we accept, in blocks.
+	pub min_lock: BlockNumber,
+}
+
+impl Policy {
+	/// Join every bank offered: for tests.
+	pub const ACCEPT_ALL: Self = Self { inbound_limit: Balance::MAX, min_lock: 0 };
+
+	/// Why a bank with these terms needs the operator, if it does.
+	pub fn objection(&self, terms: &Terms, me: usize) -> Option<String> {
+		let amount = terms.balances[me];
+		if amount > self.inbound_limit {
+			return Some(format!(
+				"bank {} asks us to deposit {amount}, above the inbound limit of {}",
+				terms.channel, self.inbound_limit
+			));
+		}
+		if terms.lock_period < self.min_lock {
+			return Some(format!(
+				"bank {} has a lock period of {} blocks, below the minimum of {}",
+				terms.channel, terms.lock_period, self.min_lock
+			));
+		}
+		None
+	}
+}
+
+impl Default for Policy {
+	/// SPEC section 4's defaults: nothing deposited without the operator, a lock of 100.
+	fn default() -> Self {
+		Self { inbound_limit: 0, min_lock: 100 }
+	}
+}
+
 /// One party's helper.
 pub struct Helper<S> {
 	signer: Arc<dyn Signer>,
 	genesis_hash: H256,
 	store: S,
 	banks: BTreeMap<ChannelId, Bank>,
-	/// Our own liquidations, by the block from which we may withdraw.
-	unlocks: BTreeMap<ChannelId, BlockNumber>,
+	policy: Policy,
 }
 
 impl<S: Store> Helper<S> {
-	/// A helper for `signer`'s account on the chain `genesis_hash`, resuming from `store`.
+	/// A helper for `signer`'s account on the chain `genesis_hash`, resuming from `store`,
+	/// with the default [`Policy`].
 	pub fn new(signer: Arc<dyn Signer>, genesis_hash: H256, store: S) -> Result<Self, HelperError> {
 		let banks = store.load_all()?.into_iter().map(|bank| (bank.channel(), bank)).collect();
-		Ok(Self { signer, genesis_hash, store, banks, unlocks: BTreeMap::new() })
+		Ok(Self { signer, genesis_hash, store, banks, policy: Policy::default() })
+	}
+
+	pub fn with_policy(mut self, policy: Policy) -> Self {
+		self.policy = policy;
+		self
+	}
+
+	pub fn policy(&self) -> &Policy {
+		&self.policy
 	}
 
 	pub fn signer(&self) -> &dyn Signer {
 		&*self.signer
+	}
+
+	pub fn genesis_hash(&self) -> H256 {
+		self.genesis_hash
 	}
 
 	pub fn store(&self) -> &S {
@@ -86,9 +139,17 @@ impl<S: Store> Helper<S> {
 
 	/// Start the handshake of a bank we opened on chain (as client 0): the `Open` message.
 	pub fn open(&mut self, terms: Terms) -> Result<Message, HelperError> {
+		if self.banks.contains_key(&terms.channel) {
+			return Err(HelperError::Protocol(Error::Stale { nonce: 0 }));
+		}
 		let (bank, message) = Bank::open(terms, rand::random(), &*self.signer)?;
 		self.commit(bank)?;
 		Ok(message)
+	}
+
+	/// Accept a bank offered to us (outside the policy, or asked again): the `OpenAccept`.
+	pub fn accept(&mut self, channel: ChannelId) -> Result<Message, HelperError> {
+		self.transition(channel, |bank, signer| bank.accept(signer))
 	}
 
 	/// Start paying `amount` on `channel`: the `Propose` message.
@@ -102,22 +163,39 @@ impl<S: Store> Helper<S> {
 		self.transition(channel, |bank, signer| bank.close(signer))
 	}
 
-	/// Handle a message from a peer: the reply to send, if any.
-	pub fn handle(&mut self, message: &Message) -> Result<Option<Message>, HelperError> {
-		if let (Body::Open { .. }, None) = (&message.body, self.banks.get(&message.channel)) {
-			let (bank, reply) =
-				Bank::accept_open(message, self.genesis_hash, rand::random(), &*self.signer)?;
-			self.commit(bank)?;
-			return Ok(Some(reply));
-		}
-		if let (Body::Open { .. }, Some(bank)) = (&message.body, self.banks.get(&message.channel)) {
-			// Our answer was lost: answer again, or ignore it once the handshake is done.
-			return match bank.ledger() {
-				None => Ok(bank.retransmission(&*self.signer)),
-				Some(_) => Err(Error::Stale { nonce: 0 }.into()),
+	/// Handle a message from anybody: the reply to send, if any, and what it achieved. A
+	/// message not signed by the bank's other client is refused with [`Error::NotFromPeer`]
+	/// and changes nothing.
+	pub fn handle(&mut self, message: &Message) -> Result<Step, HelperError> {
+		let Body::Open { clients, balances, lock_period, .. } = &message.body else {
+			return self.transition(message.channel, |bank, signer| bank.handle(message, signer));
+		};
+		let Some(bank) = self.banks.get(&message.channel) else {
+			let terms = Terms {
+				channel: message.channel,
+				genesis_hash: self.genesis_hash,
+				clients: clients.clone(),
+				balances: *balances,
+				lock_period: *lock_period,
 			};
+			let accept = self.policy.objection(&terms, 1).is_none();
+			let (bank, reply) =
+				Bank::offered(message, self.genesis_hash, rand::random(), &*self.signer, accept)?;
+			self.commit(bank)?;
+			return Ok(Step { reply: Some(reply), progress: None });
+		};
+		if !message.is_signed_by(&self.genesis_hash, bank.peer()) {
+			return Err(Error::NotFromPeer.into());
 		}
-		self.transition(message.channel, |bank, signer| bank.handle(message, signer))
+		// Our answer was lost: answer again, or ignore it once the handshake is done.
+		let reply = if bank.is_offered() {
+			Some(Message::signed(&self.genesis_hash, message.channel, Body::Offered, &*self.signer))
+		} else if bank.ledger().is_none() {
+			bank.retransmission(&*self.signer)
+		} else {
+			return Err(Error::Stale { nonce: 0 }.into());
+		};
+		Ok(Step { reply, progress: None })
 	}
 
 	/// What to send again on `channel` when the peer has not answered.
@@ -134,50 +212,46 @@ impl<S: Store> Helper<S> {
 		}))
 	}
 
-	/// The watchtower: act on what the chain reports, submitting through `chain`. Returns
-	/// the calls submitted.
-	pub fn on_chain_event(
-		&mut self,
-		event: &ChainEvent,
-		chain: &dyn Chain,
-	) -> Result<Vec<ChainCall>, HelperError> {
-		let mut calls = Vec::new();
+	/// The watchtower: record what the chain reports, and return the calls owed to it now,
+	/// penalties first. A liquidation is stored with its bank, so the calls are owed again at
+	/// every block (and after a restart) until the chain settles the bank and it is
+	/// forgotten; a secret the peer reveals later makes its liquidation punishable then.
+	pub fn on_chain_event(&mut self, event: &ChainEvent) -> Result<Vec<ChainCall>, HelperError> {
 		match event {
 			ChainEvent::Liquidated { channel, master, nonce, unlock_at, .. } => {
-				let Some(bank) = self.banks.get(channel) else { return Ok(calls) };
-				match judge(bank, master, *nonce, *unlock_at) {
-					Verdict::Punish { waiver_signature } => calls
-						.push(ChainCall::WithdrawByPeer { channel: *channel, waiver_signature }),
-					Verdict::WithdrawAt(at) => {
-						self.unlocks.insert(*channel, at);
-					},
-					Verdict::Accept => {},
+				let Some(bank) = self.banks.get(channel) else { return Ok(Vec::new()) };
+				let Some(master) = bank.terms.clients.iter().position(|c| c == master) else {
+					return Ok(Vec::new());
+				};
+				let mut next = bank.clone();
+				next.mark_liquidated(master as u8, *nonce, *unlock_at);
+				if next != *bank {
+					self.commit(next)?;
 				}
+				// Nothing is owed before the lock ends but a penalty, which is due at once.
+				Ok(self
+					.owed_calls(unlock_at.saturating_sub(1))
+					.into_iter().filter(|c| c.is_penalty()).collect())
 			},
-			ChainEvent::Block { number } => {
-				let due: Vec<_> = self
-					.unlocks
-					.iter()
-					.filter(|(_, at)| **at <= *number)
-					.map(|(c, _)| *c)
-					.collect();
-				for channel in due {
-					self.unlocks.remove(&channel);
-					calls.push(ChainCall::WithdrawByMaster { channel });
-				}
-			},
+			ChainEvent::Block { number } => Ok(self.owed_calls(*number)),
 		}
-		for call in &calls {
-			chain.submit(call.clone()).map_err(HelperError::Chain)?;
-		}
-		Ok(calls)
+	}
+
+	/// Every call owed to the chain at block `now`, penalties first.
+	pub fn owed_calls(&self, now: BlockNumber) -> Vec<ChainCall> {
+		let mut calls: Vec<_> = self
+			.banks
+			.values()
+			.filter_map(|bank| owed(bank, bank.ledger()?.liquidated.as_ref()?, now))
+			.collect();
+		calls.sort_by_key(|call| !call.is_penalty());
+		calls
 	}
 
 	/// Forget a bank that is settled on chain.
 	pub fn forget(&mut self, channel: ChannelId) -> Result<(), HelperError> {
 		self.store.remove(channel)?;
 		self.banks.remove(&channel);
-		self.unlocks.remove(&channel);
 		Ok(())
 	}
 

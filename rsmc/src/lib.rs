@@ -8,10 +8,12 @@
 //! - [`store`]: crash-safe storage of banks (in memory, or redb on disk);
 //! - [`transport`], [`chain`]: how helpers reach each other and the chain, and the
 //!   watchtower's decisions;
-//! - [`helper`]: one party's helper, tying the core to a store.
+//! - [`helper`]: one party's helper, tying the core to a store;
+//! - [`driver`]: carries a helper's messages to its peer until a step is done.
 
 pub mod bank;
 pub mod chain;
+pub mod driver;
 pub mod helper;
 pub mod keys;
 pub mod message;
@@ -19,6 +21,6 @@ pub mod secrets;
 pub mod store;
 pub mod transport;
 
-pub use bank::{Action, Bank, Closing, Error, Liquidation, Phase, Terms};
-pub use helper::{Helper, HelperError};
+pub use bank::{Action, Bank, Closing, Error, Liquidation, Phase, Progress, Step, Terms};
+pub use helper::{Helper, HelperError, Policy};
 pub use message::{Body, Message};

@@ -111,6 +111,11 @@ impl RevealedSecrets {
 	pub fn newest_index(&self) -> Option<u64> {
 		self.newest
 	}
+
+	/// How many sheets these secrets revoke: every nonce below the answer.
+	pub fn revoked_count(&self) -> Nonce {
+		self.newest.map_or(0, |newest| MAX_INDEX - newest + 1)
+	}
 }
 
 #[cfg(test)]

@@ -19,10 +19,6 @@ fn refuses(helper: &mut Helper<MemoryStore>, message: &Message) -> Error {
 	error
 }
 
-fn with_body(message: &Message, body: Body) -> Message {
-	Message { channel: message.channel, body }
-}
-
 fn garbage_signature() -> MultiSignature {
 	sr25519::Pair::from_seed(&[9; 32]).sign(b"nothing").into()
 }
@@ -31,7 +27,9 @@ fn garbage_signature() -> MultiSignature {
 fn a_forged_proposal_is_refused() {
 	let (mut alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), [100, 100]);
 	let propose = alice.pay(CHANNEL, 10).unwrap();
-	let Body::Propose { nonce, balances, signature } = propose.body.clone() else { panic!() };
+	let Body::Propose { nonce, balances, signature, waivers } = propose.body.clone() else {
+		panic!()
+	};
 	let eve = signer("Eve");
 	let sheet = |nonce, balances: [u128; 2]| {
 		let bank = bob.bank(CHANNEL).unwrap();
@@ -40,12 +38,25 @@ fn a_forged_proposal_is_refused() {
 	let cases = [
 		// Signed by someone else, or over other balances, or not at all.
 		(
-			Body::Propose { nonce, balances, signature: eve.sign(&sheet(nonce, balances)) },
+			Body::Propose {
+				nonce,
+				balances,
+				signature: eve.sign(&sheet(nonce, balances)),
+				waivers: waivers.clone(),
+			},
 			Error::BadSignature,
 		),
-		(Body::Propose { nonce, balances, signature: garbage_signature() }, Error::BadSignature),
 		(
-			Body::Propose { nonce, balances: [89, 111], signature: signature.clone() },
+			Body::Propose { nonce, balances, signature: garbage_signature(), waivers: waivers.clone() },
+			Error::BadSignature,
+		),
+		(
+			Body::Propose {
+				nonce,
+				balances: [89, 111],
+				signature: signature.clone(),
+				waivers: waivers.clone(),
+			},
 			Error::BadSignature,
 		),
 		// Balances that do not add up, even when signed.
@@ -54,6 +65,7 @@ fn a_forged_proposal_is_refused() {
 				nonce,
 				balances: [95, 100],
 				signature: signer("Alice").sign(&sheet(nonce, [95, 100])),
+				waivers: waivers.clone(),
 			},
 			Error::BalanceMismatch,
 		),
@@ -63,28 +75,36 @@ fn a_forged_proposal_is_refused() {
 				nonce,
 				balances: [110, 90],
 				signature: signer("Alice").sign(&sheet(nonce, [110, 90])),
+				waivers: waivers.clone(),
 			},
 			Error::NotAPayment,
 		),
 		// Wrong nonces: a skipped one and a replayed one.
 		(
-			Body::Propose { nonce: 2, balances, signature: signature.clone() },
+			Body::Propose { nonce: 2, balances, signature: signature.clone(), waivers: waivers.clone() },
 			Error::UnexpectedNonce { expected: 1, got: 2 },
 		),
 		(
-			Body::Propose { nonce: 0, balances, signature: signature.clone() },
+			Body::Propose { nonce: 0, balances, signature: signature.clone(), waivers: waivers.clone() },
 			Error::Stale { nonce: 0 },
 		),
 		// Out of turn: an Accept or a Revoke nobody asked for.
 		(
-			Body::Revoke { nonce: 0, secret: [1; 32], next_waiver: account(&eve) },
+			Body::Revoke { nonce: 0, secrets: vec![[1; 32]], next_waiver: account(&eve) },
 			Error::UnexpectedMessage { phase: "not awaiting a revocation", message: "Revoke" },
 		),
 	];
 	for (body, expected) in cases {
-		assert_eq!(refuses(&mut bob, &with_body(&propose, body)), expected);
+		assert_eq!(refuses(&mut bob, &with_body(&propose, body, "Alice")), expected);
 	}
-	let elsewhere = Message { channel: CHANNEL + 1, body: propose.body.clone() };
+	// The honest proposal, signed by a stranger or re-addressed to another bank, is ignored.
+	for stranger in ["Eve", "Bob"] {
+		assert_eq!(
+			refuses(&mut bob, &with_body(&propose, propose.body.clone(), stranger)),
+			Error::NotFromPeer
+		);
+	}
+	let elsewhere = Message { channel: CHANNEL + 1, ..propose.clone() };
 	assert!(matches!(bob.handle(&elsewhere), Err(HelperError::UnknownBank(_))));
 
 	// The honest proposal still goes through.
@@ -100,16 +120,17 @@ fn a_forged_accept_or_revoke_is_refused() {
 	pay(&mut alice, &mut bob, 1);
 	let propose = alice.pay(CHANNEL, 10).unwrap();
 	let accept = deliver(&mut bob, &propose).unwrap();
-	let Body::Accept { nonce, signature, secret, next_waiver } = accept.body.clone() else {
+	let Body::Accept { nonce, signature, secrets, next_waiver } = accept.body.clone() else {
 		panic!()
 	};
+	let secret = *secrets.last().unwrap();
 	let other_chain = secrets::generate(&[3; 32], secrets::index_of(nonce - 1).unwrap());
 	let cases = [
 		(
 			Body::Accept {
 				nonce,
 				signature: garbage_signature(),
-				secret,
+				secrets: secrets.clone(),
 				next_waiver: next_waiver.clone(),
 			},
 			Error::BadSignature,
@@ -119,7 +140,7 @@ fn a_forged_accept_or_revoke_is_refused() {
 			Body::Accept {
 				nonce,
 				signature: signature.clone(),
-				secret: other_chain,
+				secrets: vec![secrets[0], other_chain],
 				next_waiver: next_waiver.clone(),
 			},
 			Error::WrongSecret { nonce: nonce - 1 },
@@ -128,31 +149,32 @@ fn a_forged_accept_or_revoke_is_refused() {
 			Body::Accept {
 				nonce: nonce + 1,
 				signature: signature.clone(),
-				secret,
+				secrets: vec![secret],
 				next_waiver: next_waiver.clone(),
 			},
 			Error::UnexpectedNonce { expected: nonce, got: nonce + 1 },
 		),
 	];
 	for (body, expected) in cases {
-		assert_eq!(refuses(&mut alice, &with_body(&accept, body)), expected);
+		assert_eq!(refuses(&mut alice, &with_body(&accept, body, "Bob")), expected);
 	}
 	let revoke = deliver(&mut alice, &accept).unwrap();
-	let Body::Revoke { nonce, secret, next_waiver } = revoke.body.clone() else { panic!() };
+	let Body::Revoke { nonce, secrets, next_waiver } = revoke.body.clone() else { panic!() };
+	let secret = *secrets.last().unwrap();
 	let mut flipped = secret;
 	flipped[0] ^= 1;
 	let cases = [
 		(
-			Body::Revoke { nonce, secret: flipped, next_waiver: next_waiver.clone() },
+			Body::Revoke { nonce, secrets: vec![flipped], next_waiver: next_waiver.clone() },
 			Error::WrongSecret { nonce },
 		),
 		(
-			Body::Revoke { nonce: nonce + 1, secret, next_waiver: next_waiver.clone() },
+			Body::Revoke { nonce: nonce + 1, secrets: vec![secret], next_waiver: next_waiver.clone() },
 			Error::UnexpectedMessage { phase: "not awaiting a revocation", message: "Revoke" },
 		),
 	];
 	for (body, expected) in cases {
-		assert_eq!(refuses(&mut bob, &with_body(&revoke, body)), expected);
+		assert_eq!(refuses(&mut bob, &with_body(&revoke, body, "Alice")), expected);
 	}
 	deliver(&mut bob, &revoke);
 	// Now a stale repeat.
@@ -166,13 +188,18 @@ fn a_forged_handshake_is_refused() {
 	let bob_signer = signer("Bob");
 	let (a, b) = (account(&alice_signer), account(&bob_signer));
 	let mut alice = Helper::new(alice_signer, GENESIS, MemoryStore::default()).unwrap();
-	let mut bob = Helper::new(bob_signer, GENESIS, MemoryStore::default()).unwrap();
+	let mut bob = Helper::new(bob_signer, GENESIS, MemoryStore::default())
+		.unwrap()
+		.with_policy(rsmc::Policy::ACCEPT_ALL);
 	// Terms that do not name the receiver, or name one account twice.
 	for clients in [[a.clone(), account(&signer("Eve"))], [b.clone(), b.clone()]] {
-		let open = Message {
-			channel: CHANNEL,
-			body: Body::Open { clients, balances: [1, 1], waivers: [a.clone(), a.clone()] },
+		let body = Body::Open {
+			clients,
+			balances: [1, 1],
+			lock_period: 10,
+			waivers: [a.clone(), a.clone()],
 		};
+		let open = Message::signed(&GENESIS, CHANNEL, body, &*signer("Alice"));
 		assert_eq!(
 			bob.handle(&open).map(drop).map_err(|e| e.to_string()),
 			Err(Error::BadTerms.to_string())
@@ -181,16 +208,23 @@ fn a_forged_handshake_is_refused() {
 	let open = alice.open(terms(&a, &b, [u128::MAX, 0])).unwrap();
 	let accept = deliver(&mut bob, &open).unwrap();
 	let Body::OpenAccept { waivers, .. } = accept.body.clone() else { panic!() };
-	let forged = with_body(&accept, Body::OpenAccept { waivers, signature: garbage_signature() });
+	let forged =
+		with_body(&accept, Body::OpenAccept { waivers, signature: garbage_signature() }, "Bob");
 	assert_eq!(refuses(&mut alice, &forged), Error::BadSignature);
 	// A payment before the handshake is done.
 	let early = with_body(
 		&open,
-		Body::Propose { nonce: 1, balances: [0, 0], signature: garbage_signature() },
+		Body::Propose {
+			nonce: 1,
+			balances: [0, 0],
+			signature: garbage_signature(),
+			waivers: [a.clone(), a.clone()],
+		},
+		"Alice",
 	);
 	assert!(matches!(refuses(&mut bob, &early), Error::UnexpectedMessage { .. }));
 	let confirm = deliver(&mut alice, &accept).unwrap();
-	let forged = with_body(&confirm, Body::OpenConfirm { signature: garbage_signature() });
+	let forged = with_body(&confirm, Body::OpenConfirm { signature: garbage_signature() }, "Alice");
 	assert_eq!(refuses(&mut bob, &forged), Error::BadSignature);
 	deliver(&mut bob, &confirm);
 	assert_agree(alice.bank(CHANNEL).unwrap(), bob.bank(CHANNEL).unwrap());
@@ -198,10 +232,8 @@ fn a_forged_handshake_is_refused() {
 
 #[test]
 fn bytes_that_are_no_message_do_not_decode() {
-	let open = Message {
-		channel: CHANNEL,
-		body: Body::Revoke { nonce: 1, secret: [0; 32], next_waiver: account(&signer("Eve")) },
-	};
+	let body = Body::Revoke { nonce: 1, secrets: vec![[0; 32]], next_waiver: account(&signer("Eve")) };
+	let open = Message::signed(&GENESIS, CHANNEL, body, &*signer("Eve"));
 	let bytes = open.encode();
 	assert_eq!(Message::decode(&mut &bytes[..]).unwrap(), open);
 	assert!(Message::decode(&mut &bytes[..bytes.len() - 1]).is_err());

@@ -130,7 +130,7 @@ fn crash_during_a_payment(payer_crashes: bool, crash_at: usize, after_commit: bo
 		if receiver.restart_if_crashed(sender) {
 			continue;
 		}
-		if let Some(reply) = reply.unwrap_or(None) {
+		if let Some(reply) = reply.ok().and_then(|step| step.reply) {
 			wire.push_back((!to_bob, reply));
 		}
 	}

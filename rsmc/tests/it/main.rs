@@ -5,10 +5,14 @@ mod bolt3;
 mod byzantine;
 mod close;
 mod crash;
+mod driver;
+mod handshake;
 mod payments;
 mod watchtower;
 
-use rsmc::{bank::SignedSheet, keys::Sr25519Signer, store::Store, Bank, Helper, Message, Terms};
+use rsmc::{
+	bank::SignedSheet, keys::Sr25519Signer, store::Store, Bank, Body, Helper, Message, Policy, Terms,
+};
 use sp_core::H256;
 use sp_runtime::AccountId32;
 use std::sync::Arc;
@@ -26,12 +30,23 @@ pub fn account(signer: &Sr25519Signer) -> AccountId32 {
 }
 
 pub fn terms(a: &AccountId32, b: &AccountId32, balances: Balances) -> Terms {
-	Terms { channel: CHANNEL, genesis_hash: GENESIS, clients: [a.clone(), b.clone()], balances }
+	Terms {
+		channel: CHANNEL,
+		genesis_hash: GENESIS,
+		clients: [a.clone(), b.clone()],
+		balances,
+		lock_period: 10,
+	}
 }
 
 /// Deliver `message` to `to`, which must accept it; its reply.
 pub fn deliver<S: Store>(to: &mut Helper<S>, message: &Message) -> Option<Message> {
-	to.handle(message).unwrap_or_else(|e| panic!("{} refused: {e}", message.body.name()))
+	to.handle(message).unwrap_or_else(|e| panic!("{} refused: {e}", message.body.name())).reply
+}
+
+/// `body` in place of `message`'s, signed by `sender` as the real sender would sign it.
+pub fn with_body(message: &Message, body: Body, sender: &str) -> Message {
+	Message::signed(&GENESIS, message.channel, body, &*signer(sender))
 }
 
 /// Alice (client 0) and Bob (client 1) with a bank `CHANNEL` through the handshake.
@@ -43,8 +58,10 @@ pub fn opened<S: Store>(
 	let alice_signer = signer("Alice");
 	let bob_signer = signer("Bob");
 	let t = terms(&account(&alice_signer), &account(&bob_signer), balances);
-	let mut alice = Helper::new(alice_signer, GENESIS, alice_store).unwrap();
-	let mut bob = Helper::new(bob_signer, GENESIS, bob_store).unwrap();
+	let mut alice =
+		Helper::new(alice_signer, GENESIS, alice_store).unwrap().with_policy(Policy::ACCEPT_ALL);
+	let mut bob =
+		Helper::new(bob_signer, GENESIS, bob_store).unwrap().with_policy(Policy::ACCEPT_ALL);
 	let open = alice.open(t).unwrap();
 	let accept = deliver(&mut bob, &open).unwrap();
 	let confirm = deliver(&mut alice, &accept).unwrap();

@@ -84,7 +84,7 @@ impl FaultyWire {
 		let (receiver, reply_to_bob) =
 			if to_bob { (&mut *bob, false) } else { (&mut *alice, true) };
 		match receiver.handle(&message) {
-			Ok(reply) => self.send(reply_to_bob, reply),
+			Ok(step) => self.send(reply_to_bob, step.reply),
 			// Duplicates, stale repeats and out-of-turn messages are refused and change nothing.
 			Err(HelperError::Protocol(e)) => assert_ne!(e, Error::BadSignature, "{message:?}"),
 			Err(e) => panic!("{e}"),

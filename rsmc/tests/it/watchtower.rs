@@ -3,20 +3,11 @@
 
 use super::*;
 use rsmc::{
-	chain::{Chain, ChainCall, ChainEvent},
+	chain::{ChainCall, ChainEvent},
+	keys::Signer,
 	store::MemoryStore,
+	Body,
 };
-use std::cell::RefCell;
-
-#[derive(Default)]
-struct FakeChain(RefCell<Vec<ChainCall>>);
-
-impl Chain for FakeChain {
-	fn submit(&self, call: ChainCall) -> Result<(), String> {
-		self.0.borrow_mut().push(call);
-		Ok(())
-	}
-}
 
 fn liquidated(master: &AccountId32, nonce: u64, unlock_at: u64) -> ChainEvent {
 	ChainEvent::Liquidated {
@@ -33,10 +24,9 @@ fn a_liquidation_with_a_revoked_sheet_is_punished_at_once() {
 	let (mut alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), [100, 100]);
 	pay(&mut alice, &mut bob, 10);
 	pay(&mut alice, &mut bob, 10);
-	let chain = FakeChain::default();
 	let alice_account = account(&signer("Alice"));
 	for revoked in [0, 1] {
-		let calls = bob.on_chain_event(&liquidated(&alice_account, revoked, 50), &chain).unwrap();
+		let calls = bob.on_chain_event(&liquidated(&alice_account, revoked, 50)).unwrap();
 		let [ChainCall::WithdrawByPeer { channel, waiver_signature }] = &calls[..] else {
 			panic!("expected a penalty, got {calls:?}")
 		};
@@ -45,45 +35,103 @@ fn a_liquidation_with_a_revoked_sheet_is_punished_at_once() {
 		let payload = waiver_payload(&GENESIS, CHANNEL, revoked);
 		assert!(verify_signature(waiver_signature, &payload, &waiver));
 	}
-	assert_eq!(chain.0.borrow().len(), 2);
+	// Owed again at every block until the lock ends (or the chain settles the bank).
+	let calls = bob.on_chain_event(&ChainEvent::Block { number: 49 }).unwrap();
+	assert!(matches!(&calls[..], [ChainCall::WithdrawByPeer { .. }]), "{calls:?}");
+	assert_eq!(bob.on_chain_event(&ChainEvent::Block { number: 50 }).unwrap(), vec![]);
+	bob.forget(CHANNEL).unwrap();
+	assert_eq!(bob.on_chain_event(&ChainEvent::Block { number: 49 }).unwrap(), vec![]);
 }
 
 #[test]
 fn a_liquidation_with_the_newest_sheet_is_left_alone() {
 	let (mut alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), [100, 100]);
 	pay(&mut alice, &mut bob, 10);
-	let chain = FakeChain::default();
 	let alice_account = account(&signer("Alice"));
-	assert_eq!(bob.on_chain_event(&liquidated(&alice_account, 1, 50), &chain).unwrap(), vec![]);
+	assert_eq!(bob.on_chain_event(&liquidated(&alice_account, 1, 50)).unwrap(), vec![]);
 	for number in 0..100 {
-		assert_eq!(bob.on_chain_event(&ChainEvent::Block { number }, &chain).unwrap(), vec![]);
+		assert_eq!(bob.on_chain_event(&ChainEvent::Block { number }).unwrap(), vec![]);
 	}
-	assert!(chain.0.borrow().is_empty());
 }
 
 #[test]
 fn our_own_liquidation_is_withdrawn_when_the_lock_ends() {
 	let (mut alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), [100, 100]);
 	pay(&mut alice, &mut bob, 10);
-	let chain = FakeChain::default();
 	let liquidation = alice.liquidation(CHANNEL).unwrap();
 	assert_eq!((liquidation.nonce, liquidation.balances), (1, [90, 110]));
 	let alice_account = account(&signer("Alice"));
-	alice.on_chain_event(&liquidated(&alice_account, 1, 20), &chain).unwrap();
+	alice.on_chain_event(&liquidated(&alice_account, 1, 20)).unwrap();
 	for number in 10..20 {
-		assert_eq!(alice.on_chain_event(&ChainEvent::Block { number }, &chain).unwrap(), vec![]);
+		assert_eq!(alice.on_chain_event(&ChainEvent::Block { number }).unwrap(), vec![]);
 	}
-	let calls = alice.on_chain_event(&ChainEvent::Block { number: 20 }, &chain).unwrap();
+	let calls = alice.on_chain_event(&ChainEvent::Block { number: 20 }).unwrap();
 	assert_eq!(calls, vec![ChainCall::WithdrawByMaster { channel: CHANNEL }]);
-	// Once only.
-	assert_eq!(alice.on_chain_event(&ChainEvent::Block { number: 21 }, &chain).unwrap(), vec![]);
-	assert_eq!(chain.0.borrow().len(), 1);
+	// Owed at every block until the chain settles the bank, and remembered across a restart.
+	let calls = alice.on_chain_event(&ChainEvent::Block { number: 21 }).unwrap();
+	assert_eq!(calls, vec![ChainCall::WithdrawByMaster { channel: CHANNEL }]);
+	alice.forget(CHANNEL).unwrap();
+	assert_eq!(alice.on_chain_event(&ChainEvent::Block { number: 22 }).unwrap(), vec![]);
+}
+
+#[test]
+fn an_owed_call_survives_a_restart() {
+	let store = MemoryStore::default();
+	let (alice, _bob) = opened(store, MemoryStore::default(), [100, 100]);
+	let mut alice = alice;
+	let alice_account = account(&signer("Alice"));
+	alice.on_chain_event(&liquidated(&alice_account, 0, 20)).unwrap();
+	let banks = alice.store().load_all().unwrap();
+	let restored = MemoryStore::default();
+	for bank in &banks {
+		rsmc::store::Store::save(&restored, bank).unwrap();
+	}
+	let alice = Helper::new(signer("Alice"), GENESIS, restored).unwrap();
+	assert_eq!(alice.owed_calls(20), vec![ChainCall::WithdrawByMaster { channel: CHANNEL }]);
+}
+
+#[test]
+fn a_liquidated_bank_takes_no_payment_and_a_secret_revealed_later_is_punished() {
+	let (mut alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), [100, 100]);
+	pay(&mut alice, &mut bob, 10);
+	// Alice proposes sheet 2; Bob accepts, revealing his secret 1, and waits for her Revoke.
+	let propose = alice.pay(CHANNEL, 10).unwrap();
+	let accept = deliver(&mut bob, &propose).unwrap();
+	// Alice liquidates with sheet 1 while it is not yet revoked: nothing to punish yet.
+	let alice_account = account(&signer("Alice"));
+	assert_eq!(bob.on_chain_event(&liquidated(&alice_account, 1, 50)).unwrap(), vec![]);
+	let step = alice.handle(&accept).unwrap();
+	let revoke = step.reply.unwrap();
+	// Her Revoke of sheet 1 arrives after the liquidation: Bob keeps the secret, signs
+	// nothing, and now owes the chain the penalty.
+	let step = bob.handle(&revoke).unwrap();
+	assert_eq!((step.reply, step.progress), (None, Some(rsmc::Progress::SecretsLearned)));
+	let calls = bob.on_chain_event(&ChainEvent::Block { number: 10 }).unwrap();
+	let [ChainCall::WithdrawByPeer { waiver_signature, .. }] = &calls[..] else {
+		panic!("expected a penalty, got {calls:?}")
+	};
+	let waiver = alice.bank(CHANNEL).unwrap().my_waiver(1).unwrap();
+	assert!(verify_signature(waiver_signature, &waiver_payload(&GENESIS, CHANNEL, 1), &waiver));
+	// And a proposal on the liquidated bank is refused, however well signed.
+	let propose = with_body(
+		&revoke,
+		Body::Propose {
+			nonce: 3,
+			balances: [70, 130],
+			signature: signer("Alice").sign(b"anything"),
+			waivers: [alice_account.clone(), alice_account],
+		},
+		"Alice",
+	);
+	assert!(matches!(
+		bob.handle(&propose),
+		Err(rsmc::HelperError::Protocol(rsmc::Error::Liquidated))
+	));
 }
 
 #[test]
 fn liquidations_of_other_banks_are_ignored() {
 	let (_alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), [100, 100]);
-	let chain = FakeChain::default();
 	let event = ChainEvent::Liquidated {
 		channel: CHANNEL + 1,
 		master: account(&signer("Eve")),
@@ -91,5 +139,5 @@ fn liquidations_of_other_banks_are_ignored() {
 		balances: [0, 0],
 		unlock_at: 5,
 	};
-	assert_eq!(bob.on_chain_event(&event, &chain).unwrap(), vec![]);
+	assert_eq!(bob.on_chain_event(&event).unwrap(), vec![]);
 }

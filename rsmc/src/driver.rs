@@ -1,0 +1,270 @@
+//! The driver: carries a helper's messages to its peer and the answers back until a payment,
+//! a handshake or a close is done, over any [`Transport`]. It asks again a busy or silent peer
+//! until its timeout, and never holds the helper's lock while it waits. A handler answers; it
+//! never calls the peer back: two payers acting at once meet in the protocol core, whose
+//! collision rule lets both payments complete.
+
+use crate::{
+	bank::{Action, Closing, Error, Progress, Terms},
+	helper::{Helper, HelperError},
+	message::Message,
+	store::Store,
+	transport::{Miss, Transport},
+};
+use sp_runtime::AccountId32;
+use std::{
+	sync::Mutex,
+	time::{Duration, Instant},
+};
+use vbank_primitives::{Balance, Balances, ChannelId, Nonce};
+
+/// Why a driven step did not complete.
+#[derive(Debug)]
+pub enum DriveError {
+	/// Our helper refused, or failed to store.
+	Helper(HelperError),
+	/// The peer refused a message; the bank is as the last completed step left it.
+	Refused(String),
+	/// The peer stayed busy with a payment of its own until the timeout.
+	Busy(String),
+	/// The peer did not answer in time. `in_flight` says whether a payment or a close is left
+	/// unfinished, so that the newest state can't be agreed without the chain.
+	Silent { why: String, in_flight: bool },
+}
+
+impl core::fmt::Display for DriveError {
+	fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+		match self {
+			Self::Helper(e) => write!(f, "{e}"),
+			Self::Refused(e) | Self::Busy(e) => write!(f, "{e}"),
+			Self::Silent { why, .. } => write!(f, "{why}"),
+		}
+	}
+}
+
+impl std::error::Error for DriveError {}
+
+impl From<HelperError> for DriveError {
+	fn from(e: HelperError) -> Self {
+		Self::Helper(e)
+	}
+}
+
+/// How a handshake we started ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opened {
+	/// Each side holds a signed sheet 0.
+	Handshake,
+	/// The peer's helper holds the bank for its operator's `rsmc_accept`.
+	Offered,
+}
+
+/// One helper's driver.
+pub struct Driver<'a, S, T> {
+	pub helper: &'a Mutex<Helper<S>>,
+	pub transport: &'a T,
+	/// How long a peer may stay silent or busy before a step gives up on it.
+	pub timeout: Duration,
+	/// Told of every progress the driver's own steps make (payments final, handshakes), so
+	/// the caller can report them; progress made while answering the peer is reported by
+	/// whoever calls [`crate::transport::answer`].
+	pub observer: &'a (dyn Fn(ChannelId, &Progress) + Sync),
+}
+
+impl<S: Store, T: Transport> Driver<'_, S, T> {
+	fn with<R>(&self, f: impl FnOnce(&mut Helper<S>) -> R) -> R {
+		f(&mut self.helper.lock().expect("a helper step does not panic"))
+	}
+
+	fn account(&self) -> AccountId32 {
+		self.with(|h| h.signer().account())
+	}
+
+	fn peer(&self, channel: ChannelId) -> Result<AccountId32, DriveError> {
+		self.with(|h| h.bank(channel).map(|b| b.peer().clone()))
+			.ok_or(DriveError::Helper(HelperError::UnknownBank(channel)))
+	}
+
+	/// Whether a payment or a close on `channel` waits on the peer.
+	fn in_flight(&self, channel: ChannelId) -> bool {
+		self.with(|h| {
+			h.bank(channel).and_then(|b| b.ledger()).is_some_and(|l| {
+				l.in_flight.is_some() || l.closing.as_ref().is_some_and(|c| c.signatures().is_none())
+			})
+		})
+	}
+
+	fn silent(&self, channel: ChannelId, why: String) -> DriveError {
+		DriveError::Silent { why, in_flight: self.in_flight(channel) }
+	}
+
+	/// Carry `message` to the peer of `channel` and each answer back to our helper, until
+	/// neither side has more to say; what our helper's steps achieved.
+	pub async fn exchange(
+		&self,
+		channel: ChannelId,
+		mut message: Message,
+	) -> Result<Vec<Progress>, DriveError> {
+		let (me, peer) = (self.account(), self.peer(channel)?);
+		let deadline = Instant::now() + self.timeout;
+		let mut progress = Vec::new();
+		loop {
+			let reply = match self.transport.request(&me, &peer, &message).await {
+				Ok(reply) => reply,
+				Err(Miss::Refused(why)) => return Err(DriveError::Refused(why)),
+				Err(miss) if Instant::now() >= deadline => {
+					return Err(match miss {
+						Miss::Busy(why) => DriveError::Busy(why),
+						miss => self.silent(
+							channel,
+							format!(
+								"{miss}: no answer to {} within {:?}",
+								message.body.name(),
+								self.timeout
+							),
+						),
+					})
+				},
+				Err(_) => {
+					self.transport.pause().await;
+					continue;
+				},
+			};
+			let Some(reply) = reply else { return Ok(progress) };
+			match self.with(|h| h.handle(&reply)) {
+				Ok(step) => {
+					if let Some(p) = step.progress {
+						(self.observer)(channel, &p);
+						progress.push(p);
+					}
+					match step.reply {
+						Some(next) => message = next,
+						None => return Ok(progress),
+					}
+				},
+				Err(HelperError::Protocol(e)) if e.action() == Action::Ignore => return Ok(progress),
+				Err(e) => return Err(e.into()),
+			}
+		}
+	}
+
+	/// Send again what `channel` still waits an answer to, if anything.
+	pub async fn resume(&self, channel: ChannelId) -> Result<Vec<Progress>, DriveError> {
+		match self.with(|h| h.retransmission(channel)) {
+			Some(message) => self.exchange(channel, message).await,
+			None => Ok(Vec::new()),
+		}
+	}
+
+	/// Open the handshake of a bank we opened on chain.
+	pub async fn open(&self, terms: Terms) -> Result<Opened, DriveError> {
+		let channel = terms.channel;
+		let open = self.with(|h| h.open(terms))?;
+		let progress = self.exchange(channel, open).await?;
+		if progress.contains(&Progress::Handshake) {
+			Ok(Opened::Handshake)
+		} else if progress.contains(&Progress::Offered) {
+			Ok(Opened::Offered)
+		} else {
+			Err(DriveError::Refused("the peer's answer did not complete the handshake".into()))
+		}
+	}
+
+	/// Accept a bank offered to us: the handshake, from our side.
+	pub async fn accept(&self, channel: ChannelId) -> Result<(), DriveError> {
+		let accept = self.with(|h| h.accept(channel))?;
+		self.exchange(channel, accept).await?;
+		match self.with(|h| h.bank(channel).map(|b| b.ledger().is_some())) {
+			Some(true) => Ok(()),
+			_ => Err(DriveError::Refused("the opener did not confirm the handshake".into())),
+		}
+	}
+
+	/// Pay `amount` on `channel`; returns the newest sheet once the payment is final for us
+	/// (we hold the peer's signature on it and revoked our older sheets). A payment that
+	/// collides with the peer's and gives way is proposed again after the peer's.
+	pub async fn pay(
+		&self,
+		channel: ChannelId,
+		amount: Balance,
+	) -> Result<(Nonce, Balances), DriveError> {
+		let deadline = Instant::now() + self.timeout;
+		// Counts of our payments made and given way, once ours is proposed.
+		let mut proposed: Option<(u64, u64)> = None;
+		loop {
+			let counts = self.with(|h| {
+				let ledger = h.bank(channel)?.ledger()?;
+				Some((ledger.paid, ledger.yielded, ledger.sheet.nonce, ledger.sheet.balances))
+			});
+			if let (Some((paid, yielded)), Some((now_paid, now_yielded, nonce, balances))) =
+				(proposed, counts)
+			{
+				if now_paid > paid {
+					return Ok((nonce, balances));
+				}
+				if now_yielded > yielded {
+					proposed = None;
+				}
+			}
+			if Instant::now() >= deadline {
+				return Err(match proposed {
+					Some(_) => self.silent(channel, format!("the payment was not final within {:?}", self.timeout)),
+					None => DriveError::Busy(format!(
+						"a payment of the peer's stayed in flight for {:?}",
+						self.timeout
+					)),
+				});
+			}
+			let step = if proposed.is_none() {
+				// Finish what is in flight first (ours after a crash, or the peer's), then
+				// propose.
+				let ours = self.with(|h| {
+					let message = h.pay(channel, amount)?;
+					let ledger = h.bank(channel).and_then(|b| b.ledger()).expect("just proposed");
+					Ok::<_, HelperError>((message, (ledger.paid, ledger.yielded)))
+				});
+				match ours {
+					Ok((message, counts)) => {
+						proposed = Some(counts);
+						self.exchange(channel, message).await
+					},
+					Err(HelperError::Protocol(Error::Busy)) => self.resume(channel).await,
+					Err(e) => return Err(e.into()),
+				}
+			} else {
+				self.resume(channel).await
+			};
+			match step {
+				Ok(progress) if progress.is_empty() => self.transport.pause().await,
+				Ok(_) => {},
+				Err(DriveError::Busy(_)) => self.transport.pause().await,
+				Err(e) => return Err(e),
+			}
+		}
+	}
+
+	/// Close `channel` cooperatively with the newest sheet: both signatures, ready to submit.
+	pub async fn close(&self, channel: ChannelId) -> Result<Closing, DriveError> {
+		let deadline = Instant::now() + self.timeout;
+		loop {
+			match self.with(|h| h.close(channel)) {
+				Ok(close) => {
+					self.exchange(channel, close).await?;
+					break;
+				},
+				Err(HelperError::Protocol(Error::Busy)) if Instant::now() < deadline => {
+					if self.resume(channel).await?.is_empty() {
+						self.transport.pause().await;
+					}
+				},
+				Err(HelperError::Protocol(Error::Busy)) => {
+					return Err(self.silent(channel, "a payment stayed in flight".into()))
+				},
+				Err(e) => return Err(e.into()),
+			}
+		}
+		self.with(|h| h.bank(channel).and_then(|b| b.closing().cloned()))
+			.filter(|c| c.signatures().is_some())
+			.ok_or_else(|| DriveError::Refused("the peer's answer did not complete the close".into()))
+	}
+}

@@ -1,0 +1,88 @@
+//! The driver over an in-memory network: both clients of a bank paying each other at the same
+//! instant, round after round, with answers lost on the way; both calls complete and both
+//! sides agree. Nothing recurses: a handler answers and never calls the peer back.
+
+use super::*;
+use futures::{executor::block_on, future::join};
+use rsmc::{
+	driver::{DriveError, Driver},
+	store::MemoryStore,
+	transport::MemoryNetwork,
+	Progress,
+};
+use std::{sync::Mutex, time::Duration};
+
+type Shared = Arc<Mutex<Helper<MemoryStore>>>;
+
+fn pair(balances: Balances) -> (Shared, Shared, AccountId32, AccountId32) {
+	let (alice, bob) = opened(MemoryStore::default(), MemoryStore::default(), balances);
+	let (a, b) = (account(&signer("Alice")), account(&signer("Bob")));
+	(Arc::new(Mutex::new(alice)), Arc::new(Mutex::new(bob)), a, b)
+}
+
+const NOBODY: &(dyn Fn(ChannelId, &Progress) + Sync) = &|_, _| {};
+
+fn driver<'a>(
+	helper: &'a Shared,
+	network: &'a MemoryNetwork<MemoryStore>,
+) -> Driver<'a, MemoryStore, MemoryNetwork<MemoryStore>> {
+	Driver { helper, transport: network, timeout: Duration::from_secs(10), observer: NOBODY }
+}
+
+fn simultaneous_rounds(network_lossy: bool) {
+	let (alice, bob, a, b) = pair([1_000, 1_000]);
+	let network = MemoryNetwork::new([(a, alice.clone()), (b, bob.clone())]);
+	let network = if network_lossy { network.losing_every(3) } else { network };
+	let mut expected = [1_000u128, 1_000];
+	for round in 1..=20u128 {
+		let (by_alice, by_bob) = (round, 2 * round);
+		let (paid_a, paid_b) = block_on(join(
+			driver(&alice, &network).pay(CHANNEL, by_alice),
+			driver(&bob, &network).pay(CHANNEL, by_bob),
+		));
+		paid_a.unwrap_or_else(|e| panic!("round {round}: Alice's payment: {e}"));
+		paid_b.unwrap_or_else(|e| panic!("round {round}: Bob's payment: {e}"));
+		expected = [expected[0] - by_alice + by_bob, expected[1] + by_alice - by_bob];
+		// Bob's last revocation may still be on its way: let either side finish it.
+		block_on(driver(&bob, &network).resume(CHANNEL)).unwrap();
+		block_on(driver(&alice, &network).resume(CHANNEL)).unwrap();
+		let (alice, bob) = (alice.lock().unwrap(), bob.lock().unwrap());
+		let (x, y) = (alice.bank(CHANNEL).unwrap(), bob.bank(CHANNEL).unwrap());
+		assert_agree(x, y);
+		assert_eq!(x.balances(), expected, "round {round}");
+		for (bank, peer) in [(x, y), (y, x)] {
+			assert_can_liquidate(bank, peer);
+			assert_can_punish_every_revoked_sheet(peer, bank);
+		}
+	}
+	let yielded = bob.lock().unwrap().bank(CHANNEL).unwrap().ledger().unwrap().yielded;
+	assert!(yielded >= 10, "the payments hardly ever met ({yielded} collisions in 20 rounds)");
+	assert_eq!(alice.lock().unwrap().bank(CHANNEL).unwrap().ledger().unwrap().yielded, 0);
+}
+
+#[test]
+fn both_clients_paying_at_the_same_instant_both_complete() {
+	simultaneous_rounds(false);
+}
+
+#[test]
+fn both_clients_paying_at_once_over_a_lossy_network_both_complete() {
+	simultaneous_rounds(true);
+}
+
+#[test]
+fn a_silent_peer_times_out_and_says_whether_a_payment_was_left_in_flight() {
+	let (alice, _bob, a, _b) = pair([100, 100]);
+	// Bob's helper is not on the network.
+	let network = MemoryNetwork::new([(a, alice.clone())]);
+	let short = Driver {
+		helper: &alice,
+		transport: &network,
+		timeout: Duration::from_millis(50),
+		observer: NOBODY,
+	};
+	match block_on(short.pay(CHANNEL, 10)) {
+		Err(DriveError::Silent { in_flight: true, .. }) => {},
+		other => panic!("expected a silent peer with the payment in flight, got {other:?}"),
+	}
+}
