@@ -72,6 +72,16 @@ pub struct HelperParams {
 	#[arg(long = "rsmc-peer-timeout", value_name = "SECONDS", default_value_t = 30)]
 	pub peer_timeout: u64,
 
+	/// The most a helper deposits, in planck, into one bank another account opened without
+	/// its operator's `rsmc_accept` (default 0: ask every time; `--dev`: 10^15, 1,000 VBK).
+	#[arg(long = "rsmc-inbound-limit", value_name = "PLANCK")]
+	pub inbound_limit: Option<u128>,
+
+	/// The shortest lock period, in blocks, of a bank a helper opens or joins without its
+	/// operator's `rsmc_accept` (default 100; `--dev`: the runtime's minimum).
+	#[arg(long = "rsmc-min-lock", value_name = "BLOCKS")]
+	pub min_lock: Option<u64>,
+
 	/// Tests only: serve `rsmc_liquidateRevoked`, which liquidates with a revoked sheet.
 	#[arg(long = "rsmc-test-cheats")]
 	pub test_cheats: bool,

@@ -152,7 +152,23 @@ fn helper_settings(cli: &Cli, config: &sc_service::Configuration) -> crate::help
 		let ip = if listen.ip().is_unspecified() { [127, 0, 0, 1].into() } else { listen.ip() };
 		format!("ws://{}", std::net::SocketAddr::new(ip, listen.port()))
 	});
+	use frame_support::traits::Get;
+	let dev = cli.run.shared_params.dev;
+	let default = rsmc::Policy::default();
+	let policy = rsmc::Policy {
+		inbound_limit: params.inbound_limit.unwrap_or(if dev {
+			1_000_000_000_000_000
+		} else {
+			default.inbound_limit
+		}),
+		min_lock: params.min_lock.unwrap_or(if dev {
+			<vbank_runtime::Runtime as pallet_virtual_bank::Config>::MinLockPeriod::get().into()
+		} else {
+			default.min_lock
+		}),
+	};
 	crate::helpers::Settings {
+		policy,
 		accounts,
 		dir: config.base_path.path().join("rsmc"),
 		own_url,

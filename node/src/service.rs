@@ -135,12 +135,12 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 
 	let chain = crate::helpers::chain::NodeChain::new(client.clone(), transaction_pool.clone())
 		.map_err(ServiceError::Other)?;
-	let (helpers, decided_calls) = crate::helpers::Helpers::start(helper_settings, Arc::new(chain))
+	let helpers = crate::helpers::Helpers::start(helper_settings, Arc::new(chain))
 		.map_err(ServiceError::Other)?;
 	task_manager.spawn_handle().spawn(
 		"rsmc-watchtower",
 		None,
-		crate::helpers::watchtower::run(helpers.clone(), decided_calls),
+		crate::helpers::watchtower::run(helpers.clone()),
 	);
 
 	let rpc_builder = {

@@ -469,18 +469,17 @@ impl Bank {
 		nonce: Nonce,
 		balances: Balances,
 	) -> Result<MultiSignature, Error> {
-		let ledger = self.ledger().ok_or(Error::UnexpectedMessage {
-			phase: self.phase.name(),
-			message: "payment",
-		})?;
-		if nonce < ledger.peer_nonce || (nonce == ledger.peer_nonce && balances != ledger.peer_balances)
+		let ledger = self
+			.ledger()
+			.ok_or(Error::UnexpectedMessage { phase: self.phase.name(), message: "payment" })?;
+		if nonce < ledger.peer_nonce
+			|| (nonce == ledger.peer_nonce && balances != ledger.peer_balances)
 		{
 			return Err(Error::AlreadySigned { nonce });
 		}
-		let waiver = ledger.peer_waiver(nonce).ok_or(Error::UnexpectedNonce {
-			expected: ledger.peer_revoked() + 1,
-			got: nonce,
-		})?;
+		let waiver = ledger
+			.peer_waiver(nonce)
+			.ok_or(Error::UnexpectedNonce { expected: ledger.peer_revoked() + 1, got: nonce })?;
 		Ok(self.sign_sheet(signer, nonce, balances, waiver))
 	}
 
@@ -588,7 +587,9 @@ impl Bank {
 			message: message.body.name(),
 		};
 		match (&self.phase, &message.body) {
-			(Phase::AwaitingOpenAccept, Body::Offered) => Ok(Step::default().with(Progress::Offered)),
+			(Phase::AwaitingOpenAccept, Body::Offered) => {
+				Ok(Step::default().with(Progress::Offered))
+			},
 			(Phase::AwaitingOpenAccept, Body::OpenAccept { waivers, signature }) => {
 				let balances = self.terms.balances;
 				if !self.peer_signed_my_sheet(0, &balances, signature)? {
@@ -619,8 +620,8 @@ impl Bank {
 			(Phase::Active(ledger), Body::OpenAccept { waivers, signature })
 				if ledger.is_fresh() && self.me == 0 =>
 			{
-				if waivers[..] != ledger.peer_waivers[..] ||
-					!self.peer_signed_my_sheet(0, &self.terms.balances, signature)?
+				if waivers[..] != ledger.peer_waivers[..]
+					|| !self.peer_signed_my_sheet(0, &self.terms.balances, signature)?
 				{
 					return Err(Error::Stale { nonce: 0 });
 				}
@@ -629,7 +630,10 @@ impl Bank {
 			},
 			(
 				Phase::Active(_),
-				Body::Open { .. } | Body::OpenAccept { .. } | Body::OpenConfirm { .. } | Body::Offered,
+				Body::Open { .. }
+				| Body::OpenAccept { .. }
+				| Body::OpenConfirm { .. }
+				| Body::Offered,
 			) => Err(Error::Stale { nonce: 0 }),
 			(Phase::Active(_), Body::Propose { nonce, balances, signature, waivers }) => {
 				self.on_propose(*nonce, *balances, signature, waivers, signer)
@@ -803,10 +807,9 @@ impl Bank {
 	/// Our `Accept` of sheet `nonce`: our signature on the peer's, our secrets of the sheets
 	/// before it, and our waiver key for `nonce + 1`.
 	fn accept_message(&self, nonce: Nonce, signer: &dyn Signer) -> Result<Message, Error> {
-		let ledger = self.ledger().ok_or(Error::UnexpectedMessage {
-			phase: self.phase.name(),
-			message: "Accept",
-		})?;
+		let ledger = self
+			.ledger()
+			.ok_or(Error::UnexpectedMessage { phase: self.phase.name(), message: "Accept" })?;
 		let signature = self.sign_peer_sheet(signer, nonce, ledger.peer_balances)?;
 		let body = Body::Accept {
 			nonce,
@@ -1093,10 +1096,9 @@ impl Ledger {
 	/// stored. Leaves the ledger unchanged when it refuses.
 	fn take_peer_secrets(&mut self, end: Nonce, secrets: &[Secret]) -> Result<(), Error> {
 		let count = secrets.len() as u64;
-		let first = (end + 1).checked_sub(count).ok_or(Error::UnexpectedNonce {
-			expected: self.peer_revoked(),
-			got: end,
-		})?;
+		let first = (end + 1)
+			.checked_sub(count)
+			.ok_or(Error::UnexpectedNonce { expected: self.peer_revoked(), got: end })?;
 		let mut next = self.clone();
 		for (nonce, secret) in (first..=end).zip(secrets) {
 			let index = secrets::index_of(nonce).ok_or(Error::NoncesExhausted)?;

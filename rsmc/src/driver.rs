@@ -89,7 +89,8 @@ impl<S: Store, T: Transport> Driver<'_, S, T> {
 	fn in_flight(&self, channel: ChannelId) -> bool {
 		self.with(|h| {
 			h.bank(channel).and_then(|b| b.ledger()).is_some_and(|l| {
-				l.in_flight.is_some() || l.closing.as_ref().is_some_and(|c| c.signatures().is_none())
+				l.in_flight.is_some()
+					|| l.closing.as_ref().is_some_and(|c| c.signatures().is_none())
 			})
 		})
 	}
@@ -142,7 +143,9 @@ impl<S: Store, T: Transport> Driver<'_, S, T> {
 						None => return Ok(progress),
 					}
 				},
-				Err(HelperError::Protocol(e)) if e.action() == Action::Ignore => return Ok(progress),
+				Err(HelperError::Protocol(e)) if e.action() == Action::Ignore => {
+					return Ok(progress)
+				},
 				Err(e) => return Err(e.into()),
 			}
 		}
@@ -208,7 +211,10 @@ impl<S: Store, T: Transport> Driver<'_, S, T> {
 			}
 			if Instant::now() >= deadline {
 				return Err(match proposed {
-					Some(_) => self.silent(channel, format!("the payment was not final within {:?}", self.timeout)),
+					Some(_) => self.silent(
+						channel,
+						format!("the payment was not final within {:?}", self.timeout),
+					),
 					None => DriveError::Busy(format!(
 						"a payment of the peer's stayed in flight for {:?}",
 						self.timeout
@@ -265,6 +271,8 @@ impl<S: Store, T: Transport> Driver<'_, S, T> {
 		}
 		self.with(|h| h.bank(channel).and_then(|b| b.closing().cloned()))
 			.filter(|c| c.signatures().is_some())
-			.ok_or_else(|| DriveError::Refused("the peer's answer did not complete the close".into()))
+			.ok_or_else(|| {
+				DriveError::Refused("the peer's answer did not complete the close".into())
+			})
 	}
 }

@@ -231,7 +231,9 @@ impl<S: Store> Helper<S> {
 				// Nothing is owed before the lock ends but a penalty, which is due at once.
 				Ok(self
 					.owed_calls(unlock_at.saturating_sub(1))
-					.into_iter().filter(|c| c.is_penalty()).collect())
+					.into_iter()
+					.filter(|c| c.is_penalty())
+					.collect())
 			},
 			ChainEvent::Block { number } => Ok(self.owed_calls(*number)),
 		}

@@ -19,7 +19,12 @@ pub struct Message {
 
 impl Message {
 	/// `body` about bank `channel` on chain `genesis_hash`, signed by `signer`.
-	pub fn signed(genesis_hash: &H256, channel: ChannelId, body: Body, signer: &dyn Signer) -> Self {
+	pub fn signed(
+		genesis_hash: &H256,
+		channel: ChannelId,
+		body: Body,
+		signer: &dyn Signer,
+	) -> Self {
 		let signature = signer.sign(&message_payload(genesis_hash, channel, &body.encode()));
 		Self { channel, body, signature }
 	}
@@ -49,11 +54,21 @@ pub enum Body {
 	/// Payer: our signature on the payee's sheet `nonce`, which pays it, and our waiver keys
 	/// for sheets `nonce` and `nonce + 1` (the second lets a payment that collided with the
 	/// payee's be made again at the next nonce).
-	Propose { nonce: Nonce, balances: Balances, signature: MultiSignature, waivers: [AccountId32; 2] },
+	Propose {
+		nonce: Nonce,
+		balances: Balances,
+		signature: MultiSignature,
+		waivers: [AccountId32; 2],
+	},
 	/// Payee: our signature on the payer's sheet `nonce`, our waiver secrets of every sheet
 	/// older than `nonce` not yet revealed (oldest first, ending at `nonce - 1`) and our waiver
 	/// key for `nonce + 1`.
-	Accept { nonce: Nonce, signature: MultiSignature, secrets: Vec<Secret>, next_waiver: AccountId32 },
+	Accept {
+		nonce: Nonce,
+		signature: MultiSignature,
+		secrets: Vec<Secret>,
+		next_waiver: AccountId32,
+	},
 	/// Payer: our waiver secrets up to `nonce` (oldest first) and our waiver key for
 	/// `nonce + 2`.
 	Revoke { nonce: Nonce, secrets: Vec<Secret>, next_waiver: AccountId32 },

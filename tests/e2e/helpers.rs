@@ -19,9 +19,9 @@ use vbank_runtime::{Runtime, RuntimeEvent, UNIT};
 type BankEvent = pallet_virtual_bank::Event<Runtime>;
 
 /// What each side brings to a bank.
-const AMOUNT: Balance = 1_000 * UNIT;
+pub(crate) const AMOUNT: Balance = 1_000 * UNIT;
 
-fn addr(who: Sr25519Keyring) -> String {
+pub(crate) fn addr(who: Sr25519Keyring) -> String {
 	who.to_account_id().to_string()
 }
 
@@ -33,11 +33,11 @@ fn amount(value: &Value) -> Balance {
 	value.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not an amount: {value}"))
 }
 
-fn balances(value: &Value) -> Balances {
+pub(crate) fn balances(value: &Value) -> Balances {
 	[amount(&value[0]), amount(&value[1])]
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 	let started = Instant::now();
 	while !done() {
 		assert!(started.elapsed() < timeout, "{what}: not within {timeout:?}");
@@ -46,7 +46,7 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 }
 
 /// `who`'s view of bank `channel` on `chain`'s node, if its helper holds it.
-fn view(chain: &Chain, who: Sr25519Keyring, channel: ChannelId) -> Option<Value> {
+pub(crate) fn view(chain: &Chain, who: Sr25519Keyring, channel: ChannelId) -> Option<Value> {
 	let banks = chain.rpc("rsmc_banks", rpc_params![addr(who)]);
 	banks.as_array()?.iter().find(|bank| bank["channel"] == channel).cloned()
 }
@@ -60,7 +60,7 @@ fn on_chain(
 
 /// Open a bank of `AMOUNT` each from Alice to Bob through Alice's node; `bob_url` when Bob's
 /// helper is on another node.
-fn open(alice: &Chain, lock_period: u32, bob_url: Option<String>) -> ChannelId {
+pub(crate) fn open(alice: &Chain, lock_period: u32, bob_url: Option<String>) -> ChannelId {
 	let amount = AMOUNT.to_string();
 	let bank = alice.rpc(
 		"rsmc_open",
@@ -71,12 +71,17 @@ fn open(alice: &Chain, lock_period: u32, bob_url: Option<String>) -> ChannelId {
 	bank["channel"].as_u64().expect("a channel id")
 }
 
-fn pay(chain: &Chain, payer: Sr25519Keyring, channel: ChannelId, amount: Balance) -> Value {
+pub(crate) fn pay(
+	chain: &Chain,
+	payer: Sr25519Keyring,
+	channel: ChannelId,
+	amount: Balance,
+) -> Value {
 	chain.rpc("rsmc_pay", rpc_params![addr(payer), channel, amount.to_string()])
 }
 
 /// Alice's helper on an authoring node, Bob's on a node following it; both synced.
-fn two_nodes(alice_extra: &[&str], bob_base: Option<&std::path::Path>) -> (Node, Node) {
+pub(crate) fn two_nodes(alice_extra: &[&str], bob_base: Option<&std::path::Path>) -> (Node, Node) {
 	let alice = Node::start(&[&["--rsmc-account", "//Alice"], alice_extra].concat());
 	let bootnode = alice.bootnode();
 	let bob_args = ["--consensus", "none", "--bootnodes", &bootnode, "--rsmc-account", "//Bob"];

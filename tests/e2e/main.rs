@@ -5,5 +5,6 @@ mod chain;
 mod helpers;
 mod node;
 mod polkadot_js;
+mod safety;
 mod seed_story;
 mod subcommands;

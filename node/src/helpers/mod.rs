@@ -9,27 +9,29 @@
 
 pub mod chain;
 pub mod rpc;
+pub mod transport;
 pub mod watchtower;
 
 use chain::{NodeChain, OnChain};
-use codec::{Decode, Encode};
-use jsonrpsee::{core::client::ClientT, rpc_params};
-use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
+use codec::Decode;
 use rsmc::{
 	bank::Action,
 	chain::{ChainCall, ChainEvent},
+	driver::{DriveError, Driver, Opened},
 	keys::Sr25519Signer,
 	store::RedbStore,
-	Body, Helper, HelperError, Liquidation, Message, Terms,
+	transport::{answer, Miss},
+	Body, Helper, HelperError, Liquidation, Message, Policy, Progress, Terms,
 };
 use sp_core::{sr25519, Pair};
 use std::{
-	collections::{BTreeMap, HashMap},
+	collections::{BTreeMap, BTreeSet},
 	path::{Path, PathBuf},
 	sync::{Arc, Mutex},
 	time::{Duration, Instant},
 };
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
+use transport::{NodeTransport, Remotes};
 use vbank_primitives::{Balance, Balances, ChannelId, ChannelState, Nonce};
 use vbank_runtime::{AccountId, BlockNumber, RuntimeCall, RuntimeEvent};
 
@@ -51,6 +53,8 @@ pub struct Settings {
 	pub peer_timeout: Duration,
 	/// Serve `rsmc_liquidateRevoked` (tests only).
 	pub test_cheats: bool,
+	/// Which banks opened by others the helpers join without asking (SPEC section 4).
+	pub policy: Policy,
 }
 
 /// Why a request failed; each becomes a JSON-RPC error whose message names the problem.
@@ -68,6 +72,8 @@ pub enum Failure {
 	Chain(String),
 	/// The helper's store failed: nothing was sent.
 	Store(String),
+	/// Outside the helper's policy (lock period, inbound amount).
+	Policy(String),
 }
 
 impl core::fmt::Display for Failure {
@@ -78,7 +84,8 @@ impl core::fmt::Display for Failure {
 			| Self::Busy(e)
 			| Self::PeerSilent(e)
 			| Self::Chain(e)
-			| Self::Store(e) => f.write_str(e),
+			| Self::Store(e)
+			| Self::Policy(e) => f.write_str(e),
 		}
 	}
 }
@@ -92,7 +99,7 @@ impl From<HelperError> for Failure {
 			HelperError::UnknownBank(channel) => {
 				Self::BadRequest(format!("no bank {channel} here"))
 			},
-			HelperError::Chain(e) => Self::Chain(e),
+			HelperError::Policy(e) => Self::Policy(e),
 		}
 	}
 }
@@ -111,6 +118,9 @@ pub struct Event {
 pub enum EventKind {
 	/// The bank is open on chain (`rsmc_open`'s first step).
 	Opened,
+	/// A bank another account opened waits for our operator's `rsmc_accept`; or, to the
+	/// opener, the peer's helper holds it so.
+	Offered,
 	/// The nonce-0 handshake is done: each side holds a signed sheet 0.
 	Handshake,
 	/// This helper's deposit is held.
@@ -135,6 +145,7 @@ impl EventKind {
 	pub fn name(self) -> &'static str {
 		match self {
 			Self::Opened => "Opened",
+			Self::Offered => "Offered",
 			Self::Handshake => "Handshake",
 			Self::Deposited => "Deposited",
 			Self::Running => "Running",
@@ -166,7 +177,7 @@ impl PeerBook {
 		Ok(Self { path, urls: Mutex::new(urls) })
 	}
 
-	fn get(&self, channel: ChannelId) -> Option<String> {
+	pub fn get(&self, channel: ChannelId) -> Option<String> {
 		self.urls.lock().expect("not poisoned").get(&channel).cloned()
 	}
 
@@ -192,6 +203,27 @@ impl PeerBook {
 	}
 }
 
+impl From<DriveError> for Failure {
+	fn from(e: DriveError) -> Self {
+		match e {
+			DriveError::Helper(e) => e.into(),
+			DriveError::Refused(e) => Self::Refused(format!("the peer refused: {e}")),
+			DriveError::Busy(e) => Self::Busy(e),
+			DriveError::Silent { why, .. } => Self::PeerSilent(why),
+		}
+	}
+}
+
+/// A peer's node URL as we accept it: `ws://` or `wss://` only.
+fn peer_url(url: Option<String>) -> Result<Option<String>, Failure> {
+	match url {
+		Some(url) if !(url.starts_with("ws://") || url.starts_with("wss://")) => Err(
+			Failure::BadRequest(format!("`{url}` is not a ws:// or wss:// URL of a peer's node")),
+		),
+		url => Ok(url),
+	}
+}
+
 /// One account's helper.
 pub struct Party {
 	pub account: AccountId,
@@ -204,7 +236,13 @@ pub struct Party {
 }
 
 impl Party {
-	fn open(suri: &str, dir: &Path, genesis: sp_core::H256, cheats: bool) -> Result<Self, String> {
+	fn open(
+		suri: &str,
+		dir: &Path,
+		genesis: sp_core::H256,
+		cheats: bool,
+		policy: Policy,
+	) -> Result<Self, String> {
 		let pair = sr25519::Pair::from_string(suri, None)
 			.map_err(|e| format!("--rsmc-account {suri}: not a secret URI ({e:?})"))?;
 		let account = AccountId::from(pair.public());
@@ -213,7 +251,8 @@ impl Party {
 			.map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
 		let store = RedbStore::open(&dir.join("banks.redb")).map_err(|e| e.to_string())?;
 		let signer = Arc::new(Sr25519Signer::new(pair.clone()));
-		let helper = Helper::new(signer, genesis, store).map_err(|e| e.to_string())?;
+		let helper =
+			Helper::new(signer, genesis, store).map_err(|e| e.to_string())?.with_policy(policy);
 		let peers = PeerBook::open(dir.join("peers.json"))?;
 		let history = cheats.then(Default::default);
 		Ok(Self { account, pair, helper: Mutex::new(helper), peers, history })
@@ -239,31 +278,9 @@ pub struct Helpers {
 	pub chain: Arc<NodeChain>,
 	settings: Settings,
 	events: broadcast::Sender<Event>,
-	/// Calls the watchtower decided on, submitted in order by one task.
-	calls: mpsc::UnboundedSender<(AccountId, ChainCall)>,
-	remotes: tokio::sync::Mutex<HashMap<String, Arc<WsClient>>>,
-}
-
-/// The watchtower's way to submit: the helper decides, the submitting task sends.
-struct Queue<'a> {
-	who: &'a AccountId,
-	calls: &'a mpsc::UnboundedSender<(AccountId, ChainCall)>,
-}
-
-impl rsmc::chain::Chain for Queue<'_> {
-	fn submit(&self, call: ChainCall) -> Result<(), String> {
-		self.calls.send((self.who.clone(), call)).map_err(|_| "the node is stopping".into())
-	}
-}
-
-/// The calls the watchtower decided on, by the account that submits them.
-pub type DecidedCalls = mpsc::UnboundedReceiver<(AccountId, ChainCall)>;
-
-/// Why a message did not reach the peer's helper, or what it said instead of an answer.
-enum Miss {
-	Refused(String),
-	Busy(String),
-	Unreachable(String),
+	remotes: Remotes,
+	/// Calls owed to the chain being submitted now, so that each goes once at a time.
+	submitting: Arc<Mutex<BTreeSet<(AccountId, ChannelId, bool)>>>,
 }
 
 /// A bank as `rsmc_banks` shows it.
@@ -274,6 +291,8 @@ pub struct BankView {
 	pub me: u8,
 	/// `None` once the chain has removed the bank.
 	pub state: Option<ChannelState>,
+	/// Waiting for our operator's `rsmc_accept`.
+	pub offered: bool,
 	pub nonce: Nonce,
 	pub balances: Balances,
 	pub lock_period: BlockNumber,
@@ -281,15 +300,17 @@ pub struct BankView {
 }
 
 impl Helpers {
-	/// Start the helpers of `settings.accounts`, resuming each from its store. Returns the
-	/// helpers and the receiving end of the watchtower's call queue, for [`watchtower::run`].
-	pub fn start(
-		settings: Settings,
-		chain: Arc<NodeChain>,
-	) -> Result<(Arc<Self>, DecidedCalls), String> {
+	/// Start the helpers of `settings.accounts`, resuming each from its store.
+	pub fn start(settings: Settings, chain: Arc<NodeChain>) -> Result<Arc<Self>, String> {
 		let mut parties = BTreeMap::new();
 		for suri in &settings.accounts {
-			let party = Party::open(suri, &settings.dir, chain.genesis, settings.test_cheats)?;
+			let party = Party::open(
+				suri,
+				&settings.dir,
+				chain.genesis,
+				settings.test_cheats,
+				settings.policy,
+			)?;
 			log::info!(
 				target: LOG,
 				"💸 helper for {} ({} banks in {})",
@@ -300,9 +321,14 @@ impl Helpers {
 			parties.insert(party.account.clone(), Arc::new(party));
 		}
 		let (events, _) = broadcast::channel(4096);
-		let (calls, queue) = mpsc::unbounded_channel();
-		let helpers = Self { parties, chain, settings, events, calls, remotes: Default::default() };
-		Ok((Arc::new(helpers), queue))
+		Ok(Arc::new(Self {
+			parties,
+			chain,
+			settings,
+			events,
+			remotes: Default::default(),
+			submitting: Default::default(),
+		}))
 	}
 
 	pub fn accounts(&self) -> Vec<AccountId> {
@@ -323,10 +349,8 @@ impl Helpers {
 			.ok_or_else(|| Failure::BadRequest(format!("this node serves no helper for {account}")))
 	}
 
-	fn emit(&self, account: &AccountId, kind: EventKind, channel: ChannelId) {
-		if let Some(party) = self.parties.get(account) {
-			announce(&self.events, party, kind, channel);
-		}
+	fn emit(&self, party: &Party, kind: EventKind, channel: ChannelId) {
+		announce(&self.events, party, kind, channel);
 	}
 
 	fn emit_with(
@@ -339,6 +363,53 @@ impl Helpers {
 	) {
 		let event = Event { account: account.clone(), kind, channel, nonce, balances };
 		announce_event(&self.events, event);
+	}
+
+	/// Report what a helper's step achieved, and act on it: a handshake done is followed by
+	/// our deposit; a secret learned after a liquidation by the watchtower's next look.
+	fn progressed(&self, party: &Arc<Party>, channel: ChannelId, progress: &Progress) {
+		party.remember(channel);
+		let kind = match progress {
+			Progress::Handshake => {
+				self.deposit_later(party.clone(), channel);
+				EventKind::Handshake
+			},
+			Progress::Offered => EventKind::Offered,
+			Progress::Paid { .. } => EventKind::Paid,
+			Progress::Received { .. } => EventKind::Received,
+			Progress::Yielded => {
+				log::debug!(target: LOG, "💸 {} bank {channel}: our payment gave way to the peer's; proposing it again after", party.account);
+				return;
+			},
+			Progress::SecretsLearned => {
+				log::info!(target: LOG, "💸 {} bank {channel}: the peer revealed a secret after the liquidation", party.account);
+				self.submit_owed(party);
+				return;
+			},
+		};
+		self.emit(party, kind, channel);
+	}
+
+	fn driver<'a>(
+		&'a self,
+		party: &'a Party,
+		transport: &'a NodeTransport<'a>,
+		observer: &'a (dyn Fn(ChannelId, &Progress) + Sync),
+	) -> Driver<'a, RedbStore, NodeTransport<'a>> {
+		Driver { helper: &party.helper, transport, timeout: self.settings.peer_timeout, observer }
+	}
+
+	/// Run `f` with `party`'s driver.
+	async fn drive<T>(
+		&self,
+		party: &Arc<Party>,
+		f: impl AsyncFnOnce(&Driver<'_, RedbStore, NodeTransport<'_>>) -> T,
+	) -> T {
+		let transport = NodeTransport { helpers: self, party };
+		let observer =
+			|channel: ChannelId, progress: &Progress| self.progressed(party, channel, progress);
+		let driver = self.driver(party, &transport, &observer);
+		f(&driver).await
 	}
 
 	/// The banks of `account`, off-chain state joined with the chain's.
@@ -354,6 +425,7 @@ impl Helpers {
 					clients: bank.terms.clients.clone(),
 					me: bank.me,
 					state: on_chain.as_ref().map(|c| c.state),
+					offered: bank.is_offered(),
 					nonce: bank.nonce(),
 					balances: bank.balances(),
 					lock_period: on_chain.as_ref().map_or(0, |c| c.lock_period),
@@ -371,7 +443,7 @@ impl Helpers {
 	}
 
 	/// Open a bank with `peer`: on chain, the nonce-0 handshake, both deposits. Returns once
-	/// the bank is `Running`.
+	/// the bank is `Running`, or once the peer's helper holds it for its operator.
 	pub async fn open(
 		&self,
 		account: &AccountId,
@@ -381,12 +453,20 @@ impl Helpers {
 		peer_url: Option<String>,
 	) -> Result<BankView, Failure> {
 		let party = self.party(account)?;
+		let peer_url = self::peer_url(peer_url)?;
 		if peer == *account {
 			return Err(Failure::BadRequest("a bank needs two different clients".into()));
 		}
 		if peer_url.is_none() && !self.parties.contains_key(&peer) {
 			return Err(Failure::BadRequest(format!(
 				"{peer} is not served by this node: give the RPC URL of its node"
+			)));
+		}
+		let min_lock = self.settings.policy.min_lock;
+		if u64::from(lock_period) < min_lock {
+			return Err(Failure::Policy(format!(
+				"a lock period of {lock_period} blocks is below this helper's minimum of \
+				 {min_lock} (--rsmc-min-lock)"
 			)));
 		}
 		let call = pallet_virtual_bank::Call::open {
@@ -413,33 +493,40 @@ impl Helpers {
 			genesis_hash: self.chain.genesis,
 			clients: [account.clone(), peer],
 			balances: amounts,
+			lock_period: lock_period.into(),
 		};
-		let open = party.with(|h| h.open(terms))?;
-		self.exchange(party, channel, open).await?;
-		party.remember(channel);
-		self.emit(account, EventKind::Handshake, channel);
-
-		if amounts[0] > 0 {
-			self.deposit(party, channel).await?;
+		match self.drive(party, async |d| d.open(terms).await).await? {
+			Opened::Handshake => {},
+			Opened::Offered => return self.bank(account, channel),
 		}
-		self.await_running(account, channel).await?;
+		self.await_running(party, channel).await?;
 		self.bank(account, channel)
 	}
 
-	async fn deposit(&self, party: &Party, channel: ChannelId) -> Result<(), Failure> {
-		let call = pallet_virtual_bank::Call::deposit { channel };
-		self.chain.submit(&party.pair, call.into()).await.map_err(Failure::Chain)?;
-		self.emit(&party.account, EventKind::Deposited, channel);
-		Ok(())
+	/// Accept a bank offered to `account` (outside its policy): the handshake and our
+	/// deposit; returns once the bank is `Running`.
+	pub async fn accept(
+		&self,
+		account: &AccountId,
+		channel: ChannelId,
+	) -> Result<BankView, Failure> {
+		let party = self.party(account)?;
+		if !party.with(|h| h.bank(channel).map(|b| b.is_offered())).unwrap_or(false) {
+			return Err(Failure::BadRequest(format!("{account} has no bank {channel} on offer")));
+		}
+		self.drive(party, async |d| d.accept(channel).await).await?;
+		self.await_running(party, channel).await?;
+		self.bank(account, channel)
 	}
 
-	/// Wait until the chain shows bank `channel` running (the peer deposits on its side).
-	async fn await_running(&self, account: &AccountId, channel: ChannelId) -> Result<(), Failure> {
+	/// Wait until the chain shows bank `channel` running (both deposits, ours made by
+	/// [`Self::deposit_later`] once the handshake was done).
+	async fn await_running(&self, party: &Party, channel: ChannelId) -> Result<(), Failure> {
 		let deadline = Instant::now() + FUNDING_TIMEOUT;
 		loop {
 			match self.chain.channel(channel).map_err(Failure::Chain)? {
 				Some(bank) if bank.state == ChannelState::Running => {
-					self.emit(account, EventKind::Running, channel);
+					self.emit(party, EventKind::Running, channel);
 					return Ok(());
 				},
 				Some(bank) if bank.state == ChannelState::Funding => {},
@@ -452,7 +539,7 @@ impl Helpers {
 			}
 			if Instant::now() > deadline {
 				return Err(Failure::PeerSilent(format!(
-					"the peer has not deposited into bank {channel} after {FUNDING_TIMEOUT:?}; \
+					"bank {channel} is not funded after {FUNDING_TIMEOUT:?}; \
 					 `virtualBank.cancel` returns what was deposited"
 				)));
 			}
@@ -460,9 +547,10 @@ impl Helpers {
 		}
 	}
 
-	/// Pay `amount` on `channel`; returns once the payment is final (the peer has our
-	/// revocation). When the peer stays silent past the timeout, liquidate with the newest
-	/// sheet and say so.
+	/// Pay `amount` on `channel`; returns once the payment is final (we hold the peer's
+	/// signature on the new sheet and revoked the old one). When the peer stays silent past
+	/// the timeout with the payment unfinished, the newest state can't be agreed: liquidate
+	/// with the newest sheet and say so.
 	pub async fn pay(
 		&self,
 		account: &AccountId,
@@ -470,35 +558,19 @@ impl Helpers {
 		amount: Balance,
 	) -> Result<(Nonce, Balances), Failure> {
 		let party = self.party(account)?;
-		// A payment interrupted earlier (a crash, a silent peer) is finished first.
-		self.resume(party, channel).await?;
-		let propose = party.with(|h| h.pay(channel, amount))?;
-		party.remember(channel);
-		match self.exchange(party, channel, propose).await {
-			Ok(()) => {},
-			Err(Failure::PeerSilent(why)) => {
-				let (nonce, unlock_at) = self.liquidate(account, channel).await?;
-				return Err(Failure::PeerSilent(format!(
-					"{why}; liquidated bank {channel} with sheet {nonce}, ours to withdraw at \
-					 block {unlock_at}"
-				)));
-			},
-			Err(e) => return Err(e),
-		}
-		let (nonce, balances) =
-			party.with(|h| h.bank(channel).map(|b| (b.nonce(), b.balances()))).unwrap_or_default();
-		self.emit(account, EventKind::Paid, channel);
-		Ok((nonce, balances))
-	}
-
-	/// Send again what `channel` still waits an answer to, if anything.
-	async fn resume(&self, party: &Party, channel: ChannelId) -> Result<(), Failure> {
 		if party.with(|h| h.bank(channel).is_none()) {
-			return Err(Failure::BadRequest(format!("{} has no bank {channel}", party.account)));
+			return Err(Failure::BadRequest(format!("{account} has no bank {channel}")));
 		}
-		match party.with(|h| h.retransmission(channel)) {
-			Some(message) => self.exchange(party, channel, message).await,
-			None => Ok(()),
+		match self.drive(party, async |d| d.pay(channel, amount).await).await {
+			Ok(paid) => Ok(paid),
+			Err(DriveError::Silent { why, in_flight: true }) => {
+				let (nonce, unlock_at) = self.liquidate(account, channel).await?;
+				Err(Failure::PeerSilent(format!(
+					"{why}; the newest state could not be agreed, so bank {channel} is liquidated \
+					 with sheet {nonce}, ours to withdraw at block {unlock_at}"
+				)))
+			},
+			Err(e) => Err(e.into()),
 		}
 	}
 
@@ -510,25 +582,20 @@ impl Helpers {
 		channel: ChannelId,
 	) -> Result<(&'static str, Balances), Failure> {
 		let party = self.party(account)?;
-		self.resume(party, channel).await?;
-		let close = party.with(|h| h.close(channel))?;
-		match self.exchange(party, channel, close).await {
-			Ok(()) => {},
-			Err(Failure::PeerSilent(why)) => {
+		if party.with(|h| h.bank(channel).is_none()) {
+			return Err(Failure::BadRequest(format!("{account} has no bank {channel}")));
+		}
+		let closing = match self.drive(party, async |d| d.close(channel).await).await {
+			Ok(closing) => closing,
+			Err(DriveError::Silent { why, .. }) => {
 				log::warn!(target: LOG, "💸 {account} bank {channel}: {why}; liquidating");
 				self.liquidate(account, channel).await?;
 				let balances = party.with(|h| h.bank(channel).map(|b| b.balances()));
 				return Ok(("liquidate", balances.unwrap_or_default()));
 			},
-			Err(e) => return Err(e),
-		}
-		let closing =
-			party.with(|h| h.bank(channel).and_then(|b| b.closing().cloned())).ok_or_else(
-				|| Failure::Refused("the peer's answer did not complete the close".into()),
-			)?;
-		let signatures = closing.signatures().ok_or_else(|| {
-			Failure::Refused("the peer's answer did not complete the close".into())
-		})?;
+			Err(e) => return Err(e.into()),
+		};
+		let signatures = closing.signatures().expect("the driver returns a complete close");
 		let call = pallet_virtual_bank::Call::close {
 			channel,
 			nonce: closing.nonce,
@@ -588,195 +655,78 @@ impl Helpers {
 			.ok_or_else(|| Failure::Chain("`liquidate` emitted no `Liquidated` event".into()))
 	}
 
-	/// Carry `message` to the peer of `channel` and each answer back to our helper, until
-	/// neither side has more to say.
-	async fn exchange(
-		&self,
-		party: &Party,
-		channel: ChannelId,
-		mut message: Message,
-	) -> Result<(), Failure> {
-		let deadline = Instant::now() + self.settings.peer_timeout;
-		loop {
-			let reply = match self.deliver(party, channel, &message).await {
-				// The peer is finishing a payment of its own on this bank: ask again.
-				Err(Failure::Busy(_)) if Instant::now() < deadline => {
-					tokio::time::sleep(Duration::from_millis(100)).await;
-					continue;
-				},
-				reply => reply?,
-			};
-			let Some(reply) = reply else { return Ok(()) };
-			match party.with(|h| h.handle(&reply)) {
-				Ok(Some(next)) => {
-					party.remember(channel);
-					message = next;
-				},
-				Ok(None) => return Ok(()),
-				Err(HelperError::Protocol(e)) if e.action() == Action::Ignore => return Ok(()),
-				Err(e) => return Err(e.into()),
-			}
-		}
-	}
-
-	/// One message to the peer of `channel` and its answer; a silent peer is asked again until
-	/// the timeout. The peer may be a helper of this node or of another.
-	async fn deliver(
-		&self,
-		party: &Party,
-		channel: ChannelId,
-		message: &Message,
-	) -> Result<Option<Message>, Failure> {
-		let Some(url) = party.peers.get(channel) else {
-			let peer = party.with(|h| h.bank(channel).map(|b| b.peer().clone()));
-			let peer =
-				peer.ok_or_else(|| Failure::BadRequest(format!("no bank {channel} here")))?;
-			return self.receive(Some(&peer), message, None).await;
-		};
-		let deadline = Instant::now() + self.settings.peer_timeout;
-		let hex_message = format!("0x{}", hex::encode(message.encode()));
-		loop {
-			let attempt = async {
-				let client = self.remote(&url).await?;
-				client
-					.request::<Option<String>, _>(
-						"rsmc_message",
-						rpc_params![hex_message.clone(), self.settings.own_url.clone()],
-					)
-					.await
-					.map_err(|e| match e {
-						jsonrpsee::core::ClientError::Call(e) if e.code() == rpc::BUSY => {
-							Miss::Busy(e.message().to_string())
-						},
-						jsonrpsee::core::ClientError::Call(e) => {
-							Miss::Refused(e.message().to_string())
-						},
-						e => Miss::Unreachable(e.to_string()),
-					})
-			};
-			let left = deadline.saturating_duration_since(Instant::now());
-			match tokio::time::timeout(left, attempt).await {
-				Ok(Ok(None)) => return Ok(None),
-				Ok(Ok(Some(reply))) => {
-					return decode_message(&reply)
-						.map(Some)
-						.map_err(|e| Failure::Refused(format!("the peer answered nonsense: {e}")))
-				},
-				// The peer's helper refused the message: say why.
-				Ok(Err(Miss::Refused(why))) => {
-					return Err(Failure::Refused(format!("the peer refused: {why}")))
-				},
-				Ok(Err(Miss::Busy(why))) => {
-					return Err(Failure::Busy(format!("the peer is busy: {why}")))
-				},
-				// The connection failed: reconnect and ask again until the timeout.
-				Ok(Err(Miss::Unreachable(why))) => {
-					self.remotes.lock().await.remove(&url);
-					log::debug!(target: LOG, "peer at {url} unreachable: {why}");
-				},
-				Err(_) => {},
-			}
-			if Instant::now() >= deadline {
-				return Err(Failure::PeerSilent(format!(
-					"the peer at {url} did not answer {} within {:?}",
-					message.body.name(),
-					self.settings.peer_timeout
-				)));
-			}
-			tokio::time::sleep(Duration::from_millis(200)).await;
-		}
-	}
-
-	async fn remote(&self, url: &str) -> Result<Arc<WsClient>, Miss> {
-		let mut remotes = self.remotes.lock().await;
-		if let Some(client) = remotes.get(url).filter(|c| c.is_connected()) {
-			return Ok(client.clone());
-		}
-		let client = WsClientBuilder::default()
-			.request_timeout(self.settings.peer_timeout)
-			.build(url)
-			.await
-			.map_err(|e| Miss::Unreachable(format!("cannot connect to {url}: {e}")))?;
-		let client = Arc::new(client);
-		remotes.insert(url.to_string(), client.clone());
-		Ok(client)
-	}
-
-	/// A protocol message from a peer (`rsmc_message`, or a helper of this node): the answer.
-	/// `to` is the recipient when the sender knows it (a helper of this node); `from_url`
-	/// is where the sender's node is reached, remembered for the bank it opens.
+	/// A protocol message from anybody (`rsmc_message`): the answer of the helper it is for,
+	/// the other client of its bank. `from_url`, where the sender's node is reached, is kept
+	/// only for a bank a signed `Open` starts. Anything not signed by a bank's other client
+	/// is ignored.
 	pub async fn receive(
 		&self,
-		to: Option<&AccountId>,
 		message: &Message,
 		from_url: Option<String>,
 	) -> Result<Option<Message>, Failure> {
 		let channel = message.channel;
-		let party = match (to, &message.body) {
-			(Some(to), _) => self.party(to)?.clone(),
-			(None, body) => match (self.holders(channel).into_iter().next(), body) {
-				(Some(party), _) => party,
-				(None, Body::Open { clients, .. }) => self.party(&clients[1])?.clone(),
-				(None, _) => {
-					return Err(Failure::BadRequest(format!("no helper here has bank {channel}")))
-				},
-			},
+		let genesis = self.chain.genesis;
+		let party = match &message.body {
+			Body::Open { clients, .. } => self.parties.get(&clients[1]),
+			_ => self.parties.values().find(|p| {
+				p.with(|h| {
+					h.bank(channel).is_some_and(|b| message.is_signed_by(&genesis, b.peer()))
+				})
+			}),
 		};
-		if let Body::Open { clients, balances, .. } = &message.body {
-			if party.with(|h| h.bank(channel).is_none()) {
-				self.check_open(channel, clients, balances).await?;
-				party.peers.set(channel, from_url).map_err(Failure::Store)?;
+		let Some(party) = party else { return Ok(None) };
+		let from_url = peer_url(from_url)?;
+		self.answer(party, message, from_url).await.map_err(|miss| match miss {
+			Miss::Busy(e) => Failure::Busy(e),
+			Miss::Refused(e) | Miss::Unreachable(e) => Failure::Refused(e),
+		})
+	}
+
+	/// `party`'s answer to `message`, with what it takes besides the protocol: the chain
+	/// must hold a bank a new `Open` speaks of, on the terms it states.
+	async fn answer(
+		&self,
+		party: &Arc<Party>,
+		message: &Message,
+		from_url: Option<String>,
+	) -> Result<Option<Message>, Miss> {
+		let channel = message.channel;
+		let opening =
+			matches!(message.body, Body::Open { .. }) && party.with(|h| h.bank(channel).is_none());
+		if opening {
+			self.check_open(message).await.map_err(|e| Miss::Refused(e.to_string()))?;
+		}
+		let (reply, progress) = answer(&party.helper, message);
+		if opening && party.with(|h| h.bank(channel).is_some()) {
+			if let Some(url) = from_url {
+				party.peers.set(channel, Some(url)).map_err(Miss::Refused)?;
+			}
+			if party.with(|h| h.bank(channel).is_some_and(|b| b.is_offered())) {
+				self.emit(party, EventKind::Offered, channel);
 			}
 		}
-		let received_before = party.with(|h| {
-			h.bank(channel).and_then(|b| b.ledger().map(|l| l.peer_secrets.newest_index()))
-		});
-		let mut handled = party.with(|h| h.handle(message));
-		if matches!(&handled, Err(HelperError::Protocol(e)) if e.action() == Action::Retry)
-			&& party.with(|h| h.retransmission(channel)).is_some()
-		{
-			// We still wait on the peer for a payment it may have forgotten it was making
-			// (its node restarted): finish that first, then answer.
-			Box::pin(self.resume(&party, channel)).await?;
-			handled = party.with(|h| h.handle(message));
+		if let Some(progress) = progress {
+			self.progressed(party, channel, &progress);
 		}
-		let reply = match handled {
-			Ok(reply) => reply,
-			Err(HelperError::Protocol(e)) if e.action() == Action::Ignore => return Ok(None),
-			Err(e) => return Err(e.into()),
-		};
-		party.remember(channel);
-		match &message.body {
-			Body::OpenConfirm { .. } => {
-				self.emit(&party.account, EventKind::Handshake, channel);
-				self.deposit_later(party.clone(), channel);
-			},
-			Body::Revoke { .. } => {
-				let received_now = party.with(|h| {
-					h.bank(channel).and_then(|b| b.ledger().map(|l| l.peer_secrets.newest_index()))
-				});
-				if received_now != received_before {
-					self.emit(&party.account, EventKind::Received, channel);
-				}
-			},
-			_ => {},
-		}
-		Ok(reply)
+		reply
 	}
 
 	/// Before answering an `Open`: the chain must hold that very bank, still funding. The
 	/// opener's node may be a block ahead of ours, so wait a little for it.
-	async fn check_open(
-		&self,
-		channel: ChannelId,
-		clients: &[AccountId; 2],
-		balances: &Balances,
-	) -> Result<(), Failure> {
+	async fn check_open(&self, message: &Message) -> Result<(), Failure> {
+		let Body::Open { clients, balances, lock_period, .. } = &message.body else {
+			return Ok(());
+		};
+		let channel = message.channel;
+		if !message.is_signed_by(&self.chain.genesis, &clients[0]) {
+			return Err(Failure::Refused("the Open is not signed by the opener it names".into()));
+		}
 		let deadline = Instant::now() + self.settings.peer_timeout;
 		loop {
 			if let Some(bank) = self.chain.channel(channel).map_err(Failure::Chain)? {
 				return if bank.clients == *clients
 					&& bank.balances == *balances
+					&& u64::from(bank.lock_period) == *lock_period
 					&& bank.state == ChannelState::Funding
 				{
 					Ok(())
@@ -826,8 +776,8 @@ impl Helpers {
 		});
 	}
 
-	/// After a restart: finish what each bank was doing (a deposit, a payment in flight, a
-	/// liquidation to punish or to withdraw from), and forget banks the chain has settled.
+	/// After a restart: finish what each bank was doing (a deposit, a payment in flight), and
+	/// forget banks the chain has settled. What the watchtower owes is kept with the banks.
 	pub async fn resume_all(self: &Arc<Self>) {
 		for party in self.parties.values() {
 			let banks: Vec<_> = party.with(|h| h.banks().map(|b| b.channel()).collect());
@@ -862,24 +812,54 @@ impl Helpers {
 				self.watch(party, &event);
 			},
 			_ => {
-				if let Err(e) = self.resume(party, channel).await {
+				if let Err(e) = self.drive(party, async |d| d.resume(channel).await).await {
 					log::warn!(target: LOG, "💸 {} bank {channel}: cannot resume: {e}", party.account);
 				}
 			},
 		}
 	}
 
-	/// The watchtower's decision for one party about one chain event; the calls it decides on
-	/// go to the submission queue.
-	fn watch(&self, party: &Party, event: &ChainEvent) {
-		let queue = Queue { who: &party.account, calls: &self.calls };
-		match party.with(|h| h.on_chain_event(event, &queue)) {
-			Ok(calls) => {
-				for call in calls {
-					log::info!(target: LOG, "💸 {} watchtower: {}", party.account, describe_call(&call));
-				}
-			},
+	/// The watchtower's look at one chain event for one party: what it owes the chain now
+	/// goes out.
+	fn watch(&self, party: &Arc<Party>, event: &ChainEvent) {
+		match party.with(|h| h.on_chain_event(event)) {
+			Ok(calls) => self.submit_calls(party, calls),
 			Err(e) => log::warn!(target: LOG, "💸 {} watchtower: {e}", party.account),
+		}
+	}
+
+	/// Submit again what `party` owes the chain at the best block.
+	fn submit_owed(&self, party: &Arc<Party>) {
+		let (_, best) = self.chain.best();
+		let calls = party.with(|h| h.owed_calls(best.into()));
+		self.submit_calls(party, calls);
+	}
+
+	/// Submit each of `calls` not already on its way, penalties first; a call that fails is
+	/// owed again at the next block or tick.
+	fn submit_calls(&self, party: &Arc<Party>, calls: Vec<ChainCall>) {
+		for call in calls {
+			let key = (party.account.clone(), call.channel(), call.is_penalty());
+			if !self.submitting.lock().expect("not poisoned").insert(key.clone()) {
+				continue;
+			}
+			log::info!(target: LOG, "💸 {} watchtower: {}", party.account, describe_call(&call));
+			let (chain, party) = (self.chain.clone(), party.clone());
+			let submitting = self.submitting.clone();
+			tokio::spawn(async move {
+				let what = describe_call(&call);
+				match chain.submit(&party.pair, chain_call(call)).await {
+					Ok(_) => {
+						log::info!(target: LOG, "💸 {} watchtower: {what}: in a block", party.account)
+					},
+					Err(e) => log::warn!(
+						target: LOG,
+						"💸 {} watchtower: {what}: {e}; owed again at the next block",
+						party.account
+					),
+				}
+				submitting.lock().expect("not poisoned").remove(&key);
+			});
 		}
 	}
 
@@ -893,25 +873,6 @@ impl Helpers {
 	/// The parties holding bank `channel`.
 	fn holders(&self, channel: ChannelId) -> Vec<Arc<Party>> {
 		self.parties.values().filter(|p| p.with(|h| h.bank(channel).is_some())).cloned().collect()
-	}
-
-	/// Submit a call the watchtower decided on.
-	pub async fn submit_decided(&self, who: &AccountId, call: ChainCall) {
-		let Some(party) = self.parties.get(who) else { return };
-		let what = describe_call(&call);
-		let call = match call {
-			ChainCall::Liquidate(sheet) => liquidate_call(sheet),
-			ChainCall::WithdrawByMaster { channel } => {
-				pallet_virtual_bank::Call::withdraw_by_master { channel }.into()
-			},
-			ChainCall::WithdrawByPeer { channel, waiver_signature } => {
-				pallet_virtual_bank::Call::withdraw_by_peer { channel, waiver_signature }.into()
-			},
-		};
-		match self.chain.submit(&party.pair, call).await {
-			Ok(_) => log::info!(target: LOG, "💸 {who} watchtower: {what}: in a block"),
-			Err(e) => log::warn!(target: LOG, "💸 {who} watchtower: {what}: {e}"),
-		}
 	}
 }
 
@@ -946,6 +907,18 @@ fn liquidate_call(sheet: Liquidation) -> RuntimeCall {
 		peer_signature: sheet.peer_signature,
 	}
 	.into()
+}
+
+fn chain_call(call: ChainCall) -> RuntimeCall {
+	match call {
+		ChainCall::Liquidate(sheet) => liquidate_call(sheet),
+		ChainCall::WithdrawByMaster { channel } => {
+			pallet_virtual_bank::Call::withdraw_by_master { channel }.into()
+		},
+		ChainCall::WithdrawByPeer { channel, waiver_signature } => {
+			pallet_virtual_bank::Call::withdraw_by_peer { channel, waiver_signature }.into()
+		},
+	}
 }
 
 fn describe_call(call: &ChainCall) -> String {

@@ -43,6 +43,9 @@ pub trait RsmcApi {
 	) -> RpcResult<Value>;
 
 	/// Pay `amount` on `channel`: `{ nonce, balances }` once the payment is final.
+	#[method(name = "accept", with_extensions)]
+	async fn accept(&self, account: String, channel: ChannelId) -> RpcResult<Value>;
+
 	#[method(name = "pay", with_extensions)]
 	async fn pay(&self, account: String, channel: ChannelId, amount: Value) -> RpcResult<Value>;
 
@@ -111,6 +114,7 @@ fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
 const BAD_REQUEST: i32 = -32602;
 /// A payment is in flight on the bank: retry once it is final.
 pub const BUSY: i32 = 1005;
+pub const POLICY: i32 = 1006;
 
 impl From<Failure> for ErrorObjectOwned {
 	fn from(failure: Failure) -> Self {
@@ -121,6 +125,7 @@ impl From<Failure> for ErrorObjectOwned {
 			Failure::PeerSilent(_) => 1002,
 			Failure::Chain(_) => 1003,
 			Failure::Store(_) => 1004,
+			Failure::Policy(_) => POLICY,
 		};
 		error(code, failure.to_string())
 	}
@@ -184,7 +189,7 @@ fn bank_json(view: &BankView) -> Value {
 		"channel": view.channel,
 		"clients": [view.clients[0].to_string(), view.clients[1].to_string()],
 		"me": view.me,
-		"state": state_name(view.state),
+		"state": if view.offered { "Offered" } else { state_name(view.state) },
 		"nonce": view.nonce,
 		"balances": balances_json(&view.balances),
 		"lock_period": view.lock_period,
@@ -234,6 +239,17 @@ impl RsmcApiServer for Rsmc {
 		let amounts = [parse_amount(&my_amount)?, parse_amount(&peer_amount)?];
 		let view = self.0.open(&account, peer, amounts, lock_period, peer_url).await?;
 		Ok(bank_json(&view))
+	}
+
+	async fn accept(
+		&self,
+		ext: &Extensions,
+		account: String,
+		channel: ChannelId,
+	) -> RpcResult<Value> {
+		check_unsafe(ext, "accept")?;
+		let account = parse_account(&account)?;
+		Ok(bank_json(&self.0.accept(&account, channel).await?))
 	}
 
 	async fn pay(
@@ -326,7 +342,7 @@ impl RsmcApiServer for Rsmc {
 		from_url: Option<String>,
 	) -> RpcResult<Option<String>> {
 		let message = decode_message(&message).map_err(|e| error(BAD_REQUEST, e))?;
-		let reply = self.0.receive(None, &message, from_url).await?;
+		let reply = self.0.receive(&message, from_url).await?;
 		Ok(reply.map(|reply| format!("0x{}", hex::encode(reply.encode()))))
 	}
 }

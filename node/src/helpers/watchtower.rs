@@ -1,29 +1,37 @@
 //! The watchtower: follows every block the node imports and hands the virtual bank's events
-//! to the helpers, which decide what to submit (SPEC section 4): `withdraw_by_peer` at once
-//! when the peer liquidated with a revoked sheet, `withdraw_by_master` when our own lock ends.
+//! to the helpers, which decide what they owe the chain (SPEC section 4): `withdraw_by_peer`
+//! at once when the peer liquidated with a revoked sheet, `withdraw_by_master` when our own
+//! lock ends. What is owed is stored with the bank and submitted again at every block and on
+//! a timer (an idle instant-seal chain brings no blocks) until it is included or moot.
 
-use super::{DecidedCalls, EventKind, Helpers, LOG};
+use super::{EventKind, Helpers, LOG};
 use futures::StreamExt;
 use rsmc::chain::ChainEvent;
 use sc_client_api::BlockchainEvents;
 use sp_blockchain::HeaderBackend;
 use sp_core::H256;
 use sp_runtime::traits::Header as _;
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 use vbank_runtime::{BlockNumber, RuntimeEvent};
 
-/// Runs for the life of the node: resumes the helpers, follows the chain, and submits what
-/// the helpers decide.
-pub async fn run(helpers: Arc<Helpers>, mut queue: DecidedCalls) {
-	let submitter = {
+/// How often owed calls are submitted again when no block comes.
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+
+/// Runs for the life of the node: resumes the helpers, follows the chain, and retries what
+/// the helpers owe it.
+pub async fn run(helpers: Arc<Helpers>) {
+	let retry = {
 		let helpers = helpers.clone();
 		async move {
-			while let Some((who, call)) = queue.recv().await {
-				helpers.submit_decided(&who, call).await;
+			loop {
+				tokio::time::sleep(RETRY_EVERY).await;
+				for party in helpers.parties.values() {
+					helpers.submit_owed(party);
+				}
 			}
 		}
 	};
-	futures::join!(submitter, follow(helpers.clone()), helpers.resume_all());
+	futures::join!(retry, follow(helpers.clone()), helpers.resume_all());
 }
 
 /// Every new best block, in order, gaps filled (a node catching up reports only some).

@@ -47,7 +47,12 @@ fn a_forged_proposal_is_refused() {
 			Error::BadSignature,
 		),
 		(
-			Body::Propose { nonce, balances, signature: garbage_signature(), waivers: waivers.clone() },
+			Body::Propose {
+				nonce,
+				balances,
+				signature: garbage_signature(),
+				waivers: waivers.clone(),
+			},
 			Error::BadSignature,
 		),
 		(
@@ -81,11 +86,21 @@ fn a_forged_proposal_is_refused() {
 		),
 		// Wrong nonces: a skipped one and a replayed one.
 		(
-			Body::Propose { nonce: 2, balances, signature: signature.clone(), waivers: waivers.clone() },
+			Body::Propose {
+				nonce: 2,
+				balances,
+				signature: signature.clone(),
+				waivers: waivers.clone(),
+			},
 			Error::UnexpectedNonce { expected: 1, got: 2 },
 		),
 		(
-			Body::Propose { nonce: 0, balances, signature: signature.clone(), waivers: waivers.clone() },
+			Body::Propose {
+				nonce: 0,
+				balances,
+				signature: signature.clone(),
+				waivers: waivers.clone(),
+			},
 			Error::Stale { nonce: 0 },
 		),
 		// Out of turn: an Accept or a Revoke nobody asked for.
@@ -169,7 +184,11 @@ fn a_forged_accept_or_revoke_is_refused() {
 			Error::WrongSecret { nonce },
 		),
 		(
-			Body::Revoke { nonce: nonce + 1, secrets: vec![secret], next_waiver: next_waiver.clone() },
+			Body::Revoke {
+				nonce: nonce + 1,
+				secrets: vec![secret],
+				next_waiver: next_waiver.clone(),
+			},
 			Error::UnexpectedMessage { phase: "not awaiting a revocation", message: "Revoke" },
 		),
 	];
@@ -232,7 +251,8 @@ fn a_forged_handshake_is_refused() {
 
 #[test]
 fn bytes_that_are_no_message_do_not_decode() {
-	let body = Body::Revoke { nonce: 1, secrets: vec![[0; 32]], next_waiver: account(&signer("Eve")) };
+	let body =
+		Body::Revoke { nonce: 1, secrets: vec![[0; 32]], next_waiver: account(&signer("Eve")) };
 	let open = Message::signed(&GENESIS, CHANNEL, body, &*signer("Eve"));
 	let bytes = open.encode();
 	assert_eq!(Message::decode(&mut &bytes[..]).unwrap(), open);

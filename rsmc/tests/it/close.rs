@@ -50,7 +50,12 @@ fn a_close_that_is_not_the_newest_sheet_or_not_signed_is_refused_and_changes_not
 		panic!("a Close")
 	};
 	let forged = |nonce, balances, signature| {
-		Message::signed(&GENESIS, CHANNEL, Body::Close { nonce, balances, signature }, &*signer("Alice"))
+		Message::signed(
+			&GENESIS,
+			CHANNEL,
+			Body::Close { nonce, balances, signature },
+			&*signer("Alice"),
+		)
 	};
 	let mut richer = balances;
 	richer[0] += 10;

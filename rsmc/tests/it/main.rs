@@ -11,7 +11,8 @@ mod payments;
 mod watchtower;
 
 use rsmc::{
-	bank::SignedSheet, keys::Sr25519Signer, store::Store, Bank, Body, Helper, Message, Policy, Terms,
+	bank::SignedSheet, keys::Sr25519Signer, store::Store, Bank, Body, Helper, Message, Policy,
+	Terms,
 };
 use sp_core::H256;
 use sp_runtime::AccountId32;

@@ -1,0 +1,94 @@
+//! How this node's helpers reach their peers: a helper of this node directly, a helper of
+//! another node through that node's `rsmc_message` over WebSocket. Connections are made
+//! outside any lock and with a timeout, so one unreachable peer stalls only its own banks.
+
+use super::{decode_message, rpc, Helpers, Party, LOG};
+use codec::Encode;
+use jsonrpsee::{core::client::ClientT, rpc_params};
+use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
+use rsmc::{
+	transport::{Miss, Transport},
+	Message,
+};
+use std::{collections::HashMap, sync::Arc, time::Duration};
+use vbank_runtime::AccountId;
+
+/// Open connections to other nodes, by URL.
+#[derive(Default)]
+pub struct Remotes(std::sync::Mutex<HashMap<String, Arc<WsClient>>>);
+
+impl Remotes {
+	async fn client(&self, url: &str, timeout: Duration) -> Result<Arc<WsClient>, Miss> {
+		let known = self.0.lock().expect("not poisoned").get(url).cloned();
+		if let Some(client) = known.filter(|c| c.is_connected()) {
+			return Ok(client);
+		}
+		let connect = WsClientBuilder::default()
+			.request_timeout(timeout)
+			.connection_timeout(timeout)
+			.build(url);
+		let client = tokio::time::timeout(timeout, connect)
+			.await
+			.map_err(|_| Miss::Unreachable(format!("cannot connect to {url} within {timeout:?}")))?
+			.map_err(|e| Miss::Unreachable(format!("cannot connect to {url}: {e}")))?;
+		let client = Arc::new(client);
+		self.0.lock().expect("not poisoned").insert(url.to_string(), client.clone());
+		Ok(client)
+	}
+
+	fn forget(&self, url: &str) {
+		self.0.lock().expect("not poisoned").remove(url);
+	}
+}
+
+/// The way one party's messages travel.
+pub struct NodeTransport<'a> {
+	pub helpers: &'a Helpers,
+	pub party: &'a Party,
+}
+
+impl Transport for NodeTransport<'_> {
+	async fn request(
+		&self,
+		_from: &AccountId,
+		to: &AccountId,
+		message: &Message,
+	) -> Result<Option<Message>, Miss> {
+		let Some(url) = self.party.peers.get(message.channel) else {
+			let Some(party) = self.helpers.parties.get(to) else {
+				return Err(Miss::Refused(format!(
+					"{to} is not served by this node and its node's URL is unknown"
+				)));
+			};
+			return self.helpers.answer(party, message, None).await;
+		};
+		let timeout = self.helpers.settings.peer_timeout;
+		let client = self.helpers.remotes.client(&url, timeout).await?;
+		let hex_message = format!("0x{}", hex::encode(message.encode()));
+		let own_url = self.helpers.settings.own_url.clone();
+		let answer = client
+			.request::<Option<String>, _>("rsmc_message", rpc_params![hex_message, own_url])
+			.await;
+		match answer {
+			Ok(None) => Ok(None),
+			Ok(Some(reply)) => decode_message(&reply)
+				.map(Some)
+				.map_err(|e| Miss::Refused(format!("the peer answered nonsense: {e}"))),
+			Err(jsonrpsee::core::ClientError::Call(e)) if e.code() == rpc::BUSY => {
+				Err(Miss::Busy(e.message().to_string()))
+			},
+			Err(jsonrpsee::core::ClientError::Call(e)) => {
+				Err(Miss::Refused(e.message().to_string()))
+			},
+			Err(e) => {
+				self.helpers.remotes.forget(&url);
+				log::debug!(target: LOG, "peer at {url} unreachable: {e}");
+				Err(Miss::Unreachable(e.to_string()))
+			},
+		}
+	}
+
+	async fn pause(&self) {
+		tokio::time::sleep(Duration::from_millis(50)).await
+	}
+}

@@ -1,0 +1,116 @@
+//! The helpers against what users do at the same moment or with bad intent (SPEC section 4):
+//! both clients of a bank paying each other at once, on one node and across two; strangers'
+//! messages; banks outside a helper's policy.
+
+use crate::{
+	chain::Chain,
+	helpers::{addr, balances, open, pay, two_nodes, view, AMOUNT},
+	node::Node,
+};
+use codec::Encode;
+use jsonrpsee::rpc_params;
+use rsmc::{Body, Message};
+use sp_core::Pair;
+use sp_keyring::Sr25519Keyring::{self, Alice, Bob, Eve};
+use vbank_primitives::{Balance, ChannelId};
+use vbank_runtime::UNIT;
+
+/// Twenty rounds in which Alice and Bob pay each other at the same instant, each through its
+/// own connection; every payment completes and both sides agree after each round.
+fn simultaneous_rounds(a: &str, b: &str, channel: ChannelId) {
+	let mut expected = [AMOUNT, AMOUNT];
+	for round in 1..=20 as Balance {
+		let (by_alice, by_bob) = (round * UNIT, 2 * round * UNIT);
+		let payer = |url: &str, who: Sr25519Keyring, amount: Balance| {
+			let url = url.to_string();
+			std::thread::spawn(move || pay(&Chain::connect(&url), who, channel, amount))
+		};
+		let (alice_pays, bob_pays) = (payer(a, Alice, by_alice), payer(b, Bob, by_bob));
+		let (alice_paid, bob_paid) = (alice_pays.join().unwrap(), bob_pays.join().unwrap());
+		assert!(alice_paid["nonce"].as_u64().is_some(), "round {round}: {alice_paid}");
+		assert!(bob_paid["nonce"].as_u64().is_some(), "round {round}: {bob_paid}");
+		expected = [expected[0] - by_alice + by_bob, expected[1] + by_alice - by_bob];
+	}
+	let (a, b) = (Chain::connect(a), Chain::connect(b));
+	crate::helpers::wait_until("both sides agree", std::time::Duration::from_secs(30), || {
+		let (x, y) = (view(&a, Alice, channel).unwrap(), view(&b, Bob, channel).unwrap());
+		x["nonce"] == y["nonce"] && balances(&x["balances"]) == balances(&y["balances"])
+	});
+	assert_eq!(balances(&view(&a, Alice, channel).unwrap()["balances"]), expected);
+	// The node is still up and serving.
+	assert!(a.best_number() > 0);
+}
+
+#[test]
+fn both_clients_paying_at_once_on_one_node_all_forty_payments_complete() {
+	let node = Node::start(&[]);
+	let chain = Chain::connect(&node.url());
+	let channel = open(&chain, 5, None);
+	simultaneous_rounds(&node.url(), &node.url(), channel);
+}
+
+#[test]
+fn both_clients_paying_at_once_across_two_nodes_all_forty_payments_complete() {
+	let (alice, bob) = two_nodes(&[], None);
+	let channel = open(&Chain::connect(&alice.url()), 5, Some(bob.url()));
+	simultaneous_rounds(&alice.url(), &bob.url(), channel);
+}
+
+#[test]
+fn a_strangers_messages_are_ignored_and_a_bank_outside_the_policy_waits_for_accept() {
+	let node = Node::start(&[]);
+	let chain = Chain::connect(&node.url());
+	let channel = open(&chain, 5, None);
+	pay(&chain, Alice, channel, UNIT);
+	let before = view(&chain, Bob, channel).unwrap();
+
+	// Eve signs a payment to herself on Alice and Bob's bank, and forges Alice's signature.
+	let eve_key = Eve.to_account_id();
+	let body = Body::Propose {
+		nonce: 2,
+		balances: [0, 2 * AMOUNT],
+		signature: Eve.pair().sign(b"anything").into(),
+		waivers: [eve_key.clone(), eve_key],
+	};
+	let by_eve = Message::signed(
+		&chain.genesis,
+		channel,
+		body.clone(),
+		&rsmc::keys::Sr25519Signer::new(Eve.pair()),
+	);
+	let forged =
+		Message { signature: Alice.pair().sign(b"not this message").into(), ..by_eve.clone() };
+	for message in [by_eve, forged] {
+		let hex_message = format!("0x{}", hex::encode(message.encode()));
+		let answer = chain.try_rpc("rsmc_message", rpc_params![hex_message, "ws://127.0.0.1:9"]);
+		assert!(matches!(answer, Ok(serde_json::Value::Null) | Err(_)), "{answer:?}");
+	}
+	assert_eq!(view(&chain, Bob, channel).unwrap(), before);
+	assert_eq!(view(&chain, Alice, channel).unwrap()["nonce"], before["nonce"]);
+	// Garbage is a bad request.
+	assert!(chain.rpc_error("rsmc_message", rpc_params!["0x00ff"]).contains("does not decode"));
+
+	// Above `--dev`'s inbound limit of 1,000 VBK, Bob's helper asks its operator.
+	let big = (2 * AMOUNT).to_string();
+	let offered = chain.rpc(
+		"rsmc_open",
+		rpc_params![addr(Alice), addr(Bob), AMOUNT.to_string(), big, 5, Option::<String>::None],
+	);
+	assert_eq!(offered["state"], "Offered", "{offered}");
+	let channel = offered["channel"].as_u64().unwrap();
+	assert_eq!(view(&chain, Bob, channel).unwrap()["state"], "Offered");
+	let running = chain.rpc("rsmc_accept", rpc_params![addr(Bob), channel]);
+	assert_eq!(running["state"], "Running", "{running}");
+	crate::helpers::wait_until("Alice sees it running", std::time::Duration::from_secs(30), || {
+		view(&chain, Alice, channel).unwrap()["state"] == "Running"
+	});
+	pay(&chain, Bob, channel, AMOUNT);
+
+	// A lock below the helper's minimum is refused before anything reaches the chain.
+	let refused = chain.try_rpc(
+		"rsmc_open",
+		rpc_params![addr(Alice), addr(Bob), "1", "1", 1, Option::<String>::None],
+	);
+	let Err(jsonrpsee::core::ClientError::Call(e)) = refused else { panic!("{refused:?}") };
+	assert_eq!(e.code(), 1006, "{}", e.message());
+}
