@@ -162,7 +162,11 @@ fn helper_settings(cli: &Cli, config: &sc_service::Configuration) -> crate::help
 			default.inbound_limit
 		}),
 		min_lock: params.min_lock.unwrap_or(if dev {
-			<vbank_runtime::Runtime as pallet_virtual_bank::Config>::MinLockPeriod::get().into()
+			u64::from(
+				<<vbank_runtime::Runtime as pallet_virtual_bank::Config>::MinLockPeriod as Get<
+					u32,
+				>>::get(),
+			)
 		} else {
 			default.min_lock
 		}),

@@ -133,7 +133,7 @@ impl<S: Store> Transport for MemoryNetwork<S> {
 		}
 		let mut sent = self.sent.lock().expect("not poisoned");
 		*sent += 1;
-		if self.lose_every.is_some_and(|n| *sent % n == 0) {
+		if self.lose_every.is_some_and(|n| sent.is_multiple_of(n)) {
 			return Err(Miss::Unreachable("the answer was lost".into()));
 		}
 		reply
