@@ -291,7 +291,7 @@ pub struct BankView {
 	pub me: u8,
 	/// `None` once the chain has removed the bank.
 	pub state: Option<ChannelState>,
-	/// Waiting for our operator's `rsmc_accept`.
+	/// Waiting for an operator's `rsmc_accept`: ours, or the peer's for a bank we opened.
 	pub offered: bool,
 	pub nonce: Nonce,
 	pub balances: Balances,
@@ -425,7 +425,9 @@ impl Helpers {
 					clients: bank.terms.clients.clone(),
 					me: bank.me,
 					state: on_chain.as_ref().map(|c| c.state),
-					offered: bank.is_offered(),
+					// Ours waits for our operator, or (we opened it) for the peer's.
+					offered: bank.is_offered() ||
+						matches!(bank.phase, rsmc::Phase::AwaitingOpenAccept),
 					nonce: bank.nonce(),
 					balances: bank.balances(),
 					lock_period: on_chain.as_ref().map_or(0, |c| c.lock_period),
