@@ -20,7 +20,8 @@ use sp_keyring::Sr25519Keyring::{Alice, Bob};
 use std::time::{Duration, Instant};
 
 const BANKS: usize = 20;
-const AMOUNT: u128 = 10_000 * vbank_runtime::UNIT;
+/// What each side brings: `--dev`'s inbound limit, so that Bob's helper joins without asking.
+const AMOUNT: u128 = 1_000 * vbank_runtime::UNIT;
 
 async fn connect(url: &str) -> WsClient {
 	WsClientBuilder::default()

@@ -126,3 +126,23 @@ impl Store for RedbStore {
 		Ok(total)
 	}
 }
+
+/// A store shared with whoever else holds it: a helper restarted from the same store sees
+/// exactly what the crashed one committed.
+impl<S: Store> Store for std::sync::Arc<S> {
+	fn save(&self, bank: &Bank) -> Result<(), StoreError> {
+		(**self).save(bank)
+	}
+
+	fn remove(&self, channel: ChannelId) -> Result<(), StoreError> {
+		(**self).remove(channel)
+	}
+
+	fn load_all(&self) -> Result<Vec<Bank>, StoreError> {
+		(**self).load_all()
+	}
+
+	fn stored_bytes(&self) -> Result<u64, StoreError> {
+		(**self).stored_bytes()
+	}
+}

@@ -426,8 +426,8 @@ impl Helpers {
 					me: bank.me,
 					state: on_chain.as_ref().map(|c| c.state),
 					// Ours waits for our operator, or (we opened it) for the peer's.
-					offered: bank.is_offered() ||
-						matches!(bank.phase, rsmc::Phase::AwaitingOpenAccept),
+					offered: bank.is_offered()
+						|| matches!(bank.phase, rsmc::Phase::AwaitingOpenAccept),
 					nonce: bank.nonce(),
 					balances: bank.balances(),
 					lock_period: on_chain.as_ref().map_or(0, |c| c.lock_period),

@@ -6,6 +6,7 @@ mod byzantine;
 mod close;
 mod crash;
 mod driver;
+mod fuzz;
 mod handshake;
 mod payments;
 mod watchtower;
