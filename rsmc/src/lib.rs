@@ -9,11 +9,13 @@
 //! - [`transport`], [`chain`]: how helpers reach each other and the chain, and the
 //!   watchtower's decisions;
 //! - [`helper`]: one party's helper, tying the core to a store;
-//! - [`driver`]: carries a helper's messages to its peer until a step is done.
+//! - [`driver`]: carries a helper's messages to its peer until a step is done;
+//! - [`fuzzing`]: the coverage-guided fuzz target's body, also replayed in the tests.
 
 pub mod bank;
 pub mod chain;
 pub mod driver;
+pub mod fuzzing;
 pub mod helper;
 pub mod keys;
 pub mod message;

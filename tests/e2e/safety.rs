@@ -114,3 +114,50 @@ fn a_strangers_messages_are_ignored_and_a_bank_outside_the_policy_waits_for_acce
 	let Err(jsonrpsee::core::ClientError::Call(e)) = refused else { panic!("{refused:?}") };
 	assert_eq!(e.code(), 1006, "{}", e.message());
 }
+
+#[test]
+fn a_liquidated_bank_takes_no_more_payments_from_either_side() {
+	let node = Node::start(&[]);
+	let chain = Chain::connect(&node.url());
+	let channel = open(&chain, 5, None);
+	pay(&chain, Alice, channel, UNIT);
+	chain.rpc("rsmc_liquidate", rpc_params![addr(Alice), channel]);
+	crate::helpers::wait_until("both helpers see it", std::time::Duration::from_secs(30), || {
+		[Alice, Bob]
+			.iter()
+			.all(|who| view(&chain, *who, channel).unwrap()["state"] == "Liquidating")
+	});
+	for who in [Alice, Bob] {
+		let refused = chain.try_rpc("rsmc_pay", rpc_params![addr(who), channel, "1"]);
+		let Err(jsonrpsee::core::ClientError::Call(e)) = refused else { panic!("{refused:?}") };
+		assert_eq!(e.code(), 1001, "{}", e.message());
+		assert!(e.message().contains("liquidated"), "{}", e.message());
+	}
+}
+
+#[test]
+fn a_black_holed_peer_does_not_stall_the_other_banks() {
+	let (alice, bob) = two_nodes(&["--rsmc-peer-timeout", "60"], None);
+	let a = Chain::connect(&alice.url());
+	let channel = open(&a, 5, Some(bob.url()));
+	// A peer whose node accepts connections and never says a word.
+	let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+	let hole_url = format!("ws://{}", hole.local_addr().unwrap());
+	let alice_url = alice.url();
+	let opening = std::thread::spawn(move || {
+		let charlie = sp_keyring::Sr25519Keyring::Charlie.to_account_id().to_string();
+		Chain::connect(&alice_url)
+			.try_rpc("rsmc_open", rpc_params![addr(Alice), charlie, "1000", "0", 5, hole_url])
+	});
+	crate::helpers::wait_until(
+		"the bank with the silent peer is open on chain",
+		std::time::Duration::from_secs(30),
+		|| a.rpc("rsmc_banks", rpc_params![addr(Alice)]).as_array().is_some_and(|b| b.len() == 2),
+	);
+	// Payments to Bob's node go on while the Open waits on the black hole.
+	for _ in 0..10 {
+		pay(&a, Alice, channel, 1);
+	}
+	assert!(!opening.is_finished(), "the open gave up before the payments were done");
+	drop(hole);
+}

@@ -563,6 +563,12 @@ impl Helpers {
 		if party.with(|h| h.bank(channel).is_none()) {
 			return Err(Failure::BadRequest(format!("{account} has no bank {channel}")));
 		}
+		// The watchtower may not have seen the liquidation's block yet: ask the chain too.
+		if self.chain.channel(channel).map_err(Failure::Chain)?.map(|c| c.state)
+			== Some(ChannelState::Liquidating)
+		{
+			return Err(Failure::Refused(rsmc::Error::Liquidated.to_string()));
+		}
 		match self.drive(party, async |d| d.pay(channel, amount).await).await {
 			Ok(paid) => Ok(paid),
 			Err(DriveError::Silent { why, in_flight: true }) => {

@@ -184,3 +184,24 @@ fn a_hostile_peer_with_valid_signatures_never_breaks_the_honest_side() {
 	println!("byzantine fuzzer: {runs} runs, {messages} messages from Bob checked");
 	assert!(messages > 1_000, "the honest side hardly spoke ({messages} messages)");
 }
+
+#[test]
+fn the_coverage_guided_fuzzers_seeds_and_corpus_replay_clean() {
+	let seeds = rsmc::fuzzing::seed_inputs();
+	assert!(seeds.len() >= 5);
+	for seed in &seeds {
+		rsmc::fuzzing::peer_messages(seed);
+	}
+	// The corpus an AFL++ run kept (RELIABILITY.md), read where this package's sources are.
+	let dir = std::path::PathBuf::from(
+		std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+	)
+	.join("fuzz/corpus");
+	let mut replayed = 0;
+	for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+		let path = entry.unwrap().path();
+		rsmc::fuzzing::peer_messages(&std::fs::read(&path).unwrap());
+		replayed += 1;
+	}
+	assert!(replayed >= seeds.len(), "only {replayed} inputs in {}", dir.display());
+}

@@ -54,6 +54,9 @@ fn a_payer_cannot_pay_more_than_its_share_nor_nothing_nor_twice_at_once() {
 	assert!(matches!(alice.pay(99, 1), Err(HelperError::UnknownBank(99))));
 }
 
+/// A store a restarted helper finds as the crashed one left it.
+type Shared = Arc<MemoryStore>;
+
 /// A network between Alice and Bob that loses, repeats, delays and reorders messages.
 struct FaultyWire {
 	in_flight: Vec<(bool, Message)>,
@@ -68,7 +71,7 @@ impl FaultyWire {
 	}
 
 	/// Deliver one message, or lose, duplicate or hold it back.
-	fn step(&mut self, alice: &mut Helper<MemoryStore>, bob: &mut Helper<MemoryStore>) {
+	fn step(&mut self, alice: &mut Helper<Shared>, bob: &mut Helper<Shared>) {
 		if self.in_flight.is_empty() {
 			return;
 		}
@@ -92,15 +95,14 @@ impl FaultyWire {
 	}
 
 	/// The timeouts: each side sends its unanswered message again.
-	fn retransmit(&mut self, alice: &Helper<MemoryStore>, bob: &Helper<MemoryStore>) {
+	fn retransmit(&mut self, alice: &Helper<Shared>, bob: &Helper<Shared>) {
 		self.send(true, alice.retransmission(CHANNEL));
 		self.send(false, bob.retransmission(CHANNEL));
 	}
 }
 
-fn settled(alice: &Helper<MemoryStore>, bob: &Helper<MemoryStore>) -> bool {
-	let idle =
-		|h: &Helper<MemoryStore>| h.bank(CHANNEL).unwrap().ledger().unwrap().in_flight.is_none();
+fn settled(alice: &Helper<Shared>, bob: &Helper<Shared>) -> bool {
+	let idle = |h: &Helper<Shared>| h.bank(CHANNEL).unwrap().ledger().unwrap().in_flight.is_none();
 	idle(alice) && idle(bob)
 }
 
@@ -112,7 +114,7 @@ struct Payment {
 	proposed: Option<(u64, u64)>,
 }
 
-fn counts(helper: &Helper<MemoryStore>) -> (u64, u64) {
+fn counts(helper: &Helper<Shared>) -> (u64, u64) {
 	let ledger = helper.bank(CHANNEL).unwrap().ledger().unwrap();
 	(ledger.paid, ledger.yielded)
 }
@@ -124,11 +126,13 @@ fn counts(helper: &Helper<MemoryStore>) -> (u64, u64) {
 /// exactly the payments that completed, and every one of them did.
 fn run_random_payments(seed: u64, payments: usize) {
 	let start = [1_000_000, 1_000_000];
-	let (mut alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), start);
+	let stores = [Arc::new(MemoryStore::default()), Arc::new(MemoryStore::default())];
+	let (mut alice, mut bob) = opened(stores[0].clone(), stores[1].clone(), start);
 	let mut wire =
 		FaultyWire { in_flight: Vec::new(), rng: rand::rngs::StdRng::seed_from_u64(seed) };
 	let mut expected = start;
 	let mut made = 0;
+	let mut restarts = 0;
 	let mut steps = 0;
 	let mut pending: [Option<Payment>; 2] = [None, None];
 	while made < payments || pending.iter().any(Option::is_some) || !settled(&alice, &bob) {
@@ -173,10 +177,22 @@ fn run_random_payments(seed: u64, payments: usize) {
 			wire.retransmit(&alice, &bob);
 		}
 		wire.step(&mut alice, &mut bob);
+		// A helper restarts from its store at a random point, its memory lost.
+		if wire.rng.gen_range(0..100) == 0 {
+			let restart_alice = wire.rng.gen_bool(0.5);
+			let (helper, name, store) = if restart_alice {
+				(&mut alice, "Alice", &stores[0])
+			} else {
+				(&mut bob, "Bob", &stores[1])
+			};
+			*helper = Helper::new(signer(name), GENESIS, store.clone()).unwrap();
+			restarts += 1;
+		}
 		let (a, b) = (alice.bank(CHANNEL).unwrap(), bob.bank(CHANNEL).unwrap());
 		assert_can_liquidate(a, b);
 		assert_can_liquidate(b, a);
 	}
+	assert!(restarts > 0 || payments < 100, "seed {seed}: no restart");
 	let (a, b) = (alice.bank(CHANNEL).unwrap(), bob.bank(CHANNEL).unwrap());
 	assert_agree(a, b);
 	assert_eq!(a.balances(), expected);
