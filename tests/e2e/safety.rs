@@ -113,6 +113,15 @@ fn a_strangers_messages_are_ignored_and_a_bank_outside_the_policy_waits_for_acce
 	);
 	let Err(jsonrpsee::core::ClientError::Call(e)) = refused else { panic!("{refused:?}") };
 	assert_eq!(e.code(), 1006, "{}", e.message());
+	// So is a bank that would leave nothing for the fees the helper may owe the chain.
+	let too_much = (u128::MAX / 4).to_string();
+	let refused = chain.try_rpc(
+		"rsmc_open",
+		rpc_params![addr(Alice), addr(Bob), too_much, "1", 5, Option::<String>::None],
+	);
+	let Err(jsonrpsee::core::ClientError::Call(e)) = refused else { panic!("{refused:?}") };
+	assert_eq!(e.code(), 1006, "{}", e.message());
+	assert!(e.message().contains("free") && e.message().contains("fees"), "{}", e.message());
 }
 
 #[test]

@@ -164,6 +164,33 @@ impl NodeChain {
 			.collect())
 	}
 
+	/// What `account` may spend at the best block (its free balance).
+	pub fn free_balance(&self, account: &AccountId) -> Result<vbank_runtime::Balance, String> {
+		use frame_system::Config;
+		type Info = frame_system::AccountInfo<
+			<vbank_runtime::Runtime as Config>::Nonce,
+			<vbank_runtime::Runtime as Config>::AccountData,
+		>;
+		let (best, _) = self.best();
+		let key = [
+			&sp_io::hashing::twox_128(b"System")[..],
+			&sp_io::hashing::twox_128(b"Account")[..],
+			&sp_io::hashing::blake2_128(account.as_ref())[..],
+			account.as_ref(),
+		]
+		.concat();
+		let raw = self
+			.client
+			.storage(best, &StorageKey(key))
+			.map_err(|e| format!("cannot read the account of {account}: {e}"))?;
+		let info = match raw {
+			Some(data) => Info::decode(&mut &data.0[..])
+				.map_err(|e| format!("the account of {account} does not decode: {e}"))?,
+			None => Info::default(),
+		};
+		Ok(info.data.free)
+	}
+
 	/// Bank `channel` at the best block, if it is open.
 	pub fn channel(&self, channel: ChannelId) -> Result<Option<OnChain>, String> {
 		let (best, _) = self.best();

@@ -37,6 +37,10 @@ use vbank_runtime::{AccountId, BlockNumber, RuntimeCall, RuntimeEvent};
 
 const LOG: &str = "rsmc";
 
+/// What a helper keeps aside, beyond what it locks in a bank, for the fees of the calls it
+/// may owe the chain for that bank (deposit, liquidate, a withdrawal or a penalty).
+pub const FEE_RESERVE: Balance = vbank_runtime::UNIT;
+
 /// How long `rsmc_open` waits for the peer's deposit.
 const FUNDING_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -471,6 +475,17 @@ impl Helpers {
 				 {min_lock} (--rsmc-min-lock)"
 			)));
 		}
+		let deposit = <vbank_runtime::Runtime as pallet_virtual_bank::Config>::OpenDeposit::get();
+		let needed = amounts[0].saturating_add(deposit).saturating_add(FEE_RESERVE);
+		let free = self.chain.free_balance(account).map_err(Failure::Chain)?;
+		if free < needed {
+			return Err(Failure::Policy(format!(
+				"{account} has {free} planck free; this bank needs {needed}: its {} and the \
+				 storage deposit of {deposit}, with {FEE_RESERVE} kept for the fees of the calls \
+				 the helper may owe the chain for it",
+				amounts[0]
+			)));
+		}
 		let call = pallet_virtual_bank::Call::open {
 			peer: peer.clone(),
 			my_amount: amounts[0],
@@ -766,6 +781,16 @@ impl Helpers {
 					|| on_chain.balances[me] == 0
 				{
 					return;
+				}
+				let free = chain.free_balance(&party.account).unwrap_or_default();
+				if free < on_chain.balances[me].saturating_add(FEE_RESERVE) {
+					log::warn!(
+						target: LOG,
+						"💸 {} bank {channel}: {free} planck free, not enough to deposit {} and \
+						 keep {FEE_RESERVE} for the fees the watchtower may need",
+						party.account,
+						on_chain.balances[me]
+					);
 				}
 				let call = pallet_virtual_bank::Call::deposit { channel };
 				match chain.submit(&party.pair, call.into()).await {
