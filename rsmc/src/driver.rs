@@ -195,10 +195,7 @@ impl<S: Store, T: Transport> Driver<'_, S, T> {
 		// Counts of our payments made and given way, once ours is proposed.
 		let mut proposed: Option<(u64, u64)> = None;
 		loop {
-			let counts = self.with(|h| {
-				let ledger = h.bank(channel)?.ledger()?;
-				Some((ledger.paid, ledger.yielded, ledger.sheet.nonce, ledger.sheet.balances))
-			});
+			let counts = self.counts(channel);
 			if let (Some((paid, yielded)), Some((now_paid, now_yielded, nonce, balances))) =
 				(proposed, counts)
 			{
@@ -244,9 +241,28 @@ impl<S: Store, T: Transport> Driver<'_, S, T> {
 				Ok(progress) if progress.is_empty() => self.transport.pause().await,
 				Ok(_) => {},
 				Err(DriveError::Busy(_)) => self.transport.pause().await,
-				Err(e) => return Err(e),
+				// Only our `Revoke` may be lost: the payment is final for us all the same, and
+				// the peer asks for the `Revoke` again when it is back.
+				Err(e) => {
+					return match (proposed, self.counts(channel)) {
+						(Some((paid, _)), Some((now_paid, _, nonce, balances)))
+							if now_paid > paid =>
+						{
+							Ok((nonce, balances))
+						},
+						_ => Err(e),
+					}
+				},
 			}
 		}
+	}
+
+	/// Our payments made and given way on `channel`, and its newest sheet.
+	fn counts(&self, channel: ChannelId) -> Option<(u64, u64, Nonce, Balances)> {
+		self.with(|h| {
+			let ledger = h.bank(channel)?.ledger()?;
+			Some((ledger.paid, ledger.yielded, ledger.sheet.nonce, ledger.sheet.balances))
+		})
 	}
 
 	/// Close `channel` cooperatively with the newest sheet: both signatures, ready to submit.

@@ -91,13 +91,14 @@ impl Future for YieldNow {
 }
 
 /// Helpers in one process, reached through memory: each request lets other tasks run before
-/// it is delivered (so two helpers can act at the same instant), and `drop_every` loses that
-/// share of answers on the way back.
+/// it is delivered (so two helpers can act at the same instant); it can lose answers on the
+/// way back, or fall silent.
 pub struct MemoryNetwork<S> {
 	helpers: BTreeMap<AccountId32, Arc<Mutex<Helper<S>>>>,
 	/// Progress the receiving helpers made, by account, for tests to read.
 	pub seen: Mutex<Vec<(AccountId32, Progress)>>,
 	lose_every: Option<usize>,
+	cut_after: Option<usize>,
 	sent: Mutex<usize>,
 }
 
@@ -107,8 +108,15 @@ impl<S: Store> MemoryNetwork<S> {
 			helpers: helpers.into_iter().collect(),
 			seen: Default::default(),
 			lose_every: None,
+			cut_after: None,
 			sent: Mutex::new(0),
 		}
+	}
+
+	/// Deliver the first `n` requests, then none: the peer falls silent.
+	pub fn cut_after(mut self, n: usize) -> Self {
+		self.cut_after = Some(n);
+		self
 	}
 
 	/// Lose every `n`th answer after the receiving helper handled its message.
@@ -126,6 +134,9 @@ impl<S: Store> Transport for MemoryNetwork<S> {
 		message: &Message,
 	) -> Result<Option<Message>, Miss> {
 		YieldNow::default().await;
+		if self.cut_after.is_some_and(|n| *self.sent.lock().expect("not poisoned") >= n) {
+			return Err(Miss::Unreachable("the peer fell silent".into()));
+		}
 		let helper = self.helpers.get(to).ok_or_else(|| Miss::Unreachable(format!("no {to}")))?;
 		let (reply, progress) = answer(helper, message);
 		if let Some(progress) = progress {

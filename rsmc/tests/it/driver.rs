@@ -86,3 +86,25 @@ fn a_silent_peer_times_out_and_says_whether_a_payment_was_left_in_flight() {
 		other => panic!("expected a silent peer with the payment in flight, got {other:?}"),
 	}
 }
+
+#[test]
+fn a_payer_whose_revoke_is_lost_is_paid_and_does_not_count_it_as_silence() {
+	let (alice, bob, a, b) = pair([100, 100]);
+	// The Propose goes through and the Accept comes back; then Bob falls silent.
+	let network = MemoryNetwork::new([(a, alice.clone()), (b, bob.clone())]).cut_after(1);
+	let short = Driver {
+		helper: &alice,
+		transport: &network,
+		timeout: Duration::from_millis(50),
+		observer: NOBODY,
+	};
+	let (nonce, balances) = block_on(short.pay(CHANNEL, 10)).expect("final for Alice");
+	assert_eq!((nonce, balances), (1, [90, 110]));
+	// Bob holds sheet 1 but has not counted the payment: he waits for the Revoke, and gets
+	// it when he asks again.
+	assert!(bob.lock().unwrap().bank(CHANNEL).unwrap().ledger().unwrap().in_flight.is_some());
+	let network = MemoryNetwork::new([(account(&signer("Alice")), alice.clone())]);
+	block_on(driver(&bob, &network).resume(CHANNEL)).unwrap();
+	let (alice, bob) = (alice.lock().unwrap(), bob.lock().unwrap());
+	assert_agree(alice.bank(CHANNEL).unwrap(), bob.bank(CHANNEL).unwrap());
+}
