@@ -15,6 +15,14 @@ use sp_keyring::Sr25519Keyring::{self, Alice, Bob, Eve};
 use vbank_primitives::{Balance, ChannelId};
 use vbank_runtime::UNIT;
 
+/// The code and message of a JSON-RPC error that must be there.
+fn refusal(answer: Result<serde_json::Value, jsonrpsee::core::ClientError>) -> (i32, String) {
+	match answer {
+		Err(jsonrpsee::core::ClientError::Call(e)) => (e.code(), e.message().to_string()),
+		other => panic!("expected a JSON-RPC error, got {other:?}"),
+	}
+}
+
 /// Twenty rounds in which Alice and Bob pay each other at the same instant, each through its
 /// own connection; every payment completes and both sides agree after each round.
 fn simultaneous_rounds(a: &str, b: &str, channel: ChannelId) {
@@ -107,21 +115,18 @@ fn a_strangers_messages_are_ignored_and_a_bank_outside_the_policy_waits_for_acce
 	pay(&chain, Bob, channel, AMOUNT);
 
 	// A lock below the helper's minimum is refused before anything reaches the chain.
-	let refused = chain.try_rpc(
-		"rsmc_open",
-		rpc_params![addr(Alice), addr(Bob), "1", "1", 1, Option::<String>::None],
-	);
-	let Err(jsonrpsee::core::ClientError::Call(e)) = refused else { panic!("{refused:?}") };
-	assert_eq!(e.code(), 1006, "{}", e.message());
+	let open = |mine: &str, lock_period: u32| {
+		refusal(chain.try_rpc(
+			"rsmc_open",
+			rpc_params![addr(Alice), addr(Bob), mine, "1", lock_period, Option::<String>::None],
+		))
+	};
+	let (code, why) = open("1", 1);
+	assert_eq!(code, 1006, "{why}");
 	// So is a bank that would leave nothing for the fees the helper may owe the chain.
-	let too_much = (u128::MAX / 4).to_string();
-	let refused = chain.try_rpc(
-		"rsmc_open",
-		rpc_params![addr(Alice), addr(Bob), too_much, "1", 5, Option::<String>::None],
-	);
-	let Err(jsonrpsee::core::ClientError::Call(e)) = refused else { panic!("{refused:?}") };
-	assert_eq!(e.code(), 1006, "{}", e.message());
-	assert!(e.message().contains("free") && e.message().contains("fees"), "{}", e.message());
+	let (code, why) = open(&(u128::MAX / 4).to_string(), 5);
+	assert_eq!(code, 1006, "{why}");
+	assert!(why.contains("free") && why.contains("fees"), "{why}");
 }
 
 #[test]
@@ -137,10 +142,9 @@ fn a_liquidated_bank_takes_no_more_payments_from_either_side() {
 			.all(|who| view(&chain, *who, channel).unwrap()["state"] == "Liquidating")
 	});
 	for who in [Alice, Bob] {
-		let refused = chain.try_rpc("rsmc_pay", rpc_params![addr(who), channel, "1"]);
-		let Err(jsonrpsee::core::ClientError::Call(e)) = refused else { panic!("{refused:?}") };
-		assert_eq!(e.code(), 1001, "{}", e.message());
-		assert!(e.message().contains("liquidated"), "{}", e.message());
+		let (code, why) = refusal(chain.try_rpc("rsmc_pay", rpc_params![addr(who), channel, "1"]));
+		assert_eq!(code, 1001, "{why}");
+		assert!(why.contains("liquidated"), "{why}");
 	}
 }
 
