@@ -51,7 +51,7 @@ pub(crate) fn view(chain: &Chain, who: Sr25519Keyring, channel: ChannelId) -> Op
 	banks.as_array()?.iter().find(|bank| bank["channel"] == channel).cloned()
 }
 
-fn on_chain(
+pub(crate) fn on_chain(
 	chain: &Chain,
 	channel: ChannelId,
 ) -> Option<vbank_primitives::Channel<vbank_runtime::AccountId, u32>> {

@@ -174,3 +174,62 @@ fn a_black_holed_peer_does_not_stall_the_other_banks() {
 	assert!(!opening.is_finished(), "the open gave up before the payments were done");
 	drop(hole);
 }
+
+#[test]
+fn a_penalty_that_fails_is_submitted_again_until_it_is_included() {
+	let node = Node::start(&[
+		"--rsmc-account",
+		"//Alice",
+		"--rsmc-account",
+		"//Victim",
+		"--rsmc-test-cheats",
+	]);
+	let chain = Chain::connect(&node.url());
+	let victim = sp_core::sr25519::Pair::from_string("//Victim", None).unwrap();
+	let victim_id = vbank_runtime::AccountId::from(victim.public());
+	// Victim brings nothing and has nothing: it can't pay a fee yet.
+	let bank = chain.rpc(
+		"rsmc_open",
+		rpc_params![
+			addr(Alice),
+			victim_id.to_string(),
+			AMOUNT.to_string(),
+			"0",
+			20,
+			Option::<String>::None
+		],
+	);
+	assert_eq!(bank["state"], "Running", "{bank}");
+	let channel = bank["channel"].as_u64().unwrap();
+	for _ in 0..3 {
+		chain.rpc("rsmc_pay", rpc_params![addr(Alice), channel, (100 * UNIT).to_string()]);
+	}
+	// Alice cheats with sheet 0; Victim's penalty fails for want of a fee, again and again.
+	chain.rpc("rsmc_liquidateRevoked", rpc_params![addr(Alice), channel, 0]);
+	std::thread::sleep(std::time::Duration::from_secs(5));
+	assert!(crate::helpers::on_chain(&chain, channel).is_some(), "punished with no fee paid?");
+	// Once Victim can pay, the next attempt goes through: Victim takes Alice's whole share.
+	let before = chain.best_number();
+	let transfer = pallet_balances::Call::<vbank_runtime::Runtime>::transfer_keep_alive {
+		dest: victim_id.clone().into(),
+		value: 10 * UNIT,
+	};
+	chain.submit(&Bob.pair(), transfer).result.expect("a transfer to Victim");
+	crate::helpers::wait_until(
+		"the penalty is included",
+		std::time::Duration::from_secs(60),
+		|| crate::helpers::on_chain(&chain, channel).is_none(),
+	);
+	let punished = chain.events_between(before, chain.best_number()).into_iter().any(|e| {
+		matches!(
+			e,
+			vbank_runtime::RuntimeEvent::VirtualBank(pallet_virtual_bank::Event::WithdrawnByPeer {
+				ref who,
+				amount,
+				nonce: 0,
+				..
+			}) if *who == victim_id && amount == AMOUNT
+		)
+	});
+	assert!(punished, "no WithdrawnByPeer for Victim");
+}

@@ -37,7 +37,69 @@ pub struct NodeChain {
 	/// `system_accountNextIndex`, in process.
 	system: substrate_frame_rpc_system::System<FullPool, FullClient, Block>,
 	/// Each account's turn to submit, with the nonce after its last included transaction.
-	turns: tokio::sync::Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<Nonce>>>>,
+	turns: std::sync::Mutex<HashMap<AccountId, Arc<Turn>>>,
+}
+
+/// One account's turn to submit: one transaction at a time, each waited for until it is in a
+/// block (no nonce gaps for a pool to hold back), and a penalty goes before every other call
+/// waiting: it expires with the cheat's lock.
+#[derive(Default)]
+pub struct Turn {
+	state: std::sync::Mutex<TurnState>,
+	released: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct TurnState {
+	held: bool,
+	urgent_waiting: usize,
+	/// The nonce after the account's last transaction we saw included.
+	next_nonce: Nonce,
+}
+
+/// Holding an account's turn; the next waiter goes when it is dropped.
+pub struct TurnGuard<'a>(&'a Turn);
+
+impl Turn {
+	/// Wait for the turn; `urgent` waiters go before the others.
+	pub async fn take(&self, urgent: bool) -> TurnGuard<'_> {
+		if urgent {
+			self.state.lock().expect("not poisoned").urgent_waiting += 1;
+		}
+		loop {
+			let released = self.released.notified();
+			tokio::pin!(released);
+			released.as_mut().enable();
+			{
+				let mut state = self.state.lock().expect("not poisoned");
+				if !state.held && (urgent || state.urgent_waiting == 0) {
+					state.held = true;
+					if urgent {
+						state.urgent_waiting -= 1;
+					}
+					return TurnGuard(self);
+				}
+			}
+			released.await;
+		}
+	}
+}
+
+impl TurnGuard<'_> {
+	fn next_nonce(&self) -> Nonce {
+		self.0.state.lock().expect("not poisoned").next_nonce
+	}
+
+	fn set_next_nonce(&self, nonce: Nonce) {
+		self.0.state.lock().expect("not poisoned").next_nonce = nonce;
+	}
+}
+
+impl Drop for TurnGuard<'_> {
+	fn drop(&mut self) {
+		self.0.state.lock().expect("not poisoned").held = false;
+		self.0.released.notify_waiters();
+	}
 }
 
 impl NodeChain {
@@ -68,15 +130,21 @@ impl NodeChain {
 		let account = AccountId::from(signer.public());
 		let what = call_name(&call);
 		// One transaction per account at a time, each waited for until it is in a block:
-		// no nonce gaps for a pool (ours or the authoring node's) to hold back.
-		let turn = self.turns.lock().await.entry(account.clone()).or_default().clone();
-		let mut next_nonce = turn.lock().await;
+		// no nonce gaps for a pool (ours or the authoring node's) to hold back. A penalty goes
+		// before the account's other calls.
+		let urgent = matches!(
+			call,
+			RuntimeCall::VirtualBank(pallet_virtual_bank::Call::withdraw_by_peer { .. })
+		);
+		let turn =
+			self.turns.lock().expect("not poisoned").entry(account.clone()).or_default().clone();
+		let turn = turn.take(urgent).await;
 		// The chain's nonce, moved past what the pool still holds from this account, as
 		// `system_accountNextIndex` has it.
 		let pending = SystemApiServer::nonce(&self.system, account.clone())
 			.await
 			.map_err(|e| format!("cannot read the nonce of {account}: {}", e.message()))?;
-		let nonce = next_nonce.max(pending);
+		let nonce = turn.next_nonce().max(pending);
 		let extrinsic = vbank_runtime::signed_extrinsic(signer, call, nonce, self.genesis);
 		let opaque = OpaqueExtrinsic::try_from_encoded_extrinsic(&extrinsic.encode())
 			.map_err(|e| format!("{what}: {e}"))?;
@@ -108,8 +176,8 @@ impl NodeChain {
 		.unwrap_or_else(|_| Err(format!("{what}: not in a block after {INCLUSION_TIMEOUT:?}")));
 		let (block, index) = included?;
 		// The best block may not show it yet: count it ourselves.
-		*next_nonce = nonce + 1;
-		drop(next_nonce);
+		turn.set_next_nonce(nonce + 1);
+		drop(turn);
 		let events: Vec<RuntimeEvent> = self
 			.events(block)?
 			.into_iter()
@@ -213,5 +281,38 @@ fn describe(error: DispatchError) -> String {
 	match RuntimeError::from_dispatch_error(error) {
 		Some(named) => format!("{named:?}"),
 		None => format!("{error:?}"),
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::Turn;
+	use std::sync::{Arc, Mutex};
+
+	#[tokio::test]
+	async fn a_penalty_takes_the_turn_before_calls_that_waited_longer() {
+		let turn = Arc::new(Turn::default());
+		let order = Arc::new(Mutex::new(Vec::new()));
+		let held = turn.take(false).await;
+		let waiter = |name: &'static str, urgent: bool| {
+			let (turn, order) = (turn.clone(), order.clone());
+			tokio::spawn(async move {
+				let _guard = turn.take(urgent).await;
+				order.lock().unwrap().push(name);
+			})
+		};
+		let first = waiter("deposit", false);
+		tokio::task::yield_now().await;
+		let second = waiter("withdraw_by_master", false);
+		tokio::task::yield_now().await;
+		let penalty = waiter("withdraw_by_peer", true);
+		tokio::task::yield_now().await;
+		drop(held);
+		for task in [first, second, penalty] {
+			task.await.unwrap();
+		}
+		let order = order.lock().unwrap().clone();
+		assert_eq!(order[0], "withdraw_by_peer", "{order:?}");
+		assert_eq!(order.len(), 3);
 	}
 }
