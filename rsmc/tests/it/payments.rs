@@ -201,6 +201,72 @@ fn run_random_payments(seed: u64, payments: usize) {
 		assert_can_punish_every_revoked_sheet(peer, bank);
 	}
 	assert!(b.ledger().unwrap().yielded > 0 || payments < 100, "seed {seed}: no collision");
+	if wire.rng.gen_bool(0.5) {
+		settle_by_close(&mut alice, &mut bob, &mut wire, expected);
+	} else {
+		settle_by_liquidation(&mut alice, &mut bob, wire.rng.gen_bool(0.5), expected);
+	}
+}
+
+/// A cooperative close over the same faulty wire: both end with both signatures on the
+/// newest sheet.
+fn settle_by_close(
+	alice: &mut Helper<Shared>,
+	bob: &mut Helper<Shared>,
+	wire: &mut FaultyWire,
+	expected: Balances,
+) {
+	let close = alice.close(CHANNEL).unwrap();
+	wire.send(true, Some(close));
+	let closed =
+		|h: &Helper<Shared>| h.bank(CHANNEL).unwrap().closing().and_then(|c| c.signatures());
+	for _ in 0..10_000 {
+		if closed(alice).is_some() && closed(bob).is_some() {
+			break;
+		}
+		if wire.in_flight.is_empty() {
+			wire.send(true, alice.close(CHANNEL).ok());
+		}
+		wire.step(alice, bob);
+	}
+	for helper in [&*alice, &*bob] {
+		let closing = helper.bank(CHANNEL).unwrap().closing().unwrap().clone();
+		assert!(closing.signatures().is_some(), "the close did not complete");
+		assert_eq!(closing.balances, expected);
+	}
+}
+
+/// One side liquidates with its newest sheet, and the chain's events reach both watchtowers
+/// twice: nobody punishes an honest liquidation, the master withdraws once the lock ends.
+fn settle_by_liquidation(
+	alice: &mut Helper<Shared>,
+	bob: &mut Helper<Shared>,
+	by_alice: bool,
+	expected: Balances,
+) {
+	let master = if by_alice { &*alice } else { &*bob };
+	let sheet = master.liquidation(CHANNEL).unwrap();
+	assert_eq!(sheet.balances, expected);
+	let event = rsmc::chain::ChainEvent::Liquidated {
+		channel: CHANNEL,
+		master: master.signer().account(),
+		nonce: sheet.nonce,
+		balances: sheet.balances,
+		unlock_at: 50,
+	};
+	for _ in 0..2 {
+		for (helper, is_master) in [(&mut *alice, by_alice), (&mut *bob, !by_alice)] {
+			let owed = helper.on_chain_event(&event).unwrap();
+			assert_eq!(owed, vec![], "an honest liquidation punished");
+			let at_unlock = helper.on_chain_event(&rsmc::chain::ChainEvent::Block { number: 50 });
+			let expected_calls = if is_master {
+				vec![rsmc::chain::ChainCall::WithdrawByMaster { channel: CHANNEL }]
+			} else {
+				vec![]
+			};
+			assert_eq!(at_unlock.unwrap(), expected_calls);
+		}
+	}
 }
 
 #[test]
