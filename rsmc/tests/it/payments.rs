@@ -278,7 +278,17 @@ fn thousands_of_random_payments_over_a_faulty_network_leave_both_sides_agreeing(
 
 #[test]
 fn many_short_runs_over_differently_faulty_networks_settle() {
-	for seed in 100..132 {
+	// `RSMC_FUZZ_SECONDS=<n>` goes on with new seeds for that long (RELIABILITY.md).
+	let seconds: u64 =
+		std::env::var("RSMC_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+	let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+	let mut runs = 0;
+	for seed in 100.. {
+		if seed >= 132 && std::time::Instant::now() >= deadline {
+			break;
+		}
 		run_random_payments(seed, 40);
+		runs += 1;
 	}
+	println!("consistency fuzzer: {runs} runs of 40 payments");
 }
