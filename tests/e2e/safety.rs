@@ -80,12 +80,8 @@ fn a_strangers_messages_are_ignored_and_a_bank_outside_the_policy_waits_for_acce
 		signature: Eve.pair().sign(b"anything").into(),
 		waivers: [eve_key.clone(), eve_key],
 	};
-	let by_eve = Message::signed(
-		&chain.genesis,
-		channel,
-		body.clone(),
-		&rsmc::keys::Sr25519Signer::new(Eve.pair()),
-	);
+	let eve = rsmc::keys::Sr25519Signer::new(Eve.pair());
+	let by_eve = Message::signed(&chain.genesis, channel, body.clone(), &eve);
 	let forged =
 		Message { signature: Alice.pair().sign(b"not this message").into(), ..by_eve.clone() };
 	for message in [by_eve, forged] {
@@ -95,6 +91,23 @@ fn a_strangers_messages_are_ignored_and_a_bank_outside_the_policy_waits_for_acce
 	}
 	assert_eq!(view(&chain, Bob, channel).unwrap(), before);
 	assert_eq!(view(&chain, Alice, channel).unwrap()["nonce"], before["nonce"]);
+	// An `Open` of a bank that does not exist, signed by the stranger it names as opener, is
+	// refused at once rather than held for the peer timeout.
+	let ghost = Body::Open {
+		clients: [Eve.to_account_id(), Bob.to_account_id()],
+		balances: [1, 1],
+		lock_period: 5,
+		waivers: [Eve.to_account_id(), Eve.to_account_id()],
+	};
+	let ghost_open = |ghost_channel: ChannelId| {
+		let message = Message::signed(&chain.genesis, ghost_channel, ghost.clone(), &eve);
+		chain.try_rpc("rsmc_message", rpc_params![format!("0x{}", hex::encode(message.encode()))])
+	};
+	let (_, why) = refusal(ghost_open(channel + 100));
+	assert!(why.contains("no bank"), "{why}");
+	// And one naming a bank Bob holds with Alice is no `Open` of Alice's: ignored.
+	assert_eq!(ghost_open(channel).unwrap(), serde_json::Value::Null);
+	assert!(view(&chain, Bob, channel + 100).is_none());
 	// Garbage is a bad request.
 	assert!(chain.rpc_error("rsmc_message", rpc_params!["0x00ff"]).contains("does not decode"));
 

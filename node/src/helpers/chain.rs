@@ -259,6 +259,22 @@ impl NodeChain {
 		Ok(info.data.free)
 	}
 
+	/// The id the next bank opened will get, at the best block.
+	pub fn next_channel_id(&self) -> Result<ChannelId, String> {
+		let key =
+			[sp_io::hashing::twox_128(b"VirtualBank"), sp_io::hashing::twox_128(b"NextChannelId")]
+				.concat();
+		let (best, _) = self.best();
+		let raw = self
+			.client
+			.storage(best, &StorageKey(key))
+			.map_err(|e| format!("cannot read the next bank id: {e}"))?;
+		match raw {
+			Some(data) => ChannelId::decode(&mut &data.0[..]).map_err(|e| e.to_string()),
+			None => Ok(0),
+		}
+	}
+
 	/// Bank `channel` at the best block, if it is open.
 	pub fn channel(&self, channel: ChannelId) -> Result<Option<OnChain>, String> {
 		let (best, _) = self.best();

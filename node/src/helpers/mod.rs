@@ -41,6 +41,9 @@ const LOG: &str = "rsmc";
 /// may owe the chain for that bank (deposit, liquidate, a withdrawal or a penalty).
 pub const FEE_RESERVE: Balance = vbank_runtime::UNIT;
 
+/// How many banks the opener's node may be ahead of ours when its `Open` arrives.
+const OPENS_AHEAD: ChannelId = 16;
+
 /// How long `rsmc_open` waits for the peer's deposit.
 const FUNDING_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -746,6 +749,9 @@ impl Helpers {
 		}
 		let deadline = Instant::now() + self.settings.peer_timeout;
 		loop {
+			// Read before the bank, so that a block arriving between the two reads can't make
+			// a bank that has just opened look gone.
+			let next = self.chain.next_channel_id().map_err(Failure::Chain)?;
 			if let Some(bank) = self.chain.channel(channel).map_err(Failure::Chain)? {
 				return if bank.clients == *clients
 					&& bank.balances == *balances
@@ -759,7 +765,9 @@ impl Helpers {
 					)))
 				};
 			}
-			if Instant::now() >= deadline {
+			// Wait only for a bank the next few blocks may bring: a stranger's `Open` of a
+			// bank that was never opened, or is gone, must not hold an answer for long.
+			if Instant::now() >= deadline || channel < next || channel >= next + OPENS_AHEAD {
 				return Err(Failure::Refused(format!("the chain has no bank {channel}")));
 			}
 			tokio::time::sleep(Duration::from_millis(100)).await;
