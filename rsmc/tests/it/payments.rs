@@ -193,6 +193,11 @@ fn run_random_payments(seed: u64, payments: usize) {
 		assert_can_liquidate(b, a);
 	}
 	assert!(restarts > 0 || payments < 100, "seed {seed}: no restart");
+	// Every completed payment is in both stores: helpers restarted now hold the same banks.
+	for (helper, name, store) in [(&alice, "Alice", &stores[0]), (&bob, "Bob", &stores[1])] {
+		let restarted = Helper::new(signer(name), GENESIS, store.clone()).unwrap();
+		assert_eq!(restarted.bank(CHANNEL), helper.bank(CHANNEL), "{name}'s store is behind");
+	}
 	let (a, b) = (alice.bank(CHANNEL).unwrap(), bob.bank(CHANNEL).unwrap());
 	assert_agree(a, b);
 	assert_eq!(a.balances(), expected);
