@@ -104,8 +104,20 @@ impl<S: Store> Helper<S> {
 	/// A helper for `signer`'s account on the chain `genesis_hash`, resuming from `store`,
 	/// with the default [`Policy`].
 	pub fn new(signer: Arc<dyn Signer>, genesis_hash: H256, store: S) -> Result<Self, HelperError> {
-		let banks = store.load_all()?.into_iter().map(|bank| (bank.channel(), bank)).collect();
-		Ok(Self { signer, genesis_hash, store, banks, policy: Policy::default() })
+		let banks = store.load_all()?;
+		Ok(Self::with_banks(signer, genesis_hash, store, banks))
+	}
+
+	/// A helper for some of the banks in `store` (already loaded): one helper per bank lets
+	/// banks of one account move at once, each behind its own lock.
+	pub fn with_banks(
+		signer: Arc<dyn Signer>,
+		genesis_hash: H256,
+		store: S,
+		banks: impl IntoIterator<Item = Bank>,
+	) -> Self {
+		let banks = banks.into_iter().map(|bank| (bank.channel(), bank)).collect();
+		Self { signer, genesis_hash, store, banks, policy: Policy::default() }
 	}
 
 	pub fn with_policy(mut self, policy: Policy) -> Self {

@@ -19,9 +19,9 @@ use rsmc::{
 	chain::{ChainCall, ChainEvent},
 	driver::{DriveError, Driver, Opened},
 	keys::Sr25519Signer,
-	store::RedbStore,
+	store::{RedbStore, Store},
 	transport::{answer, Miss},
-	Body, Helper, HelperError, Liquidation, Message, Policy, Progress, Terms,
+	Bank, Body, Helper, HelperError, Liquidation, Message, Policy, Progress, Terms,
 };
 use sp_core::{sr25519, Pair};
 use std::{
@@ -231,11 +231,19 @@ fn peer_url(url: Option<String>) -> Result<Option<String>, Failure> {
 	}
 }
 
-/// One account's helper.
+/// A bank's helper: one per bank, each behind its own lock, all of an account's sharing its
+/// store, so that the banks of one account never wait on each other.
+type BankHelper = Helper<Arc<RedbStore>>;
+
+/// One account's helpers.
 pub struct Party {
 	pub account: AccountId,
 	pair: sr25519::Pair,
-	helper: Mutex<Helper<RedbStore>>,
+	signer: Arc<Sr25519Signer>,
+	genesis: sp_core::H256,
+	policy: Policy,
+	store: Arc<RedbStore>,
+	banks: std::sync::RwLock<BTreeMap<ChannelId, Arc<Mutex<BankHelper>>>>,
 	peers: PeerBook,
 	/// With `--rsmc-test-cheats` only: every sheet this party could once liquidate with, so
 	/// that a test can make it cheat. Never stored.
@@ -256,24 +264,76 @@ impl Party {
 		let dir = dir.join(account.to_string());
 		std::fs::create_dir_all(&dir)
 			.map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-		let store = RedbStore::open(&dir.join("banks.redb")).map_err(|e| e.to_string())?;
+		let store = Arc::new(RedbStore::open(&dir.join("banks.redb")).map_err(|e| e.to_string())?);
 		let signer = Arc::new(Sr25519Signer::new(pair.clone()));
-		let helper =
-			Helper::new(signer, genesis, store).map_err(|e| e.to_string())?.with_policy(policy);
 		let peers = PeerBook::open(dir.join("peers.json"))?;
 		let history = cheats.then(Default::default);
-		Ok(Self { account, pair, helper: Mutex::new(helper), peers, history })
+		let party = Self {
+			account,
+			pair,
+			signer,
+			genesis,
+			policy,
+			store: store.clone(),
+			banks: Default::default(),
+			peers,
+			history,
+		};
+		for bank in store.load_all().map_err(|e| e.to_string())? {
+			let channel = bank.channel();
+			let helper = party.helper_with([bank]);
+			party.banks.write().expect("not poisoned").insert(channel, helper);
+		}
+		Ok(party)
 	}
 
-	/// Run `f` on the helper; never held across an `await`.
-	fn with<T>(&self, f: impl FnOnce(&mut Helper<RedbStore>) -> T) -> T {
-		f(&mut self.helper.lock().expect("a helper step does not panic"))
+	fn helper_with(&self, banks: impl IntoIterator<Item = Bank>) -> Arc<Mutex<BankHelper>> {
+		let signer = self.signer.clone();
+		let helper = Helper::with_banks(signer, self.genesis, self.store.clone(), banks);
+		Arc::new(Mutex::new(helper.with_policy(self.policy)))
+	}
+
+	/// The helper of bank `channel`, if we hold it.
+	fn helper(&self, channel: ChannelId) -> Option<Arc<Mutex<BankHelper>>> {
+		self.banks.read().expect("not poisoned").get(&channel).cloned()
+	}
+
+	/// The helper of bank `channel`, made empty if we do not hold it yet (for the `Open` of a
+	/// bank the chain holds, or our own).
+	fn helper_or_new(&self, channel: ChannelId) -> Arc<Mutex<BankHelper>> {
+		let mut banks = self.banks.write().expect("not poisoned");
+		banks.entry(channel).or_insert_with(|| self.helper_with([])).clone()
+	}
+
+	/// Drop the helper of `channel` if it holds no bank (an `Open` it refused).
+	fn drop_if_empty(&self, channel: ChannelId) {
+		if self.bank(channel).is_none() {
+			self.banks.write().expect("not poisoned").remove(&channel);
+		}
+	}
+
+	/// Run `f` on the helper of bank `channel`; never held across an `await`. `None` when we
+	/// hold no such bank.
+	fn with<T>(&self, channel: ChannelId, f: impl FnOnce(&mut BankHelper) -> T) -> Option<T> {
+		let helper = self.helper(channel)?;
+		let mut helper = helper.lock().expect("a helper step does not panic");
+		Some(f(&mut helper))
+	}
+
+	/// Our state of bank `channel`.
+	fn bank(&self, channel: ChannelId) -> Option<Bank> {
+		self.with(channel, |h| h.bank(channel).cloned()).flatten()
+	}
+
+	/// Every bank we hold.
+	fn channels(&self) -> Vec<ChannelId> {
+		self.banks.read().expect("not poisoned").keys().copied().collect()
 	}
 
 	/// Keep the newest sheet of `channel` for the cheat method (test builds of the flag).
 	fn remember(&self, channel: ChannelId) {
 		let Some(history) = &self.history else { return };
-		if let Ok(sheet) = self.with(|h| h.liquidation(channel)) {
+		if let Some(Ok(sheet)) = self.with(channel, |h| h.liquidation(channel)) {
 			history.lock().expect("not poisoned").insert((channel, sheet.nonce), sheet);
 		}
 	}
@@ -322,7 +382,7 @@ impl Helpers {
 				target: LOG,
 				"💸 helper for {} ({} banks in {})",
 				party.account,
-				party.with(|h| h.banks().count()),
+				party.channels().len(),
 				settings.dir.display()
 			);
 			parties.insert(party.account.clone(), Arc::new(party));
@@ -397,32 +457,30 @@ impl Helpers {
 		self.emit(party, kind, channel);
 	}
 
-	fn driver<'a>(
-		&'a self,
-		party: &'a Party,
-		transport: &'a NodeTransport<'a>,
-		observer: &'a (dyn Fn(ChannelId, &Progress) + Sync),
-	) -> Driver<'a, RedbStore, NodeTransport<'a>> {
-		Driver { helper: &party.helper, transport, timeout: self.settings.peer_timeout, observer }
-	}
-
-	/// Run `f` with `party`'s driver.
+	/// Run `f` with the driver of `party`'s bank `channel` (made empty for a bank we open).
 	async fn drive<T>(
 		&self,
 		party: &Arc<Party>,
-		f: impl AsyncFnOnce(&Driver<'_, RedbStore, NodeTransport<'_>>) -> T,
+		channel: ChannelId,
+		f: impl AsyncFnOnce(&Driver<'_, Arc<RedbStore>, NodeTransport<'_>>) -> T,
 	) -> T {
+		let helper = party.helper_or_new(channel);
 		let transport = NodeTransport { helpers: self, party };
 		let observer =
 			|channel: ChannelId, progress: &Progress| self.progressed(party, channel, progress);
-		let driver = self.driver(party, &transport, &observer);
+		let driver = Driver {
+			helper: &helper,
+			transport: &transport,
+			timeout: self.settings.peer_timeout,
+			observer: &observer,
+		};
 		f(&driver).await
 	}
 
 	/// The banks of `account`, off-chain state joined with the chain's.
 	pub fn banks(&self, account: &AccountId) -> Result<Vec<BankView>, Failure> {
 		let party = self.party(account)?;
-		let banks: Vec<_> = party.with(|h| h.banks().cloned().collect());
+		let banks: Vec<_> = party.channels().into_iter().filter_map(|c| party.bank(c)).collect();
 		banks
 			.into_iter()
 			.map(|bank| {
@@ -515,7 +573,7 @@ impl Helpers {
 			balances: amounts,
 			lock_period: lock_period.into(),
 		};
-		match self.drive(party, async |d| d.open(terms).await).await? {
+		match self.drive(party, channel, async |d| d.open(terms).await).await? {
 			Opened::Handshake => {},
 			Opened::Offered => return self.bank(account, channel),
 		}
@@ -531,10 +589,10 @@ impl Helpers {
 		channel: ChannelId,
 	) -> Result<BankView, Failure> {
 		let party = self.party(account)?;
-		if !party.with(|h| h.bank(channel).map(|b| b.is_offered())).unwrap_or(false) {
+		if !party.bank(channel).is_some_and(|b| b.is_offered()) {
 			return Err(Failure::BadRequest(format!("{account} has no bank {channel} on offer")));
 		}
-		self.drive(party, async |d| d.accept(channel).await).await?;
+		self.drive(party, channel, async |d| d.accept(channel).await).await?;
 		self.await_running(party, channel).await?;
 		self.bank(account, channel)
 	}
@@ -578,7 +636,7 @@ impl Helpers {
 		amount: Balance,
 	) -> Result<(Nonce, Balances), Failure> {
 		let party = self.party(account)?;
-		if party.with(|h| h.bank(channel).is_none()) {
+		if party.bank(channel).is_none() {
 			return Err(Failure::BadRequest(format!("{account} has no bank {channel}")));
 		}
 		// The watchtower may not have seen the liquidation's block yet: ask the chain too.
@@ -587,7 +645,7 @@ impl Helpers {
 		{
 			return Err(Failure::Refused(rsmc::Error::Liquidated.to_string()));
 		}
-		match self.drive(party, async |d| d.pay(channel, amount).await).await {
+		match self.drive(party, channel, async |d| d.pay(channel, amount).await).await {
 			Ok(paid) => Ok(paid),
 			Err(DriveError::Silent { why, in_flight: true }) => {
 				let (nonce, unlock_at) = self.liquidate(account, channel).await?;
@@ -608,15 +666,15 @@ impl Helpers {
 		channel: ChannelId,
 	) -> Result<(&'static str, Balances), Failure> {
 		let party = self.party(account)?;
-		if party.with(|h| h.bank(channel).is_none()) {
+		if party.bank(channel).is_none() {
 			return Err(Failure::BadRequest(format!("{account} has no bank {channel}")));
 		}
-		let closing = match self.drive(party, async |d| d.close(channel).await).await {
+		let closing = match self.drive(party, channel, async |d| d.close(channel).await).await {
 			Ok(closing) => closing,
 			Err(DriveError::Silent { why, .. }) => {
 				log::warn!(target: LOG, "💸 {account} bank {channel}: {why}; liquidating");
 				self.liquidate(account, channel).await?;
-				let balances = party.with(|h| h.bank(channel).map(|b| b.balances()));
+				let balances = party.bank(channel).map(|b| b.balances());
 				return Ok(("liquidate", balances.unwrap_or_default()));
 			},
 			Err(e) => return Err(e.into()),
@@ -639,7 +697,9 @@ impl Helpers {
 		channel: ChannelId,
 	) -> Result<(Nonce, BlockNumber), Failure> {
 		let party = self.party(account)?;
-		let sheet = party.with(|h| h.liquidation(channel))?;
+		let sheet = party
+			.with(channel, |h| h.liquidation(channel))
+			.unwrap_or(Err(HelperError::UnknownBank(channel)))?;
 		self.submit_liquidation(party, sheet).await
 	}
 
@@ -695,9 +755,7 @@ impl Helpers {
 		let party = match &message.body {
 			Body::Open { clients, .. } => self.parties.get(&clients[1]),
 			_ => self.parties.values().find(|p| {
-				p.with(|h| {
-					h.bank(channel).is_some_and(|b| message.is_signed_by(&genesis, b.peer()))
-				})
+				p.bank(channel).is_some_and(|b| message.is_signed_by(&genesis, b.peer()))
 			}),
 		};
 		let Some(party) = party else { return Ok(None) };
@@ -717,17 +775,24 @@ impl Helpers {
 		from_url: Option<String>,
 	) -> Result<Option<Message>, Miss> {
 		let channel = message.channel;
-		let opening =
-			matches!(message.body, Body::Open { .. }) && party.with(|h| h.bank(channel).is_none());
+		let opening = matches!(message.body, Body::Open { .. }) && party.bank(channel).is_none();
 		if opening {
 			self.check_open(message).await.map_err(|e| Miss::Refused(e.to_string()))?;
 		}
-		let (reply, progress) = answer(&party.helper, message);
-		if opening && party.with(|h| h.bank(channel).is_some()) {
+		let helper = match (opening, party.helper(channel)) {
+			(_, Some(helper)) => helper,
+			(true, None) => party.helper_or_new(channel),
+			(false, None) => return Err(Miss::Refused(format!("no bank {channel} here"))),
+		};
+		let (reply, progress) = answer(&helper, message);
+		if opening {
+			party.drop_if_empty(channel);
+		}
+		if opening && party.bank(channel).is_some() {
 			if let Some(url) = from_url {
 				party.peers.set(channel, Some(url)).map_err(Miss::Refused)?;
 			}
-			if party.with(|h| h.bank(channel).is_some_and(|b| b.is_offered())) {
+			if party.bank(channel).is_some_and(|b| b.is_offered()) {
 				self.emit(party, EventKind::Offered, channel);
 			}
 		}
@@ -821,7 +886,7 @@ impl Helpers {
 	/// forget banks the chain has settled. What the watchtower owes is kept with the banks.
 	pub async fn resume_all(self: &Arc<Self>) {
 		for party in self.parties.values() {
-			let banks: Vec<_> = party.with(|h| h.banks().map(|b| b.channel()).collect());
+			let banks = party.channels();
 			for channel in banks {
 				let on_chain = match self.chain.channel(channel) {
 					Ok(on_chain) => on_chain,
@@ -839,7 +904,7 @@ impl Helpers {
 	}
 
 	async fn resume_bank(&self, party: &Arc<Party>, channel: ChannelId, bank: OnChain) {
-		let active = party.with(|h| h.bank(channel).and_then(|b| b.ledger()).is_some());
+		let active = party.bank(channel).is_some_and(|b| b.ledger().is_some());
 		match (bank.state, &bank.liquidation) {
 			(ChannelState::Funding, _) if active => self.deposit_later(party.clone(), channel),
 			(ChannelState::Liquidating, Some(liquidation)) => {
@@ -853,7 +918,8 @@ impl Helpers {
 				self.watch(party, &event);
 			},
 			_ => {
-				if let Err(e) = self.drive(party, async |d| d.resume(channel).await).await {
+				if let Err(e) = self.drive(party, channel, async |d| d.resume(channel).await).await
+				{
 					log::warn!(target: LOG, "💸 {} bank {channel}: cannot resume: {e}", party.account);
 				}
 			},
@@ -863,22 +929,37 @@ impl Helpers {
 	/// The watchtower's look at one chain event for one party: what it owes the chain now
 	/// goes out.
 	fn watch(&self, party: &Arc<Party>, event: &ChainEvent) {
-		match party.with(|h| h.on_chain_event(event)) {
-			Ok(calls) => self.submit_calls(party, calls),
-			Err(e) => log::warn!(target: LOG, "💸 {} watchtower: {e}", party.account),
+		let channels = match event {
+			ChainEvent::Liquidated { channel, .. } => vec![*channel],
+			ChainEvent::Block { .. } => party.channels(),
+		};
+		let mut calls = Vec::new();
+		for channel in channels {
+			match party.with(channel, |h| h.on_chain_event(event)) {
+				Some(Ok(owed)) => calls.extend(owed),
+				Some(Err(e)) => log::warn!(target: LOG, "💸 {} watchtower: {e}", party.account),
+				None => {},
+			}
 		}
+		self.submit_calls(party, calls);
 	}
 
 	/// Submit again what `party` owes the chain at the best block.
 	fn submit_owed(&self, party: &Arc<Party>) {
 		let (_, best) = self.chain.best();
-		let calls = party.with(|h| h.owed_calls(best.into()));
+		let calls = party
+			.channels()
+			.into_iter()
+			.filter_map(|channel| party.with(channel, |h| h.owed_calls(best.into())))
+			.flatten()
+			.collect();
 		self.submit_calls(party, calls);
 	}
 
 	/// Submit each of `calls` not already on its way, penalties first; a call that fails is
 	/// owed again at the next block or tick.
-	fn submit_calls(&self, party: &Arc<Party>, calls: Vec<ChainCall>) {
+	fn submit_calls(&self, party: &Arc<Party>, mut calls: Vec<ChainCall>) {
+		calls.sort_by_key(|call| !call.is_penalty());
 		for call in calls {
 			let key = (party.account.clone(), call.channel(), call.is_penalty());
 			if !self.submitting.lock().expect("not poisoned").insert(key.clone()) {
@@ -905,15 +986,16 @@ impl Helpers {
 	}
 
 	fn forget(&self, party: &Party, channel: ChannelId) {
-		if let Err(e) = party.with(|h| h.forget(channel)) {
+		if let Some(Err(e)) = party.with(channel, |h| h.forget(channel)) {
 			log::warn!(target: LOG, "💸 {} bank {channel}: cannot forget: {e}", party.account);
 		}
+		party.banks.write().expect("not poisoned").remove(&channel);
 		let _ = party.peers.set(channel, None);
 	}
 
 	/// The parties holding bank `channel`.
 	fn holders(&self, channel: ChannelId) -> Vec<Arc<Party>> {
-		self.parties.values().filter(|p| p.with(|h| h.bank(channel).is_some())).cloned().collect()
+		self.parties.values().filter(|p| p.bank(channel).is_some()).cloned().collect()
 	}
 }
 
@@ -921,7 +1003,7 @@ impl Helpers {
 /// sheet it holds.
 fn announce(events: &broadcast::Sender<Event>, party: &Party, kind: EventKind, channel: ChannelId) {
 	let (nonce, balances) =
-		party.with(|h| h.bank(channel).map(|b| (b.nonce(), b.balances()))).unwrap_or_default();
+		party.bank(channel).map(|b| (b.nonce(), b.balances())).unwrap_or_default();
 	let event = Event { account: party.account.clone(), kind, channel, nonce, balances };
 	announce_event(events, event);
 }

@@ -107,9 +107,8 @@ impl Helpers {
 	/// The chain removed bank `channel`: tell, and forget it.
 	fn settled(&self, channel: super::ChannelId, kind: EventKind, nonce: Option<u64>) {
 		for party in self.holders(channel) {
-			let (newest, balances) = party
-				.with(|h| h.bank(channel).map(|b| (b.nonce(), b.balances())))
-				.unwrap_or_default();
+			let (newest, balances) =
+				party.bank(channel).map(|b| (b.nonce(), b.balances())).unwrap_or_default();
 			self.emit_with(&party.account, kind, channel, nonce.unwrap_or(newest), balances);
 			self.forget(&party, channel);
 		}
