@@ -696,7 +696,12 @@ impl Bank {
 			{
 				return self.accept_message(nonce, signer).map(Step::reply)
 			},
-			Some(InFlight::Accepted { .. }) if nonce > current => return Err(Error::Busy),
+			// The payer proposes again while we still wait for its `Revoke`: it never got our
+			// `Accept` (or lost its own `Revoke`). Our `Accept`, sent again, makes it send
+			// the `Revoke` it owes; its proposal comes after.
+			Some(InFlight::Accepted { nonce: accepted }) if nonce > current => {
+				return self.accept_message(accepted, signer).map(Step::reply)
+			},
 			// The peer's proposal collides with ours.
 			Some(InFlight::Proposed { nonce: ours, balances: our_balances }) if ours == nonce => {
 				self.check_proposal(&ledger, nonce, &balances, signature, waivers)?;

@@ -108,3 +108,25 @@ fn a_payer_whose_revoke_is_lost_is_paid_and_does_not_count_it_as_silence() {
 	let (alice, bob) = (alice.lock().unwrap(), bob.lock().unwrap());
 	assert_agree(alice.bank(CHANNEL).unwrap(), bob.bank(CHANNEL).unwrap());
 }
+
+#[test]
+fn a_payee_waiting_for_a_lost_revoke_gets_it_when_the_payer_pays_again() {
+	let (alice, bob, a, b) = pair([100, 100]);
+	// Alice's first payment: her Revoke never reaches Bob, who waits for it.
+	let lossy = MemoryNetwork::new([(a, alice.clone()), (b.clone(), bob.clone())]).cut_after(1);
+	let short = Driver {
+		helper: &alice,
+		transport: &lossy,
+		timeout: Duration::from_millis(50),
+		observer: NOBODY,
+	};
+	block_on(short.pay(CHANNEL, 10)).expect("final for Alice");
+	assert!(bob.lock().unwrap().bank(CHANNEL).unwrap().ledger().unwrap().in_flight.is_some());
+	// Her next payment: Bob answers with his Accept again, Alice sends the Revoke she owes,
+	// then her new proposal goes through. Nobody drives Bob.
+	let network = MemoryNetwork::new([(b, bob.clone())]);
+	let (nonce, balances) = block_on(driver(&alice, &network).pay(CHANNEL, 5)).unwrap();
+	assert_eq!((nonce, balances), (2, [85, 115]));
+	let (alice, bob) = (alice.lock().unwrap(), bob.lock().unwrap());
+	assert_agree(alice.bank(CHANNEL).unwrap(), bob.bank(CHANNEL).unwrap());
+}
