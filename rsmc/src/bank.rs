@@ -973,8 +973,13 @@ impl Bank {
 	) -> Result<Step, Error> {
 		let me = self.me();
 		let ledger = self.ledger().expect("matched by the caller");
-		if ledger.in_flight.is_some() {
-			return Err(Error::Busy);
+		match ledger.in_flight {
+			// As for a proposal: the peer still owes us a `Revoke`; our `Accept` again.
+			Some(InFlight::Accepted { nonce: accepted }) => {
+				return self.accept_message(accepted, signer).map(Step::reply)
+			},
+			Some(_) => return Err(Error::Busy),
+			None => {},
 		}
 		if nonce != ledger.sheet.nonce || balances != ledger.sheet.balances {
 			return Err(Error::CloseMismatch);

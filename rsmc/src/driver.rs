@@ -268,27 +268,31 @@ impl<S: Store, T: Transport> Driver<'_, S, T> {
 	/// Close `channel` cooperatively with the newest sheet: both signatures, ready to submit.
 	pub async fn close(&self, channel: ChannelId) -> Result<Closing, DriveError> {
 		let deadline = Instant::now() + self.timeout;
+		let complete = || {
+			self.with(|h| h.bank(channel).and_then(|b| b.closing().cloned()))
+				.filter(|c| c.signatures().is_some())
+		};
 		loop {
-			match self.with(|h| h.close(channel)) {
-				Ok(close) => {
-					self.exchange(channel, close).await?;
-					break;
-				},
-				Err(HelperError::Protocol(Error::Busy)) if Instant::now() < deadline => {
-					if self.resume(channel).await?.is_empty() {
-						self.transport.pause().await;
-					}
-				},
-				Err(HelperError::Protocol(Error::Busy)) => {
-					return Err(self.silent(channel, "a payment stayed in flight".into()))
-				},
+			if let Some(closing) = complete() {
+				return Ok(closing);
+			}
+			if Instant::now() >= deadline {
+				return Err(self.silent(channel, "the close was not signed in time".into()));
+			}
+			// A payment still in flight (ours or the peer's) is finished first; the peer may
+			// also answer our `Close` with what finishes it.
+			let step = match self.with(|h| h.close(channel)) {
+				Ok(close) => self.exchange(channel, close).await,
+				Err(HelperError::Protocol(Error::Busy)) => self.resume(channel).await,
 				Err(e) => return Err(e.into()),
+			};
+			match step {
+				Ok(_) | Err(DriveError::Busy(_)) => {},
+				Err(e) => return Err(e),
+			}
+			if complete().is_none() {
+				self.transport.pause().await;
 			}
 		}
-		self.with(|h| h.bank(channel).and_then(|b| b.closing().cloned()))
-			.filter(|c| c.signatures().is_some())
-			.ok_or_else(|| {
-				DriveError::Refused("the peer's answer did not complete the close".into())
-			})
 	}
 }

@@ -130,3 +130,23 @@ fn a_payee_waiting_for_a_lost_revoke_gets_it_when_the_payer_pays_again() {
 	let (alice, bob) = (alice.lock().unwrap(), bob.lock().unwrap());
 	assert_agree(alice.bank(CHANNEL).unwrap(), bob.bank(CHANNEL).unwrap());
 }
+
+#[test]
+fn a_close_while_the_payee_waits_for_a_lost_revoke_completes() {
+	let (alice, bob, a, b) = pair([100, 100]);
+	let lossy = MemoryNetwork::new([(a, alice.clone()), (b.clone(), bob.clone())]).cut_after(1);
+	let short = Driver {
+		helper: &alice,
+		transport: &lossy,
+		timeout: Duration::from_millis(50),
+		observer: NOBODY,
+	};
+	block_on(short.pay(CHANNEL, 10)).expect("final for Alice");
+	let network = MemoryNetwork::new([(b, bob.clone())]);
+	let closing = block_on(driver(&alice, &network).close(CHANNEL)).unwrap();
+	assert_eq!((closing.nonce, closing.balances), (1, [90, 110]));
+	let bob = bob.lock().unwrap();
+	let theirs = bob.bank(CHANNEL).unwrap().closing().unwrap();
+	assert!(theirs.signatures().is_some());
+	assert_eq!(theirs.balances, [90, 110]);
+}
