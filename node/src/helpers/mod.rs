@@ -8,25 +8,27 @@
 //! its message leaves.
 
 pub mod chain;
+pub mod events;
+mod party;
 pub mod rpc;
 pub mod transport;
 pub mod watchtower;
 
-use chain::{NodeChain, OnChain};
+use chain::NodeChain;
 use codec::Decode;
+use events::{announce, announce_event};
+pub use events::{Event, EventKind};
+use party::Party;
 use rsmc::{
 	bank::Action,
-	chain::{ChainCall, ChainEvent},
 	driver::{DriveError, Driver, Opened},
-	keys::Sr25519Signer,
-	store::{RedbStore, Store},
+	store::RedbStore,
 	transport::{answer, Miss},
-	Bank, Body, Helper, HelperError, Liquidation, Message, Policy, Progress, Terms,
+	Body, HelperError, Liquidation, Message, Policy, Progress, Terms,
 };
-use sp_core::{sr25519, Pair};
 use std::{
 	collections::{BTreeMap, BTreeSet},
-	path::{Path, PathBuf},
+	path::PathBuf,
 	sync::{Arc, Mutex},
 	time::{Duration, Instant},
 };
@@ -111,105 +113,6 @@ impl From<HelperError> for Failure {
 	}
 }
 
-/// Something a helper saw or did, for `rsmc_subscribeEvents` and the log.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-	pub account: AccountId,
-	pub kind: EventKind,
-	pub channel: ChannelId,
-	pub nonce: Nonce,
-	pub balances: Balances,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventKind {
-	/// The bank is open on chain (`rsmc_open`'s first step).
-	Opened,
-	/// A bank another account opened waits for our operator's `rsmc_accept`; or, to the
-	/// opener, the peer's helper holds it so.
-	Offered,
-	/// The nonce-0 handshake is done: each side holds a signed sheet 0.
-	Handshake,
-	/// This helper's deposit is held.
-	Deposited,
-	/// Both deposits are held: payments may flow.
-	Running,
-	/// We paid: the payment is final.
-	Paid,
-	/// We were paid: the peer revoked its old sheet.
-	Received,
-	/// The bank was liquidated (by either side).
-	Liquidated,
-	/// A liquidation with a revoked sheet was punished: the master's share went to the peer.
-	Punished,
-	/// The master withdrew its share after the lock.
-	Withdrawn,
-	/// The bank was closed cooperatively.
-	Closed,
-}
-
-impl EventKind {
-	pub fn name(self) -> &'static str {
-		match self {
-			Self::Opened => "Opened",
-			Self::Offered => "Offered",
-			Self::Handshake => "Handshake",
-			Self::Deposited => "Deposited",
-			Self::Running => "Running",
-			Self::Paid => "Paid",
-			Self::Received => "Received",
-			Self::Liquidated => "Liquidated",
-			Self::Punished => "Punished",
-			Self::Withdrawn => "Withdrawn",
-			Self::Closed => "Closed",
-		}
-	}
-}
-
-/// The banks each helper talks to on other nodes: channel → RPC URL of the peer's node,
-/// kept beside the store so that a restarted helper still knows where its peers are.
-struct PeerBook {
-	path: PathBuf,
-	urls: Mutex<BTreeMap<ChannelId, String>>,
-}
-
-impl PeerBook {
-	fn open(path: PathBuf) -> Result<Self, String> {
-		let urls = match std::fs::read(&path) {
-			Ok(raw) => serde_json::from_slice(&raw)
-				.map_err(|e| format!("{} is not a peer book: {e}", path.display()))?,
-			Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-			Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-		};
-		Ok(Self { path, urls: Mutex::new(urls) })
-	}
-
-	pub fn get(&self, channel: ChannelId) -> Option<String> {
-		self.urls.lock().expect("not poisoned").get(&channel).cloned()
-	}
-
-	/// Record (or with `None`, forget) the peer of `channel`, durably: written aside, synced,
-	/// then renamed over the old book.
-	fn set(&self, channel: ChannelId, url: Option<String>) -> Result<(), String> {
-		let mut urls = self.urls.lock().expect("not poisoned");
-		let changed = match url {
-			Some(url) => urls.insert(channel, url.clone()).as_ref() != Some(&url),
-			None => urls.remove(&channel).is_some(),
-		};
-		if !changed {
-			return Ok(());
-		}
-		let write = || -> std::io::Result<()> {
-			let aside = self.path.with_extension("json.new");
-			let mut file = std::fs::File::create(&aside)?;
-			std::io::Write::write_all(&mut file, &serde_json::to_vec(&*urls)?)?;
-			file.sync_all()?;
-			std::fs::rename(&aside, &self.path)
-		};
-		write().map_err(|e| format!("cannot write {}: {e}", self.path.display()))
-	}
-}
-
 impl From<DriveError> for Failure {
 	fn from(e: DriveError) -> Self {
 		match e {
@@ -228,114 +131,6 @@ fn peer_url(url: Option<String>) -> Result<Option<String>, Failure> {
 			Failure::BadRequest(format!("`{url}` is not a ws:// or wss:// URL of a peer's node")),
 		),
 		url => Ok(url),
-	}
-}
-
-/// A bank's helper: one per bank, each behind its own lock, all of an account's sharing its
-/// store, so that the banks of one account never wait on each other.
-type BankHelper = Helper<Arc<RedbStore>>;
-
-/// One account's helpers.
-pub struct Party {
-	pub account: AccountId,
-	pair: sr25519::Pair,
-	signer: Arc<Sr25519Signer>,
-	genesis: sp_core::H256,
-	policy: Policy,
-	store: Arc<RedbStore>,
-	banks: std::sync::RwLock<BTreeMap<ChannelId, Arc<Mutex<BankHelper>>>>,
-	peers: PeerBook,
-	/// With `--rsmc-test-cheats` only: every sheet this party could once liquidate with, so
-	/// that a test can make it cheat. Never stored.
-	history: Option<Mutex<BTreeMap<(ChannelId, Nonce), Liquidation>>>,
-}
-
-impl Party {
-	fn open(
-		suri: &str,
-		dir: &Path,
-		genesis: sp_core::H256,
-		cheats: bool,
-		policy: Policy,
-	) -> Result<Self, String> {
-		let pair = sr25519::Pair::from_string(suri, None)
-			.map_err(|e| format!("--rsmc-account {suri}: not a secret URI ({e:?})"))?;
-		let account = AccountId::from(pair.public());
-		let dir = dir.join(account.to_string());
-		std::fs::create_dir_all(&dir)
-			.map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-		let store = Arc::new(RedbStore::open(&dir.join("banks.redb")).map_err(|e| e.to_string())?);
-		let signer = Arc::new(Sr25519Signer::new(pair.clone()));
-		let peers = PeerBook::open(dir.join("peers.json"))?;
-		let history = cheats.then(Default::default);
-		let party = Self {
-			account,
-			pair,
-			signer,
-			genesis,
-			policy,
-			store: store.clone(),
-			banks: Default::default(),
-			peers,
-			history,
-		};
-		for bank in store.load_all().map_err(|e| e.to_string())? {
-			let channel = bank.channel();
-			let helper = party.helper_with([bank]);
-			party.banks.write().expect("not poisoned").insert(channel, helper);
-		}
-		Ok(party)
-	}
-
-	fn helper_with(&self, banks: impl IntoIterator<Item = Bank>) -> Arc<Mutex<BankHelper>> {
-		let signer = self.signer.clone();
-		let helper = Helper::with_banks(signer, self.genesis, self.store.clone(), banks);
-		Arc::new(Mutex::new(helper.with_policy(self.policy)))
-	}
-
-	/// The helper of bank `channel`, if we hold it.
-	fn helper(&self, channel: ChannelId) -> Option<Arc<Mutex<BankHelper>>> {
-		self.banks.read().expect("not poisoned").get(&channel).cloned()
-	}
-
-	/// The helper of bank `channel`, made empty if we do not hold it yet (for the `Open` of a
-	/// bank the chain holds, or our own).
-	fn helper_or_new(&self, channel: ChannelId) -> Arc<Mutex<BankHelper>> {
-		let mut banks = self.banks.write().expect("not poisoned");
-		banks.entry(channel).or_insert_with(|| self.helper_with([])).clone()
-	}
-
-	/// Drop the helper of `channel` if it holds no bank (an `Open` it refused).
-	fn drop_if_empty(&self, channel: ChannelId) {
-		if self.bank(channel).is_none() {
-			self.banks.write().expect("not poisoned").remove(&channel);
-		}
-	}
-
-	/// Run `f` on the helper of bank `channel`; never held across an `await`. `None` when we
-	/// hold no such bank.
-	fn with<T>(&self, channel: ChannelId, f: impl FnOnce(&mut BankHelper) -> T) -> Option<T> {
-		let helper = self.helper(channel)?;
-		let mut helper = helper.lock().expect("a helper step does not panic");
-		Some(f(&mut helper))
-	}
-
-	/// Our state of bank `channel`.
-	fn bank(&self, channel: ChannelId) -> Option<Bank> {
-		self.with(channel, |h| h.bank(channel).cloned()).flatten()
-	}
-
-	/// Every bank we hold.
-	fn channels(&self) -> Vec<ChannelId> {
-		self.banks.read().expect("not poisoned").keys().copied().collect()
-	}
-
-	/// Keep the newest sheet of `channel` for the cheat method (test builds of the flag).
-	fn remember(&self, channel: ChannelId) {
-		let Some(history) = &self.history else { return };
-		if let Some(Ok(sheet)) = self.with(channel, |h| h.liquidation(channel)) {
-			history.lock().expect("not poisoned").insert((channel, sheet.nonce), sheet);
-		}
 	}
 }
 
@@ -881,147 +676,10 @@ impl Helpers {
 			}
 		});
 	}
-
-	/// After a restart: finish what each bank was doing (a deposit, a payment in flight), and
-	/// forget banks the chain has settled. What the watchtower owes is kept with the banks.
-	pub async fn resume_all(self: &Arc<Self>) {
-		for party in self.parties.values() {
-			let banks = party.channels();
-			for channel in banks {
-				let on_chain = match self.chain.channel(channel) {
-					Ok(on_chain) => on_chain,
-					Err(e) => {
-						log::warn!(target: LOG, "💸 cannot resume bank {channel}: {e}");
-						continue;
-					},
-				};
-				match on_chain {
-					None => self.forget(party, channel),
-					Some(bank) => self.resume_bank(party, channel, bank).await,
-				}
-			}
-		}
-	}
-
-	async fn resume_bank(&self, party: &Arc<Party>, channel: ChannelId, bank: OnChain) {
-		let active = party.bank(channel).is_some_and(|b| b.ledger().is_some());
-		match (bank.state, &bank.liquidation) {
-			(ChannelState::Funding, _) if active => self.deposit_later(party.clone(), channel),
-			(ChannelState::Liquidating, Some(liquidation)) => {
-				let event = ChainEvent::Liquidated {
-					channel,
-					master: bank.clients[usize::from(liquidation.master)].clone(),
-					nonce: liquidation.nonce,
-					balances: bank.balances,
-					unlock_at: liquidation.unlock_at.into(),
-				};
-				self.watch(party, &event);
-			},
-			_ => {
-				if let Err(e) = self.drive(party, channel, async |d| d.resume(channel).await).await
-				{
-					log::warn!(target: LOG, "💸 {} bank {channel}: cannot resume: {e}", party.account);
-				}
-			},
-		}
-	}
-
-	/// The watchtower's look at one chain event for one party: what it owes the chain now
-	/// goes out.
-	fn watch(&self, party: &Arc<Party>, event: &ChainEvent) {
-		let channels = match event {
-			ChainEvent::Liquidated { channel, .. } => vec![*channel],
-			ChainEvent::Block { .. } => party.channels(),
-		};
-		let mut calls = Vec::new();
-		for channel in channels {
-			match party.with(channel, |h| h.on_chain_event(event)) {
-				Some(Ok(owed)) => calls.extend(owed),
-				Some(Err(e)) => log::warn!(target: LOG, "💸 {} watchtower: {e}", party.account),
-				None => {},
-			}
-		}
-		self.submit_calls(party, calls);
-	}
-
-	/// Submit again what `party` owes the chain at the best block.
-	fn submit_owed(&self, party: &Arc<Party>) {
-		let (_, best) = self.chain.best();
-		let calls = party
-			.channels()
-			.into_iter()
-			.filter_map(|channel| party.with(channel, |h| h.owed_calls(best.into())))
-			.flatten()
-			.collect();
-		self.submit_calls(party, calls);
-	}
-
-	/// Submit each of `calls` not already on its way, penalties first; a call that fails is
-	/// owed again at the next block or tick.
-	fn submit_calls(&self, party: &Arc<Party>, mut calls: Vec<ChainCall>) {
-		calls.sort_by_key(|call| !call.is_penalty());
-		for call in calls {
-			let key = (party.account.clone(), call.channel(), call.is_penalty());
-			if !self.submitting.lock().expect("not poisoned").insert(key.clone()) {
-				continue;
-			}
-			log::info!(target: LOG, "💸 {} watchtower: {}", party.account, describe_call(&call));
-			let (chain, party) = (self.chain.clone(), party.clone());
-			let submitting = self.submitting.clone();
-			tokio::spawn(async move {
-				let what = describe_call(&call);
-				match chain.submit(&party.pair, chain_call(call)).await {
-					Ok(_) => {
-						log::info!(target: LOG, "💸 {} watchtower: {what}: in a block", party.account)
-					},
-					Err(e) => log::warn!(
-						target: LOG,
-						"💸 {} watchtower: {what}: {e}; owed again at the next block",
-						party.account
-					),
-				}
-				submitting.lock().expect("not poisoned").remove(&key);
-			});
-		}
-	}
-
-	fn forget(&self, party: &Party, channel: ChannelId) {
-		if let Some(Err(e)) = party.with(channel, |h| h.forget(channel)) {
-			log::warn!(target: LOG, "💸 {} bank {channel}: cannot forget: {e}", party.account);
-		}
-		party.banks.write().expect("not poisoned").remove(&channel);
-		let _ = party.peers.set(channel, None);
-	}
-
-	/// The parties holding bank `channel`.
-	fn holders(&self, channel: ChannelId) -> Vec<Arc<Party>> {
-		self.parties.values().filter(|p| p.bank(channel).is_some()).cloned().collect()
-	}
 }
 
-/// Tell the log and the subscribers what `party` saw or did on `channel`, with the newest
-/// sheet it holds.
-fn announce(events: &broadcast::Sender<Event>, party: &Party, kind: EventKind, channel: ChannelId) {
-	let (nonce, balances) =
-		party.bank(channel).map(|b| (b.nonce(), b.balances())).unwrap_or_default();
-	let event = Event { account: party.account.clone(), kind, channel, nonce, balances };
-	announce_event(events, event);
-}
-
-fn announce_event(events: &broadcast::Sender<Event>, event: Event) {
-	let Event { account, kind, channel, nonce, balances } = &event;
-	log::info!(
-		target: LOG,
-		"💸 {account} bank {channel}: {} (nonce {nonce}, balances {} / {})",
-		kind.name(),
-		balances[0],
-		balances[1]
-	);
-	// Nobody listening is fine.
-	let _ = events.send(event);
-}
-
-fn liquidate_call(sheet: Liquidation) -> RuntimeCall {
+/// The `liquidate` call of a sheet.
+pub(crate) fn liquidate_call(sheet: Liquidation) -> RuntimeCall {
 	pallet_virtual_bank::Call::liquidate {
 		channel: sheet.channel,
 		nonce: sheet.nonce,
@@ -1030,30 +688,6 @@ fn liquidate_call(sheet: Liquidation) -> RuntimeCall {
 		peer_signature: sheet.peer_signature,
 	}
 	.into()
-}
-
-fn chain_call(call: ChainCall) -> RuntimeCall {
-	match call {
-		ChainCall::Liquidate(sheet) => liquidate_call(sheet),
-		ChainCall::WithdrawByMaster { channel } => {
-			pallet_virtual_bank::Call::withdraw_by_master { channel }.into()
-		},
-		ChainCall::WithdrawByPeer { channel, waiver_signature } => {
-			pallet_virtual_bank::Call::withdraw_by_peer { channel, waiver_signature }.into()
-		},
-	}
-}
-
-fn describe_call(call: &ChainCall) -> String {
-	match call {
-		ChainCall::Liquidate(sheet) => {
-			format!("liquidate bank {} with sheet {}", sheet.channel, sheet.nonce)
-		},
-		ChainCall::WithdrawByMaster { channel } => format!("withdraw_by_master on bank {channel}"),
-		ChainCall::WithdrawByPeer { channel, .. } => {
-			format!("withdraw_by_peer on bank {channel}: the peer liquidated with a revoked sheet")
-		},
-	}
 }
 
 /// A protocol message from its `0x` hex SCALE form.

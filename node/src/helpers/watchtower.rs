@@ -4,15 +4,16 @@
 //! lock ends. What is owed is stored with the bank and submitted again at every block and on
 //! a timer (an idle instant-seal chain brings no blocks) until it is included or moot.
 
-use super::{EventKind, Helpers, LOG};
+use super::{chain::OnChain, liquidate_call, party::Party, EventKind, Helpers, LOG};
 use futures::StreamExt;
-use rsmc::chain::ChainEvent;
+use rsmc::chain::{ChainCall, ChainEvent};
 use sc_client_api::BlockchainEvents;
 use sp_blockchain::HeaderBackend;
 use sp_core::H256;
 use sp_runtime::traits::Header as _;
 use std::{sync::Arc, time::Duration};
-use vbank_runtime::{BlockNumber, RuntimeEvent};
+use vbank_primitives::{ChannelId, ChannelState};
+use vbank_runtime::{BlockNumber, RuntimeCall, RuntimeEvent};
 
 /// How often owed calls are submitted again when no block comes.
 const RETRY_EVERY: Duration = Duration::from_secs(2);
@@ -105,12 +106,156 @@ impl Helpers {
 	}
 
 	/// The chain removed bank `channel`: tell, and forget it.
-	fn settled(&self, channel: super::ChannelId, kind: EventKind, nonce: Option<u64>) {
+	fn settled(&self, channel: ChannelId, kind: EventKind, nonce: Option<u64>) {
 		for party in self.holders(channel) {
 			let (newest, balances) =
 				party.bank(channel).map(|b| (b.nonce(), b.balances())).unwrap_or_default();
 			self.emit_with(&party.account, kind, channel, nonce.unwrap_or(newest), balances);
 			self.forget(&party, channel);
 		}
+	}
+}
+
+/// The watchtower's side of the helpers: resuming after a restart, and the calls owed to the
+/// chain.
+impl Helpers {
+	/// After a restart: finish what each bank was doing (a deposit, a payment in flight), and
+	/// forget banks the chain has settled. What the watchtower owes is kept with the banks.
+	pub async fn resume_all(self: &Arc<Self>) {
+		for party in self.parties.values() {
+			let banks = party.channels();
+			for channel in banks {
+				let on_chain = match self.chain.channel(channel) {
+					Ok(on_chain) => on_chain,
+					Err(e) => {
+						log::warn!(target: LOG, "💸 cannot resume bank {channel}: {e}");
+						continue;
+					},
+				};
+				match on_chain {
+					None => self.forget(party, channel),
+					Some(bank) => self.resume_bank(party, channel, bank).await,
+				}
+			}
+		}
+	}
+
+	async fn resume_bank(&self, party: &Arc<Party>, channel: ChannelId, bank: OnChain) {
+		let active = party.bank(channel).is_some_and(|b| b.ledger().is_some());
+		match (bank.state, &bank.liquidation) {
+			(ChannelState::Funding, _) if active => self.deposit_later(party.clone(), channel),
+			(ChannelState::Liquidating, Some(liquidation)) => {
+				let event = ChainEvent::Liquidated {
+					channel,
+					master: bank.clients[usize::from(liquidation.master)].clone(),
+					nonce: liquidation.nonce,
+					balances: bank.balances,
+					unlock_at: liquidation.unlock_at.into(),
+				};
+				self.watch(party, &event);
+			},
+			_ => {
+				if let Err(e) = self.drive(party, channel, async |d| d.resume(channel).await).await
+				{
+					log::warn!(target: LOG, "💸 {} bank {channel}: cannot resume: {e}", party.account);
+				}
+			},
+		}
+	}
+
+	/// The watchtower's look at one chain event for one party: what it owes the chain now
+	/// goes out.
+	pub(super) fn watch(&self, party: &Arc<Party>, event: &ChainEvent) {
+		let channels = match event {
+			ChainEvent::Liquidated { channel, .. } => vec![*channel],
+			ChainEvent::Block { .. } => party.channels(),
+		};
+		let mut calls = Vec::new();
+		for channel in channels {
+			match party.with(channel, |h| h.on_chain_event(event)) {
+				Some(Ok(owed)) => calls.extend(owed),
+				Some(Err(e)) => log::warn!(target: LOG, "💸 {} watchtower: {e}", party.account),
+				None => {},
+			}
+		}
+		self.submit_calls(party, calls);
+	}
+
+	/// Submit again what `party` owes the chain at the best block.
+	pub(super) fn submit_owed(&self, party: &Arc<Party>) {
+		let (_, best) = self.chain.best();
+		let calls = party
+			.channels()
+			.into_iter()
+			.filter_map(|channel| party.with(channel, |h| h.owed_calls(best.into())))
+			.flatten()
+			.collect();
+		self.submit_calls(party, calls);
+	}
+
+	/// Submit each of `calls` not already on its way, penalties first; a call that fails is
+	/// owed again at the next block or tick.
+	fn submit_calls(&self, party: &Arc<Party>, mut calls: Vec<ChainCall>) {
+		calls.sort_by_key(|call| !call.is_penalty());
+		for call in calls {
+			let key = (party.account.clone(), call.channel(), call.is_penalty());
+			if !self.submitting.lock().expect("not poisoned").insert(key.clone()) {
+				continue;
+			}
+			log::info!(target: LOG, "💸 {} watchtower: {}", party.account, describe_call(&call));
+			let (chain, party) = (self.chain.clone(), party.clone());
+			let submitting = self.submitting.clone();
+			tokio::spawn(async move {
+				let what = describe_call(&call);
+				match chain.submit(&party.pair, chain_call(call)).await {
+					Ok(_) => {
+						log::info!(target: LOG, "💸 {} watchtower: {what}: in a block", party.account)
+					},
+					Err(e) => log::warn!(
+						target: LOG,
+						"💸 {} watchtower: {what}: {e}; owed again at the next block",
+						party.account
+					),
+				}
+				submitting.lock().expect("not poisoned").remove(&key);
+			});
+		}
+	}
+
+	pub(super) fn forget(&self, party: &Party, channel: ChannelId) {
+		if let Some(Err(e)) = party.with(channel, |h| h.forget(channel)) {
+			log::warn!(target: LOG, "💸 {} bank {channel}: cannot forget: {e}", party.account);
+		}
+		party.banks.write().expect("not poisoned").remove(&channel);
+		let _ = party.peers.set(channel, None);
+	}
+
+	/// The parties holding bank `channel`.
+	pub(super) fn holders(&self, channel: ChannelId) -> Vec<Arc<Party>> {
+		self.parties.values().filter(|p| p.bank(channel).is_some()).cloned().collect()
+	}
+}
+
+fn chain_call(call: ChainCall) -> RuntimeCall {
+	match call {
+		ChainCall::Liquidate(sheet) => liquidate_call(sheet),
+		ChainCall::WithdrawByMaster { channel } => {
+			pallet_virtual_bank::Call::withdraw_by_master { channel }.into()
+		},
+		ChainCall::WithdrawByPeer { channel, waiver_signature } => {
+			pallet_virtual_bank::Call::withdraw_by_peer { channel, waiver_signature }.into()
+		},
+	}
+}
+
+fn describe_call(call: &ChainCall) -> String {
+	match call {
+		ChainCall::Liquidate(sheet) => {
+			format!("liquidate bank {} with sheet {}", sheet.channel, sheet.nonce)
+		},
+		ChainCall::WithdrawByMaster { channel } => format!("withdraw_by_master on bank {channel}"),
+		ChainCall::WithdrawByPeer { channel, .. } => {
+			format!("withdraw_by_peer on bank {channel}: the peer liquidated with a revoked sheet")
+		},
 	}
 }

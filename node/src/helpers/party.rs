@@ -1,0 +1,175 @@
+//! One account's helpers: a helper per bank behind its own lock, the account's store and key,
+//! and the book of its peers' node URLs.
+
+use rsmc::{
+	keys::Sr25519Signer,
+	store::{RedbStore, Store},
+	Bank, Helper, Liquidation, Policy,
+};
+use sp_core::{sr25519, Pair};
+use std::{
+	collections::BTreeMap,
+	path::{Path, PathBuf},
+	sync::{Arc, Mutex},
+};
+use vbank_primitives::{ChannelId, Nonce};
+use vbank_runtime::AccountId;
+
+/// The banks each helper talks to on other nodes: channel → RPC URL of the peer's node,
+/// kept beside the store so that a restarted helper still knows where its peers are.
+pub(super) struct PeerBook {
+	path: PathBuf,
+	urls: Mutex<BTreeMap<ChannelId, String>>,
+}
+
+impl PeerBook {
+	pub(super) fn open(path: PathBuf) -> Result<Self, String> {
+		let urls = match std::fs::read(&path) {
+			Ok(raw) => serde_json::from_slice(&raw)
+				.map_err(|e| format!("{} is not a peer book: {e}", path.display()))?,
+			Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+			Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+		};
+		Ok(Self { path, urls: Mutex::new(urls) })
+	}
+
+	pub(super) fn get(&self, channel: ChannelId) -> Option<String> {
+		self.urls.lock().expect("not poisoned").get(&channel).cloned()
+	}
+
+	/// Record (or with `None`, forget) the peer of `channel`, durably: written aside, synced,
+	/// then renamed over the old book.
+	pub(super) fn set(&self, channel: ChannelId, url: Option<String>) -> Result<(), String> {
+		let mut urls = self.urls.lock().expect("not poisoned");
+		let changed = match url {
+			Some(url) => urls.insert(channel, url.clone()).as_ref() != Some(&url),
+			None => urls.remove(&channel).is_some(),
+		};
+		if !changed {
+			return Ok(());
+		}
+		let write = || -> std::io::Result<()> {
+			let aside = self.path.with_extension("json.new");
+			let mut file = std::fs::File::create(&aside)?;
+			std::io::Write::write_all(&mut file, &serde_json::to_vec(&*urls)?)?;
+			file.sync_all()?;
+			std::fs::rename(&aside, &self.path)
+		};
+		write().map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+	}
+}
+
+/// A bank's helper: one per bank, each behind its own lock, all of an account's sharing its
+/// store, so that the banks of one account never wait on each other.
+pub(super) type BankHelper = Helper<Arc<RedbStore>>;
+
+/// One account's helpers.
+pub struct Party {
+	pub account: AccountId,
+	pub(super) pair: sr25519::Pair,
+	signer: Arc<Sr25519Signer>,
+	genesis: sp_core::H256,
+	policy: Policy,
+	store: Arc<RedbStore>,
+	pub(super) banks: std::sync::RwLock<BTreeMap<ChannelId, Arc<Mutex<BankHelper>>>>,
+	pub(super) peers: PeerBook,
+	/// With `--rsmc-test-cheats` only: every sheet this party could once liquidate with, so
+	/// that a test can make it cheat. Never stored.
+	pub(super) history: Option<Mutex<BTreeMap<(ChannelId, Nonce), Liquidation>>>,
+}
+
+impl Party {
+	pub(super) fn open(
+		suri: &str,
+		dir: &Path,
+		genesis: sp_core::H256,
+		cheats: bool,
+		policy: Policy,
+	) -> Result<Self, String> {
+		let pair = sr25519::Pair::from_string(suri, None)
+			.map_err(|e| format!("--rsmc-account {suri}: not a secret URI ({e:?})"))?;
+		let account = AccountId::from(pair.public());
+		let dir = dir.join(account.to_string());
+		std::fs::create_dir_all(&dir)
+			.map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+		let store = Arc::new(RedbStore::open(&dir.join("banks.redb")).map_err(|e| e.to_string())?);
+		let signer = Arc::new(Sr25519Signer::new(pair.clone()));
+		let peers = PeerBook::open(dir.join("peers.json"))?;
+		let history = cheats.then(Default::default);
+		let party = Self {
+			account,
+			pair,
+			signer,
+			genesis,
+			policy,
+			store: store.clone(),
+			banks: Default::default(),
+			peers,
+			history,
+		};
+		for bank in store.load_all().map_err(|e| e.to_string())? {
+			let channel = bank.channel();
+			let helper = party.helper_with([bank]);
+			party.banks.write().expect("not poisoned").insert(channel, helper);
+		}
+		Ok(party)
+	}
+
+	pub(super) fn helper_with(
+		&self,
+		banks: impl IntoIterator<Item = Bank>,
+	) -> Arc<Mutex<BankHelper>> {
+		let signer = self.signer.clone();
+		let helper = Helper::with_banks(signer, self.genesis, self.store.clone(), banks);
+		Arc::new(Mutex::new(helper.with_policy(self.policy)))
+	}
+
+	/// The helper of bank `channel`, if we hold it.
+	pub(super) fn helper(&self, channel: ChannelId) -> Option<Arc<Mutex<BankHelper>>> {
+		self.banks.read().expect("not poisoned").get(&channel).cloned()
+	}
+
+	/// The helper of bank `channel`, made empty if we do not hold it yet (for the `Open` of a
+	/// bank the chain holds, or our own).
+	pub(super) fn helper_or_new(&self, channel: ChannelId) -> Arc<Mutex<BankHelper>> {
+		let mut banks = self.banks.write().expect("not poisoned");
+		banks.entry(channel).or_insert_with(|| self.helper_with([])).clone()
+	}
+
+	/// Drop the helper of `channel` if it holds no bank (an `Open` it refused).
+	pub(super) fn drop_if_empty(&self, channel: ChannelId) {
+		if self.bank(channel).is_none() {
+			self.banks.write().expect("not poisoned").remove(&channel);
+		}
+	}
+
+	/// Run `f` on the helper of bank `channel`; never held across an `await`. `None` when we
+	/// hold no such bank.
+	pub(super) fn with<T>(
+		&self,
+		channel: ChannelId,
+		f: impl FnOnce(&mut BankHelper) -> T,
+	) -> Option<T> {
+		let helper = self.helper(channel)?;
+		let mut helper = helper.lock().expect("a helper step does not panic");
+		Some(f(&mut helper))
+	}
+
+	/// Our state of bank `channel`.
+	pub(super) fn bank(&self, channel: ChannelId) -> Option<Bank> {
+		self.with(channel, |h| h.bank(channel).cloned()).flatten()
+	}
+
+	/// Every bank we hold.
+	pub(super) fn channels(&self) -> Vec<ChannelId> {
+		self.banks.read().expect("not poisoned").keys().copied().collect()
+	}
+
+	/// Keep the newest sheet of `channel` for the cheat method (test builds of the flag).
+	pub(super) fn remember(&self, channel: ChannelId) {
+		let Some(history) = &self.history else { return };
+		if let Some(Ok(sheet)) = self.with(channel, |h| h.liquidation(channel)) {
+			history.lock().expect("not poisoned").insert((channel, sheet.nonce), sheet);
+		}
+	}
+}
