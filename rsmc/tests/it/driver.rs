@@ -87,11 +87,11 @@ fn a_silent_peer_times_out_and_says_whether_a_payment_was_left_in_flight() {
 	}
 }
 
-#[test]
-fn a_payer_whose_revoke_is_lost_is_paid_and_does_not_count_it_as_silence() {
+/// Alice pays 10 to Bob, whose node falls silent once her `Propose` is answered: her payment
+/// is final for her, and Bob still waits for her `Revoke`.
+fn pay_losing_the_revoke() -> (Shared, Shared, AccountId32) {
 	let (alice, bob, a, b) = pair([100, 100]);
-	// The Propose goes through and the Accept comes back; then Bob falls silent.
-	let network = MemoryNetwork::new([(a, alice.clone()), (b, bob.clone())]).cut_after(1);
+	let network = MemoryNetwork::new([(a, alice.clone()), (b.clone(), bob.clone())]).cut_after(1);
 	let short = Driver {
 		helper: &alice,
 		transport: &network,
@@ -100,9 +100,14 @@ fn a_payer_whose_revoke_is_lost_is_paid_and_does_not_count_it_as_silence() {
 	};
 	let (nonce, balances) = block_on(short.pay(CHANNEL, 10)).expect("final for Alice");
 	assert_eq!((nonce, balances), (1, [90, 110]));
-	// Bob holds sheet 1 but has not counted the payment: he waits for the Revoke, and gets
-	// it when he asks again.
 	assert!(bob.lock().unwrap().bank(CHANNEL).unwrap().ledger().unwrap().in_flight.is_some());
+	(alice, bob, b)
+}
+
+#[test]
+fn a_payer_whose_revoke_is_lost_is_paid_and_does_not_count_it_as_silence() {
+	let (alice, bob, _) = pay_losing_the_revoke();
+	// Bob gets the Revoke when he asks again.
 	let network = MemoryNetwork::new([(account(&signer("Alice")), alice.clone())]);
 	block_on(driver(&bob, &network).resume(CHANNEL)).unwrap();
 	let (alice, bob) = (alice.lock().unwrap(), bob.lock().unwrap());
@@ -111,17 +116,7 @@ fn a_payer_whose_revoke_is_lost_is_paid_and_does_not_count_it_as_silence() {
 
 #[test]
 fn a_payee_waiting_for_a_lost_revoke_gets_it_when_the_payer_pays_again() {
-	let (alice, bob, a, b) = pair([100, 100]);
-	// Alice's first payment: her Revoke never reaches Bob, who waits for it.
-	let lossy = MemoryNetwork::new([(a, alice.clone()), (b.clone(), bob.clone())]).cut_after(1);
-	let short = Driver {
-		helper: &alice,
-		transport: &lossy,
-		timeout: Duration::from_millis(50),
-		observer: NOBODY,
-	};
-	block_on(short.pay(CHANNEL, 10)).expect("final for Alice");
-	assert!(bob.lock().unwrap().bank(CHANNEL).unwrap().ledger().unwrap().in_flight.is_some());
+	let (alice, bob, b) = pay_losing_the_revoke();
 	// Her next payment: Bob answers with his Accept again, Alice sends the Revoke she owes,
 	// then her new proposal goes through. Nobody drives Bob.
 	let network = MemoryNetwork::new([(b, bob.clone())]);
@@ -133,15 +128,7 @@ fn a_payee_waiting_for_a_lost_revoke_gets_it_when_the_payer_pays_again() {
 
 #[test]
 fn a_close_while_the_payee_waits_for_a_lost_revoke_completes() {
-	let (alice, bob, a, b) = pair([100, 100]);
-	let lossy = MemoryNetwork::new([(a, alice.clone()), (b.clone(), bob.clone())]).cut_after(1);
-	let short = Driver {
-		helper: &alice,
-		transport: &lossy,
-		timeout: Duration::from_millis(50),
-		observer: NOBODY,
-	};
-	block_on(short.pay(CHANNEL, 10)).expect("final for Alice");
+	let (alice, bob, b) = pay_losing_the_revoke();
 	let network = MemoryNetwork::new([(b, bob.clone())]);
 	let closing = block_on(driver(&alice, &network).close(CHANNEL)).unwrap();
 	assert_eq!((closing.nonce, closing.balances), (1, [90, 110]));
