@@ -299,7 +299,8 @@ impl Bank {
 	}
 
 	/// Handle a message from the peer: the reply to send, if any, and what it achieved. A
-	/// refused message leaves the bank unchanged.
+	/// refused message leaves the bank unchanged: the transitions work on a copy, kept only
+	/// when they succeed.
 	pub fn handle(&mut self, message: &Message, signer: &dyn Signer) -> Result<Step, Error> {
 		let mut next = self.clone();
 		let step = next.dispatch(message, signer)?;
@@ -447,14 +448,9 @@ impl Bank {
 					next.in_flight =
 						Some(InFlight::Proposed { nonce: nonce + 1, balances: our_balances });
 					next.peer_nonce = nonce + 1;
-					let before = core::mem::replace(&mut self.phase, Phase::Active(Box::new(next)));
-					return match self.propose_message(nonce + 1, our_balances, signer) {
-						Ok(propose) => Ok(Step::reply(propose)),
-						Err(e) => {
-							self.phase = before;
-							Err(e)
-						},
-					};
+					// `handle` keeps none of this if signing fails.
+					self.phase = Phase::Active(Box::new(next));
+					return self.propose_message(nonce + 1, our_balances, signer).map(Step::reply);
 				}
 				// The peer's stands. Our proposal, sent back, gives it our key for the next
 				// nonce, where it will propose again.
@@ -502,17 +498,9 @@ impl Bank {
 		next.peer_nonce = nonce;
 		next.peer_balances = balances;
 		next.yielded += u64::from(yields);
-		let before = core::mem::replace(&mut self.phase, Phase::Active(Box::new(next)));
-		match self.accept_message(nonce, signer) {
-			Ok(accept) => {
-				let step = Step::reply(accept);
-				Ok(if yields { step.with(Progress::Yielded) } else { step })
-			},
-			Err(e) => {
-				self.phase = before;
-				Err(e)
-			},
-		}
+		self.phase = Phase::Active(Box::new(next));
+		let step = Step::reply(self.accept_message(nonce, signer)?);
+		Ok(if yields { step.with(Progress::Yielded) } else { step })
 	}
 
 	/// A proposal of the peer's at `nonce`: a payment to us out of its share of our newest
