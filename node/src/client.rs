@@ -45,6 +45,9 @@ pub enum Action {
 		#[arg(long)]
 		peer_url: Option<String>,
 	},
+	/// Accept a bank another account opened that waits for us (`Offered`: outside the
+	/// helper's `--rsmc-inbound-limit` or `--rsmc-min-lock`): the handshake and our deposit.
+	Accept { account: String, channel: u64 },
 	/// Pay an amount on a bank; returns once the payment is final.
 	Pay { account: String, channel: u64, amount: String },
 	/// Close a bank cooperatively (or liquidate it if the peer does not answer).
@@ -107,6 +110,10 @@ impl RsmcCmd {
 					],
 				);
 				let bank = with_progress(open, events).await?;
+				print_banks(&Value::Array(vec![bank]));
+			},
+			Action::Accept { account, channel } => {
+				let bank = call("rsmc_accept", rpc_params![address(account)?, channel]).await?;
 				print_banks(&Value::Array(vec![bank]));
 			},
 			Action::Pay { account, channel, amount } => {

@@ -132,7 +132,7 @@ fn bank_events(chain: &Chain, from: u32) -> Vec<BankEvent> {
 		.collect()
 }
 
-fn cli(url: &str, args: &[&str]) -> (String, String) {
+pub(crate) fn cli(url: &str, args: &[&str]) -> (String, String) {
 	let output = Command::new(binary())
 		.args(["rsmc", "--url", url])
 		.args(args)

@@ -120,8 +120,10 @@ fn a_strangers_messages_are_ignored_and_a_bank_outside_the_policy_waits_for_acce
 	assert_eq!(offered["state"], "Offered", "{offered}");
 	let channel = offered["channel"].as_u64().unwrap();
 	assert_eq!(view(&chain, Bob, channel).unwrap()["state"], "Offered");
-	let running = chain.rpc("rsmc_accept", rpc_params![addr(Bob), channel]);
-	assert_eq!(running["state"], "Running", "{running}");
+	// Bob's operator accepts it from the command line.
+	let (shown, _) = crate::helpers::cli(&node.url(), &["accept", "//Bob", &channel.to_string()]);
+	assert!(shown.contains("Running"), "{shown}");
+	assert_eq!(view(&chain, Bob, channel).unwrap()["state"], "Running");
 	crate::helpers::wait_until("Alice sees it running", std::time::Duration::from_secs(30), || {
 		view(&chain, Alice, channel).unwrap()["state"] == "Running"
 	});
