@@ -61,7 +61,7 @@ pub mod pallet {
 		pallet_prelude::*,
 		traits::{
 			fungible::{self, hold::Mutate as _},
-			tokens::{Fortitude, Precision, Restriction},
+			tokens::{Fortitude, Precision, Preservation, Restriction},
 		},
 	};
 	use frame_system::pallet_prelude::*;
@@ -266,7 +266,8 @@ pub mod pallet {
 		/// - [`Error::UnknownChannel`], [`Error::NotAClient`].
 		/// - [`Error::WrongState`]: the bank is not `Funding`.
 		/// - [`Error::AlreadyDeposited`]: the caller has deposited already, or brings zero.
-		/// - a token error when the caller can't afford its amount.
+		/// - `TokenError::FundsUnavailable` when the caller can't spend its amount: frozen funds
+		///   (vesting, a vote) and the existential deposit don't count.
 		#[pallet::call_index(1)]
 		pub fn deposit(origin: OriginFor<T>, channel: ChannelId) -> DispatchResult {
 			let who = ensure_signed(origin)?;
@@ -473,6 +474,14 @@ pub mod pallet {
 		fn do_deposit(channel: ChannelId, mut bank: ChannelOf<T>, me: usize) -> DispatchResult {
 			let who = bank.clients[me].clone();
 			let amount = bank.balances[me];
+			// Only what the account may spend: funds under a freeze (vesting, a vote) or the
+			// existential deposit would otherwise be held here and leave through a payout.
+			let spendable = <T::Currency as fungible::Inspect<_>>::reducible_balance(
+				&who,
+				Preservation::Protect,
+				Fortitude::Polite,
+			);
+			ensure!(spendable >= amount, sp_runtime::TokenError::FundsUnavailable);
 			T::Currency::hold(&HoldReason::ChannelDeposit.into(), &who, amount)?;
 			bank.deposited[me] = true;
 			let running = bank.deposited == [true, true];

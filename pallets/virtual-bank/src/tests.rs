@@ -1213,3 +1213,20 @@ mod property {
 		}
 	}
 }
+
+#[test]
+fn a_deposit_takes_only_what_the_account_may_spend_never_frozen_funds() {
+	use frame_support::traits::{LockableCurrency, WithdrawReasons};
+	build_and_execute(|| {
+		assert_ok!(VirtualBank::open(origin(&alice()), bob(), 100, 500_000, LOCK));
+		// Most of Bob's balance vests: frozen, though still his.
+		Balances::set_lock(*b"vesting ", &bob(), ENDOWMENT - 400_000, WithdrawReasons::all());
+		assert_noop!(VirtualBank::deposit(origin(&bob()), 0), TokenError::FundsUnavailable);
+		assert_eq!(held(&bob()), 0);
+		// Once the lock is lifted to what leaves him enough, the deposit goes through.
+		Balances::set_lock(*b"vesting ", &bob(), ENDOWMENT - 500_001, WithdrawReasons::all());
+		assert_ok!(VirtualBank::deposit(origin(&bob()), 0));
+		assert_eq!(held(&bob()), 500_000);
+		Balances::remove_lock(*b"vesting ", &bob());
+	});
+}
