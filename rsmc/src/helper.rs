@@ -125,16 +125,8 @@ impl<S: Store> Helper<S> {
 		self
 	}
 
-	pub fn policy(&self) -> &Policy {
-		&self.policy
-	}
-
 	pub fn signer(&self) -> &dyn Signer {
 		&*self.signer
-	}
-
-	pub fn genesis_hash(&self) -> H256 {
-		self.genesis_hash
 	}
 
 	pub fn store(&self) -> &S {
