@@ -121,8 +121,10 @@ pub enum Subcommand {
 	/// Talk to a running node's helpers: open a bank, pay, close, list banks.
 	Rsmc(crate::client::RsmcCmd),
 
-	/// Benchmark the runtime's pallets (`benchmark pallet`); needs a node built with
-	/// `--features runtime-benchmarks`.
+	/// Benchmark the runtime's pallets (`benchmark pallet`, `benchmark machine`). Only in a
+	/// node built with `--features runtime-benchmarks`: the benchmarking command line pulls
+	/// in some 120 crates a chain that only runs never needs.
+	#[cfg(feature = "runtime-benchmarks")]
 	#[command(subcommand)]
 	Benchmark(frame_benchmarking_cli::BenchmarkCmd),
 }

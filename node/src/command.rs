@@ -101,6 +101,7 @@ pub fn run() -> sc_cli::Result<()> {
 				Ok((cmd.run(client, backend, None), task_manager))
 			})
 		},
+		#[cfg(feature = "runtime-benchmarks")]
 		Some(Subcommand::Benchmark(cmd)) => benchmark(&cli, cmd),
 		Some(Subcommand::Rsmc(cmd)) => cmd.run().map_err(sc_cli::Error::Input),
 		None => {
@@ -198,9 +199,4 @@ fn benchmark(cli: &Cli, cmd: &frame_benchmarking_cli::BenchmarkCmd) -> sc_cli::R
 		}),
 		_ => Err("this node offers `benchmark pallet` and `benchmark machine`".into()),
 	}
-}
-
-#[cfg(not(feature = "runtime-benchmarks"))]
-fn benchmark(_: &Cli, _: &frame_benchmarking_cli::BenchmarkCmd) -> sc_cli::Result<()> {
-	Err("benchmarks need a node built with `--features runtime-benchmarks`".into())
 }
