@@ -91,6 +91,9 @@ pub struct Liquidation<AccountId, BlockNumber> {
 	pub liquidated_at: BlockNumber,
 	/// First block at which the master may withdraw; the peer's claim ends just before it.
 	pub unlock_at: BlockNumber,
+	/// The block whose initialisation releases the master's share and removes the bank by
+	/// itself: `unlock_at`, or the first block after it with room in the release schedule.
+	pub release_at: BlockNumber,
 }
 
 /// A virtual bank between two clients.
@@ -107,6 +110,9 @@ pub struct Channel<AccountId, BlockNumber> {
 	pub lock_period: BlockNumber,
 	pub state: ChannelState,
 	pub liquidation: Option<Liquidation<AccountId, BlockNumber>>,
+	/// What the opener paid for the bank's storage, held until the bank is removed: recorded
+	/// so that exactly this is released, whatever the chain charges by then.
+	pub storage_deposit: Balance,
 }
 
 impl<AccountId: PartialEq, BlockNumber> Channel<AccountId, BlockNumber> {
@@ -310,6 +316,7 @@ mod tests {
 			lock_period: 1,
 			state: ChannelState::Funding,
 			liquidation: None,
+			storage_deposit: 1,
 		};
 		assert_eq!(channel.total(), Some(u128::MAX));
 		channel.balances[1] = 1;

@@ -1,16 +1,23 @@
 //! Benchmarks of every call, each on its most expensive path: signatures are made over the
-//! `<Bytes>`-wrapped payload, so the pallet checks the raw form in vain before the wrapped one.
+//! `<Bytes>`-wrapped payload, so the pallet checks the raw form in vain before the wrapped one;
+//! the master is the client whose payout touches the most accounts; `liquidate` searches the
+//! release schedule through full blocks; `on_initialize` releases a full block of banks, each
+//! between accounts of its own.
 
 use super::*;
 use crate::Pallet as VirtualBank;
 use frame_benchmarking::v2::*;
-use frame_support::traits::{
-	fungible::{Inspect, Mutate},
-	Get,
+use frame_support::{
+	traits::{
+		fungible::{Inspect, Mutate},
+		Authorize, Get, Hooks,
+	},
+	BoundedVec,
 };
+use frame_system::pallet_prelude::BlockNumberFor;
 use frame_system::RawOrigin;
 use sp_core::{crypto::KeyTypeId, sr25519};
-use sp_runtime::{traits::Zero, AccountId32, MultiSignature};
+use sp_runtime::{transaction_validity::TransactionSource, AccountId32, MultiSignature};
 use vbank_primitives::{close_payload, sheet_payload, waiver_payload, wrap_bytes};
 
 const KEY_TYPE: KeyTypeId = KeyTypeId(*b"vbnk");
@@ -35,10 +42,15 @@ fn sign(signer: &sr25519::Public, payload: &[u8]) -> MultiSignature {
 		.into()
 }
 
+type Client<T> = (sr25519::Public, <T as frame_system::Config>::AccountId);
+
 /// A running bank between two fresh funded clients.
-fn running_bank<T: Config>() -> (ChannelId, [(sr25519::Public, T::AccountId); 2]) {
-	let a = funded_key::<T>("bench-a");
-	let b = funded_key::<T>("bench-b");
+fn running_bank<T: Config>() -> (ChannelId, [Client<T>; 2]) {
+	running_bank_between::<T>(funded_key::<T>("bench-a"), funded_key::<T>("bench-b"))
+}
+
+/// A running bank between `a` and `b`, funded already.
+fn running_bank_between<T: Config>(a: Client<T>, b: Client<T>) -> (ChannelId, [Client<T>; 2]) {
 	let channel = NextChannelId::<T>::get();
 	let amount = amount::<T>();
 	VirtualBank::<T>::open(
@@ -54,24 +66,49 @@ fn running_bank<T: Config>() -> (ChannelId, [(sr25519::Public, T::AccountId); 2]
 	(channel, [a, b])
 }
 
-/// A bank liquidated by client 0 with a sheet moving a quarter of its funds to client 1,
-/// and the key pair of that sheet's waiver.
-fn liquidated_bank<T: Config>() -> (ChannelId, [(sr25519::Public, T::AccountId); 2], sr25519::Public)
-{
+/// A bank liquidated by client `master` with a sheet moving a quarter of its funds to client
+/// 1, and the key pair of that sheet's waiver.
+fn liquidated_bank<T: Config>(master: usize) -> (ChannelId, [Client<T>; 2], sr25519::Public) {
 	let (channel, clients) = running_bank::<T>();
+	let waiver = liquidate_with_a_quarter_moved::<T>(channel, &clients, master);
+	(channel, clients, waiver)
+}
+
+/// Liquidate `channel` as client `master`, with a sheet moving a quarter of its funds to
+/// client 1: the key pair of that sheet's waiver.
+fn liquidate_with_a_quarter_moved<T: Config>(
+	channel: ChannelId,
+	clients: &[Client<T>; 2],
+	master: usize,
+) -> sr25519::Public {
 	let (balances, waiver) = sheet_moving_a_quarter::<T>();
 	let payload =
 		sheet_payload(&VirtualBank::<T>::genesis_hash(), channel, 1, &balances, &waiver.into());
 	VirtualBank::<T>::liquidate(
-		RawOrigin::Signed(clients[0].1.clone()).into(),
+		RawOrigin::Signed(clients[master].1.clone()).into(),
 		channel,
 		1,
 		balances,
 		waiver.into(),
-		sign(&clients[1].0, &payload),
+		sign(&clients[1 - master].0, &payload),
 	)
 	.expect("liquidate");
-	(channel, clients, waiver)
+	waiver
+}
+
+/// The block a bank liquidated now would be released in, if the schedule had room.
+fn lock_end<T: Config>() -> BlockNumberFor<T> {
+	frame_system::Pallet::<T>::block_number() + T::MinLockPeriod::get()
+}
+
+/// Fill the release schedule of `blocks` blocks from `from` with banks that do not exist.
+fn fill_schedule<T: Config>(from: BlockNumberFor<T>, blocks: u32) {
+	let full: alloc::vec::Vec<ChannelId> =
+		(0..T::MaxReleasesPerBlock::get()).map(|i| u64::MAX - u64::from(i)).collect();
+	let full = BoundedVec::<_, T::MaxReleasesPerBlock>::try_from(full).expect("fits its bound");
+	for i in 0..blocks {
+		Releases::<T>::insert(from + i.into(), full.clone());
+	}
 }
 
 fn sheet_moving_a_quarter<T: Config>() -> (Balances, sr25519::Public) {
@@ -127,42 +164,87 @@ mod benchmarks {
 		let (balances, waiver) = sheet_moving_a_quarter::<T>();
 		let genesis = VirtualBank::<T>::genesis_hash();
 		let signature =
-			sign(&clients[1].0, &sheet_payload(&genesis, channel, 1, &balances, &waiver.into()));
+			sign(&clients[0].0, &sheet_payload(&genesis, channel, 1, &balances, &waiver.into()));
+		// Every block the schedule may look at is full but the last.
+		let lock_end = lock_end::<T>();
+		fill_schedule::<T>(lock_end, RELEASE_SEARCH - 1);
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(clients[0].1.clone()), channel, 1, balances, waiver.into(), signature);
+		_(RawOrigin::Signed(clients[1].1.clone()), channel, 1, balances, waiver.into(), signature);
 
-		assert_eq!(Channels::<T>::get(channel).map(|b| b.state), Some(ChannelState::Liquidating));
+		let liquidation = Channels::<T>::get(channel).and_then(|b| b.liquidation);
+		assert_eq!(liquidation.map(|l| l.release_at), Some(lock_end + (RELEASE_SEARCH - 1).into()));
 	}
 
 	#[benchmark]
 	fn withdraw_by_master() {
-		let (channel, clients, _) = liquidated_bank::<T>();
-		let unlock_at = Channels::<T>::get(channel)
-			.and_then(|b| b.liquidation)
-			.map(|l| l.unlock_at)
-			.unwrap_or_else(Zero::zero);
+		// Client 1 as master: its share, and client 0's storage deposit, are released.
+		let (channel, clients, _) = liquidated_bank::<T>(1);
+		let liquidation = Channels::<T>::get(channel).and_then(|b| b.liquidation);
+		let unlock_at = liquidation.map(|l| l.unlock_at).expect("liquidated");
 		frame_system::Pallet::<T>::set_block_number(unlock_at);
+		let anybody = funded_key::<T>("bench-watchtower").1;
+		let before = T::Currency::balance(&clients[1].1);
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(clients[0].1.clone()), channel);
+		_(RawOrigin::Signed(anybody), channel);
 
 		assert!(Channels::<T>::get(channel).is_none());
+		assert!(T::Currency::balance(&clients[1].1) > before);
 	}
 
 	#[benchmark]
 	fn withdraw_by_peer() {
-		let (channel, clients, waiver) = liquidated_bank::<T>();
+		let (channel, clients, waiver) = liquidated_bank::<T>(1);
 		let watchtower = funded_key::<T>("bench-watchtower").1;
 		let genesis = VirtualBank::<T>::genesis_hash();
 		let proof = sign(&waiver, &waiver_payload(&genesis, channel, 1));
-		let before = T::Currency::balance(&clients[1].1);
+		let before = T::Currency::balance(&clients[0].1);
 
 		#[extrinsic_call]
 		_(RawOrigin::Signed(watchtower), channel, proof);
 
 		assert!(Channels::<T>::get(channel).is_none());
-		assert!(T::Currency::balance(&clients[1].1) > before);
+		assert!(T::Currency::balance(&clients[0].1) > before);
+	}
+
+	#[benchmark]
+	fn authorize_withdraw_by_peer() {
+		let (channel, _, waiver) = liquidated_bank::<T>(1);
+		let genesis = VirtualBank::<T>::genesis_hash();
+		let waiver_signature = sign(&waiver, &waiver_payload(&genesis, channel, 1));
+		let call = Call::<T>::withdraw_by_peer { channel, waiver_signature };
+
+		#[block]
+		{
+			call.authorize(TransactionSource::External)
+				.expect("withdraw_by_peer authorizes itself")
+				.expect("a valid penalty");
+		}
+	}
+
+	/// The block where `n` locks end, each bank between two accounts of its own, liquidated
+	/// by client 1.
+	#[benchmark]
+	fn on_initialize(n: Linear<0, { T::MaxReleasesPerBlock::get() }>) {
+		let mut channels = alloc::vec::Vec::new();
+		for i in 0..n {
+			let a = funded_key::<T>(&alloc::format!("bench-a-{i}"));
+			let b = funded_key::<T>(&alloc::format!("bench-b-{i}"));
+			let (channel, clients) = running_bank_between::<T>(a, b);
+			liquidate_with_a_quarter_moved::<T>(channel, &clients, 1);
+			channels.push(channel);
+		}
+		let lock_end = lock_end::<T>();
+		frame_system::Pallet::<T>::set_block_number(lock_end);
+
+		#[block]
+		{
+			VirtualBank::<T>::on_initialize(lock_end);
+		}
+
+		assert!(channels.iter().all(|c| !Channels::<T>::contains_key(c)));
+		assert!(!Releases::<T>::contains_key(lock_end));
 	}
 
 	#[benchmark]

@@ -6,13 +6,28 @@
 //! revealing their *waiver keys*. Either client may [`Pallet::liquidate`] the bank with the
 //! newest sheet its peer signed: the peer is paid at once, the liquidator's (the *master's*)
 //! share stays frozen for the bank's lock period, during which anybody holding the sheet's
-//! revealed waiver secret may hand it to the peer with [`Pallet::withdraw_by_peer`].
-//! Otherwise the master takes it with [`Pallet::withdraw_by_master`] once the lock ends.
+//! revealed waiver secret may hand it to the peer with [`Pallet::withdraw_by_peer`] — as a
+//! signed transaction, or as a general one that pays no fee, authorized by the proof itself,
+//! so a watcher with no money can punish. Otherwise the lock ends by itself: the chain
+//! releases the master's share and removes the bank in the block the lock ends, from a
+//! bounded schedule ([`Releases`]); nobody has to send a second transaction.
 //! [`Pallet::close`] settles at once when both clients sign.
 //!
 //! Funds never leave their owners' accounts until they are paid: they are held with
 //! [`fungible::hold::Mutate`] under [`HoldReason::ChannelDeposit`], and the opener's
-//! storage deposit under [`HoldReason::BankStorage`].
+//! storage deposit under [`HoldReason::BankStorage`]; each bank records the storage deposit
+//! it took, and releases exactly that.
+//!
+//! ## Dust
+//!
+//! A payout to an account that does not exist must be at least the existential deposit. A
+//! client who brought nothing and has no account, and is owed less than that by a
+//! liquidation, a close or a penalty, cannot be paid: its share stays with the other client
+//! (as BOLT #3 trims outputs below the dust limit, but without destroying anything), and
+//! [`Event::Trimmed`] says so. Every other payout is exact. A master's share is frozen on
+//! its account, so a client with no account can't liquidate into a share it does not hold
+//! yet (`TokenError::CannotCreateHold`); on a chain with fees, whoever sends `liquidate`
+//! has an account.
 //!
 //! Every signed payload is built by `vbank_primitives` and carries a tag, the chain's
 //! genesis hash and the bank's id, so a signature can't be replayed on another bank, another
@@ -61,20 +76,38 @@ pub mod pallet {
 		pallet_prelude::*,
 		traits::{
 			fungible::{self, hold::Mutate as _},
-			tokens::{Fortitude, Precision, Preservation, Restriction},
+			tokens::{
+				DepositConsequence, Fortitude, Precision, Preservation, Provenance, Restriction,
+			},
 		},
+		weights::WeightMeter,
 	};
 	use frame_system::pallet_prelude::*;
 	use sp_core::H256;
 	use sp_runtime::{
-		traits::{CheckedAdd, Zero},
+		traits::{CheckedAdd, Saturating, Zero},
+		transaction_validity::{
+			InvalidTransaction, TransactionLongevity, TransactionPriority, TransactionSource,
+			TransactionValidityWithRefund, ValidTransaction,
+		},
 		AccountId32, MultiSignature,
 	};
 	use vbank_primitives::{close_payload, sheet_payload, verify_signature, waiver_payload};
 
+	/// How many blocks from a lock's end `liquidate` looks for room in the release schedule
+	/// before it gives up with [`Error::ReleaseScheduleFull`].
+	pub const RELEASE_SEARCH: u32 = 16;
+
+	/// The priority of a penalty in the transaction pool: above any ordinary transaction,
+	/// since it expires with the lock.
+	pub const PENALTY_PRIORITY: TransactionPriority = TransactionPriority::MAX / 2;
+
 	/// A bank as stored.
 	pub type ChannelOf<T> = vbank_primitives::Channel<AccountIdOf<T>, BlockNumberFor<T>>;
 	type AccountIdOf<T> = <T as frame_system::Config>::AccountId;
+
+	/// Where this pallet logs.
+	pub(crate) const LOG_TARGET: &str = "runtime::virtual-bank";
 
 	#[pallet::pallet]
 	pub struct Pallet<T>(_);
@@ -101,8 +134,14 @@ pub mod pallet {
 		type MaxLockPeriod: Get<BlockNumberFor<Self>>;
 
 		/// Held from the opener for the storage a bank takes; released when it is removed.
+		/// Each bank records what it took, so changing this affects only banks opened later.
 		#[pallet::constant]
 		type OpenDeposit: Get<Balance>;
+
+		/// How many lock ends one block releases by itself; a lock end that finds its block
+		/// full takes the next block with room.
+		#[pallet::constant]
+		type MaxReleasesPerBlock: Get<u32>;
 
 		/// Weights of this pallet's calls.
 		type WeightInfo: WeightInfo;
@@ -125,6 +164,17 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type NextChannelId<T> = StorageValue<_, ChannelId, ValueQuery>;
 
+	/// The release schedule: the liquidated banks whose lock ends in each block, released by
+	/// that block's `on_initialize`.
+	#[pallet::storage]
+	pub type Releases<T: Config> = StorageMap<
+		_,
+		Twox64Concat,
+		BlockNumberFor<T>,
+		BoundedVec<ChannelId, T::MaxReleasesPerBlock>,
+		ValueQuery,
+	>;
+
 	/// The banks of each account, so a wallet can list them.
 	#[pallet::storage]
 	pub type ChannelsOf<T: Config> =
@@ -145,15 +195,18 @@ pub mod pallet {
 		/// Both clients have deposited: the bank is running.
 		Running { channel: ChannelId },
 		/// `master` liquidated the bank with sheet `nonce`: the peer has been paid, and the
-		/// master's share is frozen until `unlock_at`.
+		/// master's share is frozen until `unlock_at`; the chain releases it by itself in
+		/// block `release_at` (`unlock_at`, or later when that block's schedule was full).
 		Liquidated {
 			channel: ChannelId,
 			master: T::AccountId,
 			nonce: Nonce,
 			balances: Balances,
 			unlock_at: BlockNumberFor<T>,
+			release_at: BlockNumberFor<T>,
 		},
-		/// The master took its frozen share after the lock; the bank is removed.
+		/// The lock ended and the master's frozen share was released to it (`who`), by the
+		/// release schedule or by `withdraw_by_master`; the bank is removed.
 		WithdrawnByMaster { channel: ChannelId, who: T::AccountId, amount: Balance },
 		/// Sheet `nonce` was proven revoked: the master's frozen share went to the peer `who`;
 		/// the bank is removed.
@@ -162,6 +215,9 @@ pub mod pallet {
 		Cancelled { channel: ChannelId },
 		/// Both clients closed the bank with `balances`, paid at once; it is removed.
 		Closed { channel: ChannelId, balances: Balances },
+		/// `who`'s share, `amount`, was below the existential deposit of an account that does
+		/// not exist, so it stayed with the other client (see the pallet's "Dust" section).
+		Trimmed { channel: ChannelId, who: T::AccountId, amount: Balance },
 	}
 
 	#[pallet::error]
@@ -192,14 +248,25 @@ pub mod pallet {
 		AmountOverflow,
 		/// `now + lock_period` is past the largest block number.
 		UnlockOverflow,
-		/// Only the client who liquidated may withdraw after the lock.
-		NotMaster,
 		/// Every bank id has been used.
 		NoChannelIdLeft,
+		/// The release schedule has no room in the [`RELEASE_SEARCH`] blocks from the lock's
+		/// end: try again in a later block.
+		ReleaseScheduleFull,
 	}
 
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		/// End the locks that end in block `n`: release each master's share, remove the bank,
+		/// release its storage deposit.
+		fn on_initialize(n: BlockNumberFor<T>) -> Weight {
+			let due = Releases::<T>::take(n);
+			for &channel in &due {
+				Self::release(channel, n);
+			}
+			T::WeightInfo::on_initialize(due.len() as u32)
+		}
+
 		fn integrity_test() {
 			assert!(
 				T::MinLockPeriod::get() <= T::MaxLockPeriod::get(),
@@ -212,6 +279,18 @@ pub mod pallet {
 			assert!(
 				!T::OpenDeposit::get().is_zero(),
 				"OpenDeposit must not be zero, or bank storage would be free to fill"
+			);
+			assert!(
+				T::MaxReleasesPerBlock::get() > 0,
+				"MaxReleasesPerBlock must not be zero, or no liquidation could be scheduled"
+			);
+			let mut meter =
+				WeightMeter::with_limit(<T as frame_system::Config>::BlockWeights::get().max_block);
+			assert!(
+				meter
+					.try_consume(T::WeightInfo::on_initialize(T::MaxReleasesPerBlock::get()))
+					.is_ok(),
+				"a full block of releases must fit in a block"
 			);
 		}
 
@@ -312,24 +391,26 @@ pub mod pallet {
 			Self::do_liquidate(bank, master, sheet)
 		}
 
-		/// Take the master's frozen share once the lock is over; the bank is removed.
+		/// Release the master's frozen share to the master once the lock is over, before the
+		/// release schedule reaches the bank (the chain does it by itself in block
+		/// `release_at`, which is later than `unlock_at` only when that block was full); the
+		/// bank is removed.
 		///
-		/// Only the master may call, at or after `unlock_at`. Emits
-		/// [`Event::WithdrawnByMaster`].
+		/// Anybody may call, at or after `unlock_at`; the funds only ever go to the master.
+		/// Emits [`Event::WithdrawnByMaster`].
 		///
 		/// ## Errors
-		/// - [`Error::UnknownChannel`], [`Error::NotAClient`].
+		/// - [`Error::UnknownChannel`].
 		/// - [`Error::WrongState`]: the bank is not `Liquidating`.
-		/// - [`Error::NotMaster`]: the caller is the peer.
 		/// - [`Error::StillLocked`]: the lock has not ended.
 		#[pallet::call_index(3)]
 		pub fn withdraw_by_master(origin: OriginFor<T>, channel: ChannelId) -> DispatchResult {
-			let who = ensure_signed(origin)?;
-			let (bank, me) = Self::client_bank(channel, &who)?;
+			ensure_signed(origin)?;
+			let bank = Channels::<T>::get(channel).ok_or(Error::<T>::UnknownChannel)?;
 			let liquidation = bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?;
-			ensure!(usize::from(liquidation.master) == me, Error::<T>::NotMaster);
 			ensure!(Self::now() >= liquidation.unlock_at, Error::<T>::StillLocked);
-			Self::do_withdraw_by_master(channel, bank, me)
+			Self::unschedule(channel, liquidation.release_at);
+			Self::do_withdraw_by_master(channel, bank)
 		}
 
 		/// Prove that the sheet a bank was liquidated with had been revoked, by a signature of
@@ -337,7 +418,11 @@ pub mod pallet {
 		/// share goes to the peer, and the bank is removed.
 		///
 		/// Anybody may call (a watchtower needs no custody); the funds only ever go to the
-		/// peer. Emits [`Event::WithdrawnByPeer`].
+		/// peer. The proof authorizes the call by itself: sent as a *general* transaction
+		/// (`frame_system::AuthorizeCall`, no signer), it pays no fee, so a watcher holding a
+		/// revealed waiver secret but no money can punish; the pool keeps one penalty per
+		/// bank, and refuses a bad proof before any block. A signed transaction works too.
+		/// Emits [`Event::WithdrawnByPeer`].
 		///
 		/// ## Errors
 		/// - [`Error::UnknownChannel`].
@@ -345,20 +430,16 @@ pub mod pallet {
 		/// - [`Error::LockExpired`]: the lock has ended.
 		/// - [`Error::BadSignature`]: not the waiver key's signature over the waiver payload.
 		#[pallet::call_index(4)]
+		#[pallet::authorize(Self::authorize_withdraw_by_peer)]
 		pub fn withdraw_by_peer(
 			origin: OriginFor<T>,
 			channel: ChannelId,
 			waiver_signature: MultiSignature,
 		) -> DispatchResult {
-			ensure_signed(origin)?;
-			let bank = Channels::<T>::get(channel).ok_or(Error::<T>::UnknownChannel)?;
-			let liquidation = bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?;
-			ensure!(Self::now() < liquidation.unlock_at, Error::<T>::LockExpired);
-			let payload = waiver_payload(&Self::genesis_hash(), channel, liquidation.nonce);
-			ensure!(
-				verify_signature(&waiver_signature, &payload, &liquidation.waiver),
-				Error::<T>::BadSignature
-			);
+			if frame_system::ensure_authorized(origin.clone()).is_err() {
+				ensure_signed(origin)?;
+			}
+			let bank = Self::proven_revoked(channel, &waiver_signature)?;
 			Self::do_withdraw_by_peer(channel, bank)
 		}
 
@@ -420,6 +501,51 @@ pub mod pallet {
 	}
 
 	impl<T: Config> Pallet<T> {
+		/// The validity of a penalty sent as a general transaction: valid exactly when the
+		/// call would succeed now, until the lock ends, one per bank in the pool.
+		fn authorize_withdraw_by_peer(
+			_source: TransactionSource,
+			channel: &ChannelId,
+			waiver_signature: &MultiSignature,
+		) -> TransactionValidityWithRefund {
+			let bank = Self::proven_revoked(*channel, waiver_signature).map_err(|e| {
+				if e == Error::<T>::BadSignature.into() {
+					InvalidTransaction::BadProof
+				} else {
+					InvalidTransaction::Stale
+				}
+			})?;
+			let unlock_at = bank.liquidation.map(|l| l.unlock_at).unwrap_or_else(Self::now);
+			let blocks_left: TransactionLongevity = unlock_at
+				.saturating_sub(Self::now())
+				.try_into()
+				.unwrap_or(TransactionLongevity::MAX);
+			let validity = ValidTransaction::with_tag_prefix("VirtualBankPenalty")
+				.and_provides(channel)
+				.priority(PENALTY_PRIORITY)
+				.longevity(blocks_left.max(1))
+				.propagate(true)
+				.build()?;
+			Ok((validity, Weight::zero()))
+		}
+
+		/// The liquidating bank `channel`, if `waiver_signature` proves the sheet it was
+		/// liquidated with revoked and the lock has not ended.
+		fn proven_revoked(
+			channel: ChannelId,
+			waiver_signature: &MultiSignature,
+		) -> Result<ChannelOf<T>, DispatchError> {
+			let bank = Channels::<T>::get(channel).ok_or(Error::<T>::UnknownChannel)?;
+			let liquidation = bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?;
+			ensure!(Self::now() < liquidation.unlock_at, Error::<T>::LockExpired);
+			let payload = waiver_payload(&Self::genesis_hash(), channel, liquidation.nonce);
+			ensure!(
+				verify_signature(waiver_signature, &payload, &liquidation.waiver),
+				Error::<T>::BadSignature
+			);
+			Ok(bank)
+		}
+
 		/// The hash of block 0, which every signed payload binds.
 		///
 		/// `frame_system` records the real genesis hash when block 1 is initialised; no
@@ -451,6 +577,7 @@ pub mod pallet {
 			let channel = NextChannelId::<T>::get();
 			let next = channel.checked_add(1).ok_or(Error::<T>::NoChannelIdLeft)?;
 			let clients = [opener.clone(), peer];
+			let storage_deposit = T::OpenDeposit::get();
 			let bank = ChannelOf::<T> {
 				clients: clients.clone(),
 				balances: amounts,
@@ -458,6 +585,7 @@ pub mod pallet {
 				lock_period,
 				state: ChannelState::Funding,
 				liquidation: None,
+				storage_deposit,
 			};
 			NextChannelId::<T>::put(next);
 			for client in &clients {
@@ -466,7 +594,7 @@ pub mod pallet {
 			Channels::<T>::insert(channel, bank);
 			// Last, and fallible: the dispatch's storage layer undoes the writes above when
 			// the opener can't afford the deposit.
-			T::Currency::hold(&HoldReason::BankStorage.into(), &opener, T::OpenDeposit::get())?;
+			T::Currency::hold(&HoldReason::BankStorage.into(), &opener, storage_deposit)?;
 			Self::deposit_event(Event::Opened { channel, clients, amounts, lock_period });
 			Ok(())
 		}
@@ -503,9 +631,10 @@ pub mod pallet {
 		) -> DispatchResult {
 			let now = Self::now();
 			let unlock_at = now.checked_add(&bank.lock_period).ok_or(Error::<T>::UnlockOverflow)?;
-			Self::settle(&bank.clients, bank.balances, sheet.balances, Some(master))?;
 			let BalanceSheet { channel, nonce, balances, waiver } = sheet;
-			bank.balances = balances;
+			let release_at = Self::schedule(channel, unlock_at)?;
+			bank.balances =
+				Self::settle(channel, &bank.clients, bank.balances, balances, Some(master))?;
 			bank.state = ChannelState::Liquidating;
 			bank.liquidation = Some(Liquidation {
 				master: master as u8,
@@ -513,27 +642,77 @@ pub mod pallet {
 				waiver,
 				liquidated_at: now,
 				unlock_at,
+				release_at,
 			});
 			let master = bank.clients[master].clone();
 			Channels::<T>::insert(channel, bank);
-			Self::deposit_event(Event::Liquidated { channel, master, nonce, balances, unlock_at });
+			Self::deposit_event(Event::Liquidated {
+				channel,
+				master,
+				nonce,
+				balances,
+				unlock_at,
+				release_at,
+			});
 			Ok(())
 		}
 
-		fn do_withdraw_by_master(
+		/// Put `channel` in the release schedule of the first block from `unlock_at` with
+		/// room: that block.
+		fn schedule(
 			channel: ChannelId,
-			bank: ChannelOf<T>,
-			master: usize,
-		) -> DispatchResult {
-			let who = bank.clients[master].clone();
-			let amount = bank.balances[master];
+			unlock_at: BlockNumberFor<T>,
+		) -> Result<BlockNumberFor<T>, DispatchError> {
+			let mut block = unlock_at;
+			for _ in 0..RELEASE_SEARCH {
+				if Releases::<T>::mutate(block, |due| due.try_push(channel)).is_ok() {
+					return Ok(block);
+				}
+				block = block.checked_add(&1u32.into()).ok_or(Error::<T>::UnlockOverflow)?;
+			}
+			Err(Error::<T>::ReleaseScheduleFull.into())
+		}
+
+		/// Take `channel` out of the release schedule of block `release_at`.
+		fn unschedule(channel: ChannelId, release_at: BlockNumberFor<T>) {
+			Releases::<T>::mutate_exists(release_at, |due| {
+				if let Some(list) = due {
+					list.retain(|c| *c != channel);
+					if list.is_empty() {
+						*due = None;
+					}
+				}
+			});
+		}
+
+		/// The release schedule's work for `channel` in block `n`: the master's share and the
+		/// storage deposit released, the bank removed. A bank no longer there, or scheduled
+		/// elsewhere, is left alone; a release that fails is undone and logged, and
+		/// `withdraw_by_master` can still end the lock.
+		fn release(channel: ChannelId, n: BlockNumberFor<T>) {
+			let Some(bank) = Channels::<T>::get(channel) else { return };
+			if bank.liquidation.as_ref().map(|l| l.release_at) != Some(n) {
+				return;
+			}
+			let released = frame_support::storage::with_storage_layer(|| {
+				Self::do_withdraw_by_master(channel, bank)
+			});
+			if let Err(e) = released {
+				log::error!(target: LOG_TARGET, "bank {channel}: release at block {n:?} failed: {e:?}");
+			}
+		}
+
+		fn do_withdraw_by_master(channel: ChannelId, bank: ChannelOf<T>) -> DispatchResult {
+			let master = bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?.master;
+			let who = bank.clients[usize::from(master)].clone();
+			let amount = bank.balances[usize::from(master)];
 			T::Currency::release(
 				&HoldReason::ChannelDeposit.into(),
 				&who,
 				amount,
 				Precision::Exact,
 			)?;
-			Self::remove(channel, &bank)?;
+			Self::remove(channel, &bank);
 			Self::deposit_event(Event::WithdrawnByMaster { channel, who, amount });
 			Ok(())
 		}
@@ -544,18 +723,31 @@ pub mod pallet {
 			};
 			let master = usize::from(liquidation.master);
 			let nonce = liquidation.nonce;
+			Self::unschedule(channel, liquidation.release_at);
 			let peer = bank.clients[1 - master].clone();
-			let amount = bank.balances[master];
-			T::Currency::transfer_on_hold(
-				&HoldReason::ChannelDeposit.into(),
-				&bank.clients[master],
-				&peer,
-				amount,
-				Precision::Exact,
-				Restriction::Free,
-				Fortitude::Force,
-			)?;
-			Self::remove(channel, &bank)?;
+			let share = bank.balances[master];
+			let amount = if Self::can_receive(&peer, share) {
+				T::Currency::transfer_on_hold(
+					&HoldReason::ChannelDeposit.into(),
+					&bank.clients[master],
+					&peer,
+					share,
+					Precision::Exact,
+					Restriction::Free,
+					Fortitude::Force,
+				)?;
+				share
+			} else {
+				T::Currency::release(
+					&HoldReason::ChannelDeposit.into(),
+					&bank.clients[master],
+					share,
+					Precision::Exact,
+				)?;
+				Self::deposit_event(Event::Trimmed { channel, who: peer.clone(), amount: share });
+				0
+			};
+			Self::remove(channel, &bank);
 			Self::deposit_event(Event::WithdrawnByPeer { channel, who: peer, amount, nonce });
 			Ok(())
 		}
@@ -569,69 +761,100 @@ pub mod pallet {
 					Precision::Exact,
 				)?;
 			}
-			Self::remove(channel, &bank)?;
+			Self::remove(channel, &bank);
 			Self::deposit_event(Event::Cancelled { channel });
 			Ok(())
 		}
 
 		fn do_close(channel: ChannelId, bank: ChannelOf<T>, balances: Balances) -> DispatchResult {
-			Self::settle(&bank.clients, bank.balances, balances, None)?;
-			Self::remove(channel, &bank)?;
+			Self::settle(channel, &bank.clients, bank.balances, balances, None)?;
+			Self::remove(channel, &bank);
 			Self::deposit_event(Event::Closed { channel, balances });
 			Ok(())
 		}
 
+		/// Whether `who` can be paid `amount` free: always, but for an account that does not
+		/// exist and an amount below the existential deposit (dust).
+		fn can_receive(who: &T::AccountId, amount: Balance) -> bool {
+			<T::Currency as fungible::Inspect<_>>::can_deposit(who, amount, Provenance::Extant)
+				== DepositConsequence::Success
+		}
+
 		/// Move held funds so that each client gets its share of `owed` out of what it holds,
 		/// `held`, both adding up to the same total. Every share is paid out free, but for the
-		/// client `keep`, whose share stays held.
+		/// client `keep`, whose share stays held. A share that is dust to its receiver stays
+		/// with the other client ([`Event::Trimmed`]). What each client got: `owed`, but for
+		/// dust.
 		fn settle(
+			channel: ChannelId,
 			clients: &[T::AccountId; 2],
 			held: Balances,
 			owed: Balances,
 			keep: Option<usize>,
-		) -> DispatchResult {
+		) -> Result<Balances, DispatchError> {
 			let reason = HoldReason::ChannelDeposit.into();
+			let mut got = held;
 			for from in 0..2 {
 				let to = 1 - from;
 				let excess = held[from].saturating_sub(owed[from]);
-				if excess > 0 {
-					let restriction =
-						if keep == Some(to) { Restriction::OnHold } else { Restriction::Free };
-					T::Currency::transfer_on_hold(
-						&reason,
-						&clients[from],
-						&clients[to],
-						excess,
-						Precision::Exact,
-						restriction,
-						Fortitude::Force,
-					)?;
+				if excess == 0 {
+					continue;
 				}
+				// Held funds, moved on hold, make no account; paid free, they must be no dust.
+				if keep != Some(to) && !Self::can_receive(&clients[to], excess) {
+					Self::deposit_event(Event::Trimmed {
+						channel,
+						who: clients[to].clone(),
+						amount: excess,
+					});
+					continue;
+				}
+				let restriction =
+					if keep == Some(to) { Restriction::OnHold } else { Restriction::Free };
+				T::Currency::transfer_on_hold(
+					&reason,
+					&clients[from],
+					&clients[to],
+					excess,
+					Precision::Exact,
+					restriction,
+					Fortitude::Force,
+				)?;
+				got[from] -= excess;
+				got[to] = got[to].saturating_add(excess);
 			}
 			for (i, client) in clients.iter().enumerate() {
-				// What `i` still holds: its share if it held more, else all it held, as what
-				// came in from the other side came in free.
-				let still_held = held[i].min(owed[i]);
+				// What `i` still holds: what it got if it gave, else all it held, as what came
+				// in from the other side came in free.
+				let still_held = held[i].min(got[i]);
 				if keep != Some(i) && still_held > 0 {
 					T::Currency::release(&reason, client, still_held, Precision::Exact)?;
 				}
 			}
-			Ok(())
+			Ok(got)
 		}
 
-		/// Remove a settled bank and release the opener's storage deposit.
-		fn remove(channel: ChannelId, bank: &ChannelOf<T>) -> DispatchResult {
+		/// Remove a settled bank and release the storage deposit it took. A deposit that
+		/// can't be released in full is released as far as it can be, and never blocks the
+		/// clients' payouts.
+		fn remove(channel: ChannelId, bank: &ChannelOf<T>) {
 			Channels::<T>::remove(channel);
 			for client in &bank.clients {
 				ChannelsOf::<T>::remove(client, channel);
 			}
-			T::Currency::release(
+			let released = T::Currency::release(
 				&HoldReason::BankStorage.into(),
 				&bank.clients[0],
-				T::OpenDeposit::get(),
-				Precision::Exact,
-			)?;
-			Ok(())
+				bank.storage_deposit,
+				Precision::BestEffort,
+			);
+			if released != Ok(bank.storage_deposit) {
+				log::warn!(
+					target: LOG_TARGET,
+					"bank {channel}: storage deposit of {} released as {released:?}",
+					bank.storage_deposit
+				);
+			}
 		}
 
 		/// What `bank` holds for each client under `ChannelDeposit`.
@@ -662,16 +885,20 @@ pub mod pallet {
 		}
 
 		/// The money invariant: every account holds under `ChannelDeposit` exactly what its
-		/// banks owe it, and under `BankStorage` one `OpenDeposit` per bank it opened; and the
-		/// account index matches the banks.
+		/// banks owe it, and under `BankStorage` the storage deposits of the banks it opened,
+		/// and no account holds anything under this pallet's reasons without a bank behind
+		/// it; the account index matches the banks; the release schedule holds exactly the
+		/// liquidated banks still to be released.
 		#[cfg(any(test, feature = "try-runtime"))]
 		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 			use alloc::collections::btree_map::BTreeMap;
 			use fungible::hold::Inspect;
 
+			let now = Self::now();
 			let mut owed: BTreeMap<T::AccountId, Balance> = BTreeMap::new();
 			let mut storage: BTreeMap<T::AccountId, Balance> = BTreeMap::new();
 			let mut indexed = 0usize;
+			let mut scheduled = 0usize;
 			for (channel, bank) in Channels::<T>::iter() {
 				ensure!(channel < NextChannelId::<T>::get(), "bank id not yet handed out");
 				ensure!(bank.clients[0] != bank.clients[1], "bank with itself");
@@ -685,27 +912,48 @@ pub mod pallet {
 						== (bank.deposited == [true, true] && bank.liquidation.is_none()),
 					"running exactly when both deposited"
 				);
+				if let Some(l) = &bank.liquidation {
+					ensure!(l.release_at >= l.unlock_at, "released before the lock ends");
+					if l.release_at > now {
+						ensure!(
+							Releases::<T>::get(l.release_at).contains(&channel),
+							"liquidated bank missing from the release schedule"
+						);
+						scheduled += 1;
+					}
+				}
 				for (client, amount) in bank.clients.iter().zip(Self::owed(&bank)) {
 					ensure!(ChannelsOf::<T>::contains_key(client, channel), "bank not indexed");
 					let entry = owed.entry(client.clone()).or_default();
 					*entry = entry.checked_add(amount).ok_or("owed overflows")?;
 				}
 				let entry = storage.entry(bank.clients[0].clone()).or_default();
-				*entry = entry.saturating_add(T::OpenDeposit::get());
+				*entry = entry.saturating_add(bank.storage_deposit);
 				indexed += 2;
 			}
 			ensure!(ChannelsOf::<T>::iter().count() == indexed, "stale bank index entries");
-			for (who, amount) in owed {
+			let mut in_schedule = 0usize;
+			for (block, due) in Releases::<T>::iter() {
+				ensure!(block > now, "a release the chain has passed is still scheduled");
+				in_schedule += due.len();
+			}
+			ensure!(in_schedule == scheduled, "the release schedule names banks it should not");
+			for who in frame_system::Account::<T>::iter_keys() {
+				let held = [HoldReason::ChannelDeposit, HoldReason::BankStorage]
+					.map(|reason| T::Currency::balance_on_hold(&reason.into(), &who));
 				ensure!(
-					T::Currency::balance_on_hold(&HoldReason::ChannelDeposit.into(), &who)
-						== amount,
+					held[0] == owed.get(&who).copied().unwrap_or_default(),
 					"held funds differ from what the banks owe"
 				);
-			}
-			for (who, amount) in storage {
 				ensure!(
-					T::Currency::balance_on_hold(&HoldReason::BankStorage.into(), &who) == amount,
+					held[1] == storage.get(&who).copied().unwrap_or_default(),
 					"storage deposits differ from the banks opened"
+				);
+			}
+			for (who, amount) in owed.iter().chain(storage.iter()) {
+				ensure!(
+					amount.is_zero() || frame_system::Account::<T>::contains_key(who),
+					"funds owed to an account that does not exist"
 				);
 			}
 			Ok(())

@@ -51,11 +51,16 @@ impl frame_system::Config for Test {
 impl pallet_balances::Config for Test {
 	type Balance = Balance;
 	type AccountStore = System;
+	type ExistentialDeposit = ExistentialDeposit;
 }
 
 pub const MIN_LOCK: u64 = 5;
 pub const MAX_LOCK: u64 = 1_000;
 pub const BANK_DEPOSIT: Balance = 10;
+/// A real existential deposit, so that the dust rules are exercised.
+pub const ED: Balance = 5;
+/// Small, so that tests fill blocks of the release schedule.
+pub const RELEASES_PER_BLOCK: u32 = 3;
 /// What every endowed account starts with.
 pub const ENDOWMENT: Balance = 1_000_000;
 
@@ -63,6 +68,8 @@ parameter_types! {
 	pub static MinLockPeriod: u64 = MIN_LOCK;
 	pub static MaxLockPeriod: u64 = MAX_LOCK;
 	pub static OpenDeposit: Balance = BANK_DEPOSIT;
+	pub static ExistentialDeposit: Balance = ED;
+	pub const MaxReleasesPerBlock: u32 = RELEASES_PER_BLOCK;
 }
 
 impl pallet_virtual_bank::Config for Test {
@@ -71,6 +78,7 @@ impl pallet_virtual_bank::Config for Test {
 	type MinLockPeriod = MinLockPeriod;
 	type MaxLockPeriod = MaxLockPeriod;
 	type OpenDeposit = OpenDeposit;
+	type MaxReleasesPerBlock = MaxReleasesPerBlock;
 	type WeightInfo = ();
 }
 

@@ -32,6 +32,8 @@ pub trait WeightInfo {
 	fn withdraw_by_peer() -> Weight;
 	fn cancel() -> Weight;
 	fn close() -> Weight;
+	fn on_initialize(n: u32, ) -> Weight;
+	fn authorize_withdraw_by_peer() -> Weight;
 }
 
 /// Weights for `pallet_virtual_bank` using the runtime's database weights.
@@ -160,6 +162,18 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(6_u64))
 			.saturating_add(T::DbWeight::get().writes(7_u64))
 	}
+	fn on_initialize(n: u32, ) -> Weight {
+		Weight::from_parts(5_000_000, 1489)
+			.saturating_add(Weight::from_parts(2_368_691_000, 3634).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(1_u64))
+			.saturating_add(T::DbWeight::get().writes(1_u64))
+			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(n.into())))
+			.saturating_add(T::DbWeight::get().writes((5_u64).saturating_mul(n.into())))
+	}
+	fn authorize_withdraw_by_peer() -> Weight {
+		Weight::from_parts(1_000_000_000, 3634)
+			.saturating_add(T::DbWeight::get().reads(2_u64))
+	}
 }
 
 /// The same weights with ParityDb's costs, for tests and runtimes without their own.
@@ -198,5 +212,17 @@ impl WeightInfo for () {
 		Weight::from_parts(3_908_836_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(6_u64))
 			.saturating_add(ParityDbWeight::get().writes(7_u64))
+	}
+	fn on_initialize(n: u32, ) -> Weight {
+		Weight::from_parts(5_000_000, 1489)
+			.saturating_add(Weight::from_parts(2_368_691_000, 3634).saturating_mul(n.into()))
+			.saturating_add(ParityDbWeight::get().reads(1_u64))
+			.saturating_add(ParityDbWeight::get().writes(1_u64))
+			.saturating_add(ParityDbWeight::get().reads((3_u64).saturating_mul(n.into())))
+			.saturating_add(ParityDbWeight::get().writes((5_u64).saturating_mul(n.into())))
+	}
+	fn authorize_withdraw_by_peer() -> Weight {
+		Weight::from_parts(1_000_000_000, 3634)
+			.saturating_add(ParityDbWeight::get().reads(2_u64))
 	}
 }

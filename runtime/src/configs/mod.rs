@@ -93,5 +93,8 @@ impl pallet_virtual_bank::Config for Runtime {
 	/// About a week at six-second blocks.
 	type MaxLockPeriod = ConstU32<100_800>;
 	type OpenDeposit = BankDeposit;
+	/// Each release costs about as much as a `withdraw_by_master`: 64 of them take a small
+	/// part of a block.
+	type MaxReleasesPerBlock = ConstU32<64>;
 	type WeightInfo = pallet_virtual_bank::weights::SubstrateWeight<Runtime>;
 }
