@@ -215,6 +215,18 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 		.boxed(),
 		Consensus::None => return Ok(task_manager),
 	};
+	// Blocks are sealed unfinalized and finalized a second later by a task of their own, so
+	// that a transaction's watchers see `InBlock` and then `Finalized`, as on every Substrate
+	// chain. Finalizing in the seal itself reports only `Finalized`; finalizing at once on
+	// import races the pool, which then skips `InBlock` (seen from polkadot.js).
+	let finality = sc_consensus_manual_seal::run_delayed_finalize(
+		sc_consensus_manual_seal::DelayedFinalizeParams {
+			client: client.clone(),
+			spawn_handle: task_manager.spawn_handle(),
+			delay_sec: FINALITY_DELAY_SECS,
+		},
+	);
+	task_manager.spawn_essential_handle().spawn_blocking("finalize", None, finality);
 	let sealing = sc_consensus_manual_seal::run_manual_seal(ManualSealParams {
 		block_import: client.clone(),
 		env: proposer,
@@ -230,7 +242,11 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 	Ok(task_manager)
 }
 
-/// Seal a block on the best one and finalize it at once: there is one authority.
+/// How long after its import a sealed block is finalized.
+const FINALITY_DELAY_SECS: u64 = 1;
+
+/// Seal a block on the best one; the finality task finalizes it once imported (there is one
+/// authority).
 fn seal(create_empty: bool) -> EngineCommand<<Block as BlockT>::Hash> {
-	EngineCommand::SealNewBlock { create_empty, finalize: true, parent_hash: None, sender: None }
+	EngineCommand::SealNewBlock { create_empty, finalize: false, parent_hash: None, sender: None }
 }

@@ -18,6 +18,7 @@ pub enum ChainEvent {
 		nonce: Nonce,
 		balances: Balances,
 		unlock_at: BlockNumber,
+		release_at: BlockNumber,
 	},
 	/// A block was imported.
 	Block { number: BlockNumber },
@@ -47,12 +48,14 @@ impl ChainCall {
 }
 
 /// What the watchtower owes the chain for a liquidated `bank` at block `now`: the penalty
-/// while the lock lasts if the master used a sheet it had revoked, the master's withdrawal
-/// once the lock is over if the master is us, or nothing.
+/// while the lock lasts if the master used a sheet it had revoked; if the master is us, the
+/// withdrawal between the lock's end and the block the chain releases the share by itself
+/// (later than the lock's end only when that block's schedule was full); or nothing.
 pub fn owed(bank: &Bank, liquidation: &OnChainLiquidation, now: BlockNumber) -> Option<ChainCall> {
 	let channel = bank.channel();
 	if usize::from(liquidation.master) == bank.me() {
-		return (now >= liquidation.unlock_at).then_some(ChainCall::WithdrawByMaster { channel });
+		let early = (liquidation.unlock_at..liquidation.release_at).contains(&now);
+		return early.then_some(ChainCall::WithdrawByMaster { channel });
 	}
 	if now >= liquidation.unlock_at {
 		return None;

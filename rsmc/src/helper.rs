@@ -222,13 +222,13 @@ impl<S: Store> Helper<S> {
 	/// forgotten; a secret the peer reveals later makes its liquidation punishable then.
 	pub fn on_chain_event(&mut self, event: &ChainEvent) -> Result<Vec<ChainCall>, HelperError> {
 		match event {
-			ChainEvent::Liquidated { channel, master, nonce, unlock_at, .. } => {
+			ChainEvent::Liquidated { channel, master, nonce, unlock_at, release_at, .. } => {
 				let Some(bank) = self.banks.get(channel) else { return Ok(Vec::new()) };
 				let Some(master) = bank.terms.clients.iter().position(|c| c == master) else {
 					return Ok(Vec::new());
 				};
 				let mut next = bank.clone();
-				next.mark_liquidated(master as u8, *nonce, *unlock_at);
+				next.mark_liquidated(master as u8, *nonce, *unlock_at, *release_at);
 				if next != *bank {
 					self.commit(next)?;
 				}

@@ -44,8 +44,12 @@ pub const EXISTENTIAL_DEPOSIT: Balance = UNIT / 1_000;
 pub type Address = MultiAddress<AccountId, ()>;
 pub type Header = generic::Header<BlockNumber, BlakeTwo256>;
 pub type Block = generic::Block<Header, UncheckedExtrinsic>;
-/// The checks every signed transaction goes through.
+/// The checks every transaction goes through. `AuthorizeCall` comes first: a general
+/// transaction (no signer) whose call authorizes itself, such as a penalty carrying its proof
+/// (`VirtualBank::withdraw_by_peer`), gets the `Authorized` origin there, and then pays no
+/// fee and needs no nonce.
 pub type TxExtension = (
+	frame_system::AuthorizeCall<Runtime>,
 	frame_system::CheckNonZeroSender<Runtime>,
 	frame_system::CheckSpecVersion<Runtime>,
 	frame_system::CheckTxVersion<Runtime>,
@@ -59,9 +63,26 @@ pub type UncheckedExtrinsic =
 	generic::UncheckedExtrinsic<Address, RuntimeCall, Signature, TxExtension>;
 pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 
+/// The transaction extension of a transaction sent as the `nonce`-th of its account:
+/// immortal, no tip.
+#[cfg(feature = "std")]
+fn tx_extension(nonce: Nonce) -> TxExtension {
+	(
+		frame_system::AuthorizeCall::new(),
+		frame_system::CheckNonZeroSender::new(),
+		frame_system::CheckSpecVersion::new(),
+		frame_system::CheckTxVersion::new(),
+		frame_system::CheckGenesis::new(),
+		frame_system::CheckEra::from(generic::Era::Immortal),
+		frame_system::CheckNonce::from(nonce),
+		frame_system::CheckWeight::new(),
+		pallet_transaction_payment::ChargeTransactionPayment::from(0),
+	)
+}
+
 /// `call` signed by `signer` as its `nonce`-th transaction on the chain `genesis_hash`:
-/// immortal, no tip. The one place clients in Rust (the node's helpers, the tests) build
-/// a transaction.
+/// immortal, no tip. With [`general_extrinsic`], the one place clients in Rust (the node's
+/// helpers, the tests) build a transaction.
 #[cfg(feature = "std")]
 pub fn signed_extrinsic(
 	signer: &sp_core::sr25519::Pair,
@@ -71,17 +92,9 @@ pub fn signed_extrinsic(
 ) -> UncheckedExtrinsic {
 	use codec::Encode;
 	use sp_core::Pair;
-	let extension: TxExtension = (
-		frame_system::CheckNonZeroSender::new(),
-		frame_system::CheckSpecVersion::new(),
-		frame_system::CheckTxVersion::new(),
-		frame_system::CheckGenesis::new(),
-		frame_system::CheckEra::from(generic::Era::Immortal),
-		frame_system::CheckNonce::from(nonce),
-		frame_system::CheckWeight::new(),
-		pallet_transaction_payment::ChargeTransactionPayment::from(0),
-	);
+	let extension = tx_extension(nonce);
 	let implicit = (
+		(),
 		(),
 		VERSION.spec_version,
 		VERSION.transaction_version,
@@ -99,6 +112,13 @@ pub fn signed_extrinsic(
 		MultiSignature::Sr25519(signature),
 		extension,
 	)
+}
+
+/// `call` as a general transaction: no signer, no fee, no nonce. Valid only for a call that
+/// authorizes itself (`VirtualBank::withdraw_by_peer`); the pool refuses any other.
+#[cfg(feature = "std")]
+pub fn general_extrinsic(call: RuntimeCall) -> UncheckedExtrinsic {
+	UncheckedExtrinsic::new_transaction(call, tx_extension(0))
 }
 pub type Executive = frame_executive::Executive<
 	Runtime,

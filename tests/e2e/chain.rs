@@ -28,15 +28,17 @@ pub struct Outcome {
 impl Outcome {
 	/// The fee the signer paid for it.
 	pub fn fee(&self) -> Balance {
-		self.events
-			.iter()
-			.find_map(|event| match event {
-				RuntimeEvent::TransactionPayment(
-					pallet_transaction_payment::Event::TransactionFeePaid { actual_fee, .. },
-				) => Some(*actual_fee),
-				_ => None,
-			})
-			.expect("every signed transaction pays a fee")
+		self.paid_fee().expect("every signed transaction pays a fee")
+	}
+
+	/// The fee somebody paid for it, if anybody did.
+	pub fn paid_fee(&self) -> Option<Balance> {
+		self.events.iter().find_map(|event| match event {
+			RuntimeEvent::TransactionPayment(
+				pallet_transaction_payment::Event::TransactionFeePaid { actual_fee, .. },
+			) => Some(*actual_fee),
+			_ => None,
+		})
 	}
 
 	/// The virtual bank's events among [`Self::events`].
@@ -174,7 +176,21 @@ impl Chain {
 		let nonce: Value = self.rpc("system_accountNextIndex", rpc_params![account.to_string()]);
 		let nonce = nonce.as_u64().expect("a nonce is a number") as vbank_runtime::Nonce;
 		let extrinsic = vbank_runtime::signed_extrinsic(signer, call.into(), nonce, self.genesis);
-		let encoded = format!("0x{}", hex::encode(extrinsic.encode()));
+		self.try_submit_encoded(&format!("0x{}", hex::encode(extrinsic.encode())))
+			.unwrap_or_else(|e| panic!("the node refused the transaction: {e}"))
+	}
+
+	/// Submits `call` as a general transaction (no signer, no fee) and waits until it is in a
+	/// block; `Err` with the node's answer when its pool refuses it.
+	pub fn submit_general(&self, call: impl Into<RuntimeCall>) -> Result<Outcome, String> {
+		let extrinsic = vbank_runtime::general_extrinsic(call.into());
+		self.try_submit_encoded(&format!("0x{}", hex::encode(extrinsic.encode())))
+	}
+
+	/// Submits the extrinsic `encoded` (hex) and waits until it is reported `InBlock`; `Err`
+	/// with the node's answer when it refuses it.
+	fn try_submit_encoded(&self, encoded: &str) -> Result<Outcome, String> {
+		let encoded = encoded.to_string();
 		let block = self.runtime.block_on(async {
 			let mut watch: Subscription<Value> = self
 				.client
@@ -184,17 +200,18 @@ impl Chain {
 					"author_unwatchExtrinsic",
 				)
 				.await
-				.unwrap_or_else(|e| panic!("the node refused the transaction: {e}"));
+				.map_err(|e| e.to_string())?;
 			tokio::time::timeout(INCLUSION_TIMEOUT, async {
 				while let Some(status) = watch.next().await {
 					let status = status.expect("a transaction status");
-					// Blocks are finalized as they are sealed: either may be reported first.
-					if let Some(in_block) =
-						status.get("inBlock").or_else(|| status.get("finalized"))
-					{
-						let hash = in_block.as_array().map_or(in_block, |pair| &pair[0]);
-						return H256::from_slice(&hex_bytes(hash));
+					// As on any Substrate chain, `inBlock` comes before `finalized`.
+					if let Some(in_block) = status.get("inBlock") {
+						return H256::from_slice(&hex_bytes(in_block));
 					}
+					assert!(
+						status.get("finalized").is_none(),
+						"`finalized` came without `inBlock` before it: {status}"
+					);
 					if let Some(word) = status.as_str() {
 						assert!(
 							matches!(word, "ready" | "future"),
@@ -208,9 +225,9 @@ impl Chain {
 				panic!("the node closed the transaction's subscription")
 			})
 			.await
-			.expect("the transaction is put in a block in time")
-		});
-		self.outcome(block, &encoded)
+			.map_err(|_| "the transaction was not put in a block in time".to_string())
+		})?;
+		Ok(self.outcome(block, &encoded))
 	}
 
 	fn outcome(&self, block: H256, encoded: &str) -> Outcome {

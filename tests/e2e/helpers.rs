@@ -332,10 +332,9 @@ fn a_cheat_is_punished_by_the_other_nodes_watchtower_and_loses_its_whole_share()
 	// Alice gets back only her storage deposit; Bob has both shares.
 	assert_gained(&a, Alice, &alice_before, open_deposit());
 	assert_gained(&a, Bob, &bob_before, 2 * AMOUNT);
-	assert!(
-		a.fees_paid(&Bob.to_account_id(), bob_before.block + 1, a.best_number()) > 0,
-		"Bob's node submitted the penalty"
-	);
+	// Only Bob's node knew the waiver secret; its penalty went out as a general transaction,
+	// authorized by the proof: it cost Bob nothing.
+	assert_eq!(a.fees_paid(&Bob.to_account_id(), bob_before.block + 1, a.best_number()), 0);
 	wait_until("both helpers forget the bank", Duration::from_secs(10), || {
 		view(&a, Alice, channel).is_none() && view(&b, Bob, channel).is_none()
 	});

@@ -165,8 +165,16 @@ fn stale_liquidation_is_punished_by_a_third_party() {
 	);
 	liquidation.result.expect("a stale but signed sheet liquidates");
 	let unlock_at = match liquidation.bank_events().as_slice() {
-		[BankEvent::Liquidated { channel: c, master, nonce: 1, balances: b, unlock_at }] => {
+		[BankEvent::Liquidated {
+			channel: c,
+			master,
+			nonce: 1,
+			balances: b,
+			unlock_at,
+			release_at,
+		}] => {
 			assert_eq!((*c, master, *b), (channel, &alice.to_account_id(), balances));
+			assert_eq!(release_at, unlock_at, "the schedule had room at the lock's end");
 			*unlock_at
 		},
 		other => panic!("liquidate emitted {other:?}"),
@@ -214,7 +222,7 @@ fn stale_liquidation_is_punished_by_a_third_party() {
 }
 
 #[test]
-fn honest_master_withdraws_after_the_lock() {
+fn the_lock_of_an_honest_master_ends_by_itself() {
 	let node = Node::start(&[]);
 	let chain = Chain::connect(&node.url());
 	let (alice, bob) = (Sr25519Keyring::Alice, Sr25519Keyring::Bob);
@@ -238,31 +246,37 @@ fn honest_master_withdraws_after_the_lock() {
 	let unlock_at =
 		bank(&chain, channel).and_then(|b| b.liquidation).expect("liquidating").unlock_at;
 
-	let early = chain.submit(&alice.pair(), BankCall::<Runtime>::withdraw_by_master { channel });
+	let early = chain.submit(&bob.pair(), BankCall::<Runtime>::withdraw_by_master { channel });
 	assert_eq!(early.result, Err(error(BankError::StillLocked)));
-	let not_master = chain.submit(&bob.pair(), BankCall::<Runtime>::withdraw_by_master { channel });
-	assert_eq!(not_master.result, Err(error(BankError::NotMaster)));
 
-	// Blocks pass (instant seal makes one per transaction) until the lock is over.
-	let ticks = unlock_at.saturating_sub(chain.best_number() + 1);
+	// Blocks pass (instant seal makes one per transaction, here Dave's) until the lock is
+	// over: nobody sends anything, the chain releases Alice's share in block `unlock_at`.
+	let ticks = unlock_at.saturating_sub(chain.best_number());
 	chain.advance(&Sr25519Keyring::Dave.pair(), ticks);
-	let withdrawal =
-		chain.submit(&alice.pair(), BankCall::<Runtime>::withdraw_by_master { channel });
-	withdrawal.result.expect("the master withdraws at unlock_at");
-	assert_eq!(
-		withdrawal.bank_events(),
-		vec![BankEvent::WithdrawnByMaster {
-			channel,
-			who: alice.to_account_id(),
-			amount: 70 * UNIT
-		}]
+	assert_eq!(bank(&chain, channel), None);
+	let hash = chain.rpc("chain_getBlockHash", jsonrpsee::rpc_params![unlock_at]);
+	let hash = sp_core::H256::from_slice(
+		&hex::decode(hash.as_str().expect("a hash").trim_start_matches("0x")).expect("hex"),
+	);
+	let released: Vec<_> = chain
+		.events(hash)
+		.into_iter()
+		.filter(|record| record.phase == frame_system::Phase::Initialization)
+		.map(|record| record.event)
+		.collect();
+	assert!(
+		released.contains(&vbank_runtime::RuntimeEvent::VirtualBank(
+			BankEvent::WithdrawnByMaster { channel, who: alice.to_account_id(), amount: 70 * UNIT }
+		)),
+		"block {unlock_at} released nothing: {released:?}"
 	);
 
 	let alice_after = chain.account(&alice.to_account_id());
-	let fees = liquidation.fee() + early.fee() + withdrawal.fee();
 	assert_eq!(alice_after.reserved, 0);
-	assert_eq!(alice_after.free, alice_before.free + alice_before.reserved - 30 * UNIT - fees);
-	assert_eq!(bank(&chain, channel), None);
+	assert_eq!(
+		alice_after.free,
+		alice_before.free + alice_before.reserved - 30 * UNIT - liquidation.fee()
+	);
 
 	// The lock being over, the sheet can no longer be disputed.
 	let late = chain.submit(
@@ -273,4 +287,41 @@ fn honest_master_withdraws_after_the_lock() {
 		},
 	);
 	assert_eq!(late.result, Err(error(BankError::UnknownChannel)));
+}
+
+#[test]
+fn a_penalty_needs_no_signer_and_no_fee_and_a_bad_proof_never_reaches_a_block() {
+	let node = Node::start(&[]);
+	let chain = Chain::connect(&node.url());
+	let (alice, bob) = (Sr25519Keyring::Alice, Sr25519Keyring::Bob);
+	let channel = open_and_fund(&chain);
+	// Alice liquidates with sheet 1, whose waiver secret she had revealed to Bob.
+	let (balances, revoked) = ([120 * UNIT, 30 * UNIT], waiver_pair(alice, 1));
+	let waiver = AccountId::from(revoked.public());
+	let peer_signature = sign_sheet(&chain, &bob.pair(), channel, 1, balances, &waiver);
+	chain
+		.submit(
+			&alice.pair(),
+			BankCall::<Runtime>::liquidate { channel, nonce: 1, balances, waiver, peer_signature },
+		)
+		.result
+		.expect("a signed sheet liquidates");
+	let bob_before = chain.account(&bob.to_account_id()).free;
+
+	// Anybody, with no account and no money: a proof by the wrong key is refused by the pool.
+	let wrong = sign_waiver(&chain, &waiver_pair(alice, 2), channel, 1);
+	let refused = chain
+		.submit_general(BankCall::<Runtime>::withdraw_by_peer { channel, waiver_signature: wrong });
+	let Err(reason) = refused else { panic!("a bad proof was put in a block") };
+	assert!(reason.contains("bad signature"), "{reason}");
+	assert!(bank(&chain, channel).is_some());
+
+	let proof = sign_waiver(&chain, &revoked, channel, 1);
+	let punished = chain
+		.submit_general(BankCall::<Runtime>::withdraw_by_peer { channel, waiver_signature: proof })
+		.expect("the pool takes a valid penalty");
+	punished.result.expect("the penalty succeeds");
+	assert_eq!(punished.paid_fee(), None, "somebody paid for the penalty");
+	assert_eq!(chain.account(&bob.to_account_id()).free, bob_before + 120 * UNIT);
+	assert_eq!(bank(&chain, channel), None);
 }

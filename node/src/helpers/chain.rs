@@ -41,8 +41,8 @@ pub struct NodeChain {
 }
 
 /// One account's turn to submit: one transaction at a time, each waited for until it is in a
-/// block (no nonce gaps for a pool to hold back), and a penalty goes before every other call
-/// waiting: it expires with the cheat's lock.
+/// block (no nonce gaps for a pool to hold back). Penalties take no turn: they go out as
+/// general transactions, with no signer and no nonce.
 #[derive(Default)]
 pub struct Turn {
 	state: std::sync::Mutex<TurnState>,
@@ -52,7 +52,6 @@ pub struct Turn {
 #[derive(Default)]
 struct TurnState {
 	held: bool,
-	urgent_waiting: usize,
 	/// The nonce after the account's last transaction we saw included.
 	next_nonce: Nonce,
 }
@@ -61,22 +60,16 @@ struct TurnState {
 pub struct TurnGuard<'a>(&'a Turn);
 
 impl Turn {
-	/// Wait for the turn; `urgent` waiters go before the others.
-	pub async fn take(&self, urgent: bool) -> TurnGuard<'_> {
-		if urgent {
-			self.state.lock().expect("not poisoned").urgent_waiting += 1;
-		}
+	/// Wait for the turn.
+	pub async fn take(&self) -> TurnGuard<'_> {
 		loop {
 			let released = self.released.notified();
 			tokio::pin!(released);
 			released.as_mut().enable();
 			{
 				let mut state = self.state.lock().expect("not poisoned");
-				if !state.held && (urgent || state.urgent_waiting == 0) {
+				if !state.held {
 					state.held = true;
-					if urgent {
-						state.urgent_waiting -= 1;
-					}
 					return TurnGuard(self);
 				}
 			}
@@ -121,24 +114,29 @@ impl NodeChain {
 
 	/// Signs `call` as `signer`, submits it, and waits until it is in a block: the events it
 	/// emitted there, or the reason it failed (named by the runtime's error, e.g.
-	/// `VirtualBank(StillLocked)`).
+	/// `VirtualBank(StillLocked)`). A penalty (`withdraw_by_peer`) authorizes itself with its
+	/// proof: it goes out as a general transaction, unsigned, so it costs `signer` no fee and
+	/// waits for no other transaction of its.
 	pub async fn submit(
 		&self,
 		signer: &sr25519::Pair,
 		call: RuntimeCall,
 	) -> Result<Vec<RuntimeEvent>, String> {
-		let account = AccountId::from(signer.public());
-		let what = call_name(&call);
-		// One transaction per account at a time, each waited for until it is in a block:
-		// no nonce gaps for a pool (ours or the authoring node's) to hold back. A penalty goes
-		// before the account's other calls.
-		let urgent = matches!(
+		let what = &call_name(&call);
+		if matches!(
 			call,
 			RuntimeCall::VirtualBank(pallet_virtual_bank::Call::withdraw_by_peer { .. })
-		);
+		) {
+			let extrinsic = vbank_runtime::general_extrinsic(call);
+			let (block, index) = self.include(what, extrinsic.encode()).await?;
+			return self.outcome(what, block, index);
+		}
+		let account = AccountId::from(signer.public());
+		// One transaction per account at a time, each waited for until it is in a block:
+		// no nonce gaps for a pool (ours or the authoring node's) to hold back.
 		let turn =
 			self.turns.lock().expect("not poisoned").entry(account.clone()).or_default().clone();
-		let turn = turn.take(urgent).await;
+		let turn = turn.take().await;
 		// The chain's nonce, moved past what the pool still holds from this account, as
 		// `system_accountNextIndex` has it.
 		let pending = SystemApiServer::nonce(&self.system, account.clone())
@@ -146,7 +144,17 @@ impl NodeChain {
 			.map_err(|e| format!("cannot read the nonce of {account}: {}", e.message()))?;
 		let nonce = turn.next_nonce().max(pending);
 		let extrinsic = vbank_runtime::signed_extrinsic(signer, call, nonce, self.genesis);
-		let opaque = OpaqueExtrinsic::try_from_encoded_extrinsic(&extrinsic.encode())
+		let (block, index) = self.include(what, extrinsic.encode()).await?;
+		// The best block may not show it yet: count it ourselves.
+		turn.set_next_nonce(nonce + 1);
+		drop(turn);
+		self.outcome(what, block, index)
+	}
+
+	/// Submits the extrinsic `encoded` and waits until it is in a block: that block, and its
+	/// index there.
+	async fn include(&self, what: &str, encoded: Vec<u8>) -> Result<(H256, u32), String> {
+		let opaque = OpaqueExtrinsic::try_from_encoded_extrinsic(&encoded)
 			.map_err(|e| format!("{what}: {e}"))?;
 		let encoded = opaque.encode();
 		// Watch the blocks themselves rather than the pool's report, which a busy pool may
@@ -157,7 +165,7 @@ impl NodeChain {
 			.submit_one(best, TransactionSource::Local, opaque)
 			.await
 			.map_err(|e| format!("{what}: the transaction pool refused it: {e}"))?;
-		let included = tokio::time::timeout(INCLUSION_TIMEOUT, async {
+		tokio::time::timeout(INCLUSION_TIMEOUT, async {
 			while let Some(imported) = imports.next().await {
 				if !imported.is_new_best {
 					continue;
@@ -173,11 +181,11 @@ impl NodeChain {
 			Err(format!("{what}: the node is stopping"))
 		})
 		.await
-		.unwrap_or_else(|_| Err(format!("{what}: not in a block after {INCLUSION_TIMEOUT:?}")));
-		let (block, index) = included?;
-		// The best block may not show it yet: count it ourselves.
-		turn.set_next_nonce(nonce + 1);
-		drop(turn);
+		.unwrap_or_else(|_| Err(format!("{what}: not in a block after {INCLUSION_TIMEOUT:?}")))
+	}
+
+	/// The events extrinsic `index` of `block` emitted, or the reason it failed.
+	fn outcome(&self, what: &str, block: H256, index: u32) -> Result<Vec<RuntimeEvent>, String> {
 		let events: Vec<RuntimeEvent> = self
 			.events(block)?
 			.into_iter()
@@ -306,29 +314,25 @@ mod tests {
 	use std::sync::{Arc, Mutex};
 
 	#[tokio::test]
-	async fn a_penalty_takes_the_turn_before_calls_that_waited_longer() {
+	async fn an_account_submits_one_transaction_at_a_time_in_the_order_they_came() {
 		let turn = Arc::new(Turn::default());
 		let order = Arc::new(Mutex::new(Vec::new()));
-		let held = turn.take(false).await;
-		let waiter = |name: &'static str, urgent: bool| {
+		let held = turn.take().await;
+		let waiter = |name: &'static str| {
 			let (turn, order) = (turn.clone(), order.clone());
 			tokio::spawn(async move {
-				let _guard = turn.take(urgent).await;
+				let _guard = turn.take().await;
 				order.lock().unwrap().push(name);
 			})
 		};
-		let first = waiter("deposit", false);
+		let first = waiter("deposit");
 		tokio::task::yield_now().await;
-		let second = waiter("withdraw_by_master", false);
-		tokio::task::yield_now().await;
-		let penalty = waiter("withdraw_by_peer", true);
-		tokio::task::yield_now().await;
+		assert!(order.lock().unwrap().is_empty(), "went while the turn was held");
 		drop(held);
-		for task in [first, second, penalty] {
+		let second = waiter("withdraw_by_master");
+		for task in [first, second] {
 			task.await.unwrap();
 		}
-		let order = order.lock().unwrap().clone();
-		assert_eq!(order[0], "withdraw_by_peer", "{order:?}");
-		assert_eq!(order.len(), 3);
+		assert_eq!(order.lock().unwrap().len(), 2);
 	}
 }

@@ -69,7 +69,7 @@ impl Helpers {
 			let RuntimeEvent::VirtualBank(event) = event else { continue };
 			use pallet_virtual_bank::Event::*;
 			match event {
-				Liquidated { channel, master, nonce, balances, unlock_at } => {
+				Liquidated { channel, master, nonce, balances, unlock_at, release_at } => {
 					for party in self.holders(channel) {
 						self.emit_with(
 							&party.account,
@@ -84,6 +84,7 @@ impl Helpers {
 							nonce,
 							balances,
 							unlock_at: unlock_at.into(),
+							release_at: release_at.into(),
 						};
 						self.watch(&party, &event);
 					}
@@ -151,6 +152,7 @@ impl Helpers {
 					nonce: liquidation.nonce,
 					balances: bank.balances,
 					unlock_at: liquidation.unlock_at.into(),
+					release_at: liquidation.release_at.into(),
 				};
 				self.watch(party, &event);
 			},

@@ -59,10 +59,14 @@ pub use weights::WeightInfo;
 
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
+mod funds;
 #[cfg(test)]
 mod mock;
+mod schedule;
 #[cfg(test)]
 mod tests;
+#[cfg(any(test, feature = "try-runtime"))]
+mod try_state;
 pub mod weights;
 
 pub use vbank_primitives::{
@@ -72,20 +76,11 @@ pub use vbank_primitives::{
 #[frame_support::pallet]
 pub mod pallet {
 	use super::*;
-	use frame_support::{
-		pallet_prelude::*,
-		traits::{
-			fungible::{self, hold::Mutate as _},
-			tokens::{
-				DepositConsequence, Fortitude, Precision, Preservation, Provenance, Restriction,
-			},
-		},
-		weights::WeightMeter,
-	};
+	use frame_support::{pallet_prelude::*, traits::fungible, weights::WeightMeter};
 	use frame_system::pallet_prelude::*;
 	use sp_core::H256;
 	use sp_runtime::{
-		traits::{CheckedAdd, Saturating, Zero},
+		traits::{Saturating, Zero},
 		transaction_validity::{
 			InvalidTransaction, TransactionLongevity, TransactionPriority, TransactionSource,
 			TransactionValidityWithRefund, ValidTransaction,
@@ -555,7 +550,7 @@ pub mod pallet {
 		}
 
 		/// The bank `channel` and the index of `who` among its clients.
-		fn client_bank(
+		pub(crate) fn client_bank(
 			channel: ChannelId,
 			who: &T::AccountId,
 		) -> Result<(ChannelOf<T>, usize), DispatchError> {
@@ -564,297 +559,8 @@ pub mod pallet {
 			Ok((bank, me))
 		}
 
-		fn now() -> BlockNumberFor<T> {
+		pub(crate) fn now() -> BlockNumberFor<T> {
 			frame_system::Pallet::<T>::block_number()
-		}
-
-		fn do_open(
-			opener: T::AccountId,
-			peer: T::AccountId,
-			amounts: Balances,
-			lock_period: BlockNumberFor<T>,
-		) -> DispatchResult {
-			let channel = NextChannelId::<T>::get();
-			let next = channel.checked_add(1).ok_or(Error::<T>::NoChannelIdLeft)?;
-			let clients = [opener.clone(), peer];
-			let storage_deposit = T::OpenDeposit::get();
-			let bank = ChannelOf::<T> {
-				clients: clients.clone(),
-				balances: amounts,
-				deposited: [amounts[0] == 0, amounts[1] == 0],
-				lock_period,
-				state: ChannelState::Funding,
-				liquidation: None,
-				storage_deposit,
-			};
-			NextChannelId::<T>::put(next);
-			for client in &clients {
-				ChannelsOf::<T>::insert(client, channel, ());
-			}
-			Channels::<T>::insert(channel, bank);
-			// Last, and fallible: the dispatch's storage layer undoes the writes above when
-			// the opener can't afford the deposit.
-			T::Currency::hold(&HoldReason::BankStorage.into(), &opener, storage_deposit)?;
-			Self::deposit_event(Event::Opened { channel, clients, amounts, lock_period });
-			Ok(())
-		}
-
-		fn do_deposit(channel: ChannelId, mut bank: ChannelOf<T>, me: usize) -> DispatchResult {
-			let who = bank.clients[me].clone();
-			let amount = bank.balances[me];
-			// Only what the account may spend: funds under a freeze (vesting, a vote) or the
-			// existential deposit would otherwise be held here and leave through a payout.
-			let spendable = <T::Currency as fungible::Inspect<_>>::reducible_balance(
-				&who,
-				Preservation::Protect,
-				Fortitude::Polite,
-			);
-			ensure!(spendable >= amount, sp_runtime::TokenError::FundsUnavailable);
-			T::Currency::hold(&HoldReason::ChannelDeposit.into(), &who, amount)?;
-			bank.deposited[me] = true;
-			let running = bank.deposited == [true, true];
-			if running {
-				bank.state = ChannelState::Running;
-			}
-			Channels::<T>::insert(channel, bank);
-			Self::deposit_event(Event::Deposited { channel, who, amount });
-			if running {
-				Self::deposit_event(Event::Running { channel });
-			}
-			Ok(())
-		}
-
-		fn do_liquidate(
-			mut bank: ChannelOf<T>,
-			master: usize,
-			sheet: BalanceSheet<T::AccountId>,
-		) -> DispatchResult {
-			let now = Self::now();
-			let unlock_at = now.checked_add(&bank.lock_period).ok_or(Error::<T>::UnlockOverflow)?;
-			let BalanceSheet { channel, nonce, balances, waiver } = sheet;
-			let release_at = Self::schedule(channel, unlock_at)?;
-			bank.balances =
-				Self::settle(channel, &bank.clients, bank.balances, balances, Some(master))?;
-			bank.state = ChannelState::Liquidating;
-			bank.liquidation = Some(Liquidation {
-				master: master as u8,
-				nonce,
-				waiver,
-				liquidated_at: now,
-				unlock_at,
-				release_at,
-			});
-			let master = bank.clients[master].clone();
-			Channels::<T>::insert(channel, bank);
-			Self::deposit_event(Event::Liquidated {
-				channel,
-				master,
-				nonce,
-				balances,
-				unlock_at,
-				release_at,
-			});
-			Ok(())
-		}
-
-		/// Put `channel` in the release schedule of the first block from `unlock_at` with
-		/// room: that block.
-		fn schedule(
-			channel: ChannelId,
-			unlock_at: BlockNumberFor<T>,
-		) -> Result<BlockNumberFor<T>, DispatchError> {
-			let mut block = unlock_at;
-			for _ in 0..RELEASE_SEARCH {
-				if Releases::<T>::mutate(block, |due| due.try_push(channel)).is_ok() {
-					return Ok(block);
-				}
-				block = block.checked_add(&1u32.into()).ok_or(Error::<T>::UnlockOverflow)?;
-			}
-			Err(Error::<T>::ReleaseScheduleFull.into())
-		}
-
-		/// Take `channel` out of the release schedule of block `release_at`.
-		fn unschedule(channel: ChannelId, release_at: BlockNumberFor<T>) {
-			Releases::<T>::mutate_exists(release_at, |due| {
-				if let Some(list) = due {
-					list.retain(|c| *c != channel);
-					if list.is_empty() {
-						*due = None;
-					}
-				}
-			});
-		}
-
-		/// The release schedule's work for `channel` in block `n`: the master's share and the
-		/// storage deposit released, the bank removed. A bank no longer there, or scheduled
-		/// elsewhere, is left alone; a release that fails is undone and logged, and
-		/// `withdraw_by_master` can still end the lock.
-		fn release(channel: ChannelId, n: BlockNumberFor<T>) {
-			let Some(bank) = Channels::<T>::get(channel) else { return };
-			if bank.liquidation.as_ref().map(|l| l.release_at) != Some(n) {
-				return;
-			}
-			let released = frame_support::storage::with_storage_layer(|| {
-				Self::do_withdraw_by_master(channel, bank)
-			});
-			if let Err(e) = released {
-				log::error!(target: LOG_TARGET, "bank {channel}: release at block {n:?} failed: {e:?}");
-			}
-		}
-
-		fn do_withdraw_by_master(channel: ChannelId, bank: ChannelOf<T>) -> DispatchResult {
-			let master = bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?.master;
-			let who = bank.clients[usize::from(master)].clone();
-			let amount = bank.balances[usize::from(master)];
-			T::Currency::release(
-				&HoldReason::ChannelDeposit.into(),
-				&who,
-				amount,
-				Precision::Exact,
-			)?;
-			Self::remove(channel, &bank);
-			Self::deposit_event(Event::WithdrawnByMaster { channel, who, amount });
-			Ok(())
-		}
-
-		fn do_withdraw_by_peer(channel: ChannelId, bank: ChannelOf<T>) -> DispatchResult {
-			let Some(liquidation) = &bank.liquidation else {
-				return Err(Error::<T>::WrongState.into());
-			};
-			let master = usize::from(liquidation.master);
-			let nonce = liquidation.nonce;
-			Self::unschedule(channel, liquidation.release_at);
-			let peer = bank.clients[1 - master].clone();
-			let share = bank.balances[master];
-			let amount = if Self::can_receive(&peer, share) {
-				T::Currency::transfer_on_hold(
-					&HoldReason::ChannelDeposit.into(),
-					&bank.clients[master],
-					&peer,
-					share,
-					Precision::Exact,
-					Restriction::Free,
-					Fortitude::Force,
-				)?;
-				share
-			} else {
-				T::Currency::release(
-					&HoldReason::ChannelDeposit.into(),
-					&bank.clients[master],
-					share,
-					Precision::Exact,
-				)?;
-				Self::deposit_event(Event::Trimmed { channel, who: peer.clone(), amount: share });
-				0
-			};
-			Self::remove(channel, &bank);
-			Self::deposit_event(Event::WithdrawnByPeer { channel, who: peer, amount, nonce });
-			Ok(())
-		}
-
-		fn do_cancel(channel: ChannelId, bank: ChannelOf<T>) -> DispatchResult {
-			for (client, owed) in bank.clients.iter().zip(Self::owed(&bank)) {
-				T::Currency::release(
-					&HoldReason::ChannelDeposit.into(),
-					client,
-					owed,
-					Precision::Exact,
-				)?;
-			}
-			Self::remove(channel, &bank);
-			Self::deposit_event(Event::Cancelled { channel });
-			Ok(())
-		}
-
-		fn do_close(channel: ChannelId, bank: ChannelOf<T>, balances: Balances) -> DispatchResult {
-			Self::settle(channel, &bank.clients, bank.balances, balances, None)?;
-			Self::remove(channel, &bank);
-			Self::deposit_event(Event::Closed { channel, balances });
-			Ok(())
-		}
-
-		/// Whether `who` can be paid `amount` free: always, but for an account that does not
-		/// exist and an amount below the existential deposit (dust).
-		fn can_receive(who: &T::AccountId, amount: Balance) -> bool {
-			<T::Currency as fungible::Inspect<_>>::can_deposit(who, amount, Provenance::Extant)
-				== DepositConsequence::Success
-		}
-
-		/// Move held funds so that each client gets its share of `owed` out of what it holds,
-		/// `held`, both adding up to the same total. Every share is paid out free, but for the
-		/// client `keep`, whose share stays held. A share that is dust to its receiver stays
-		/// with the other client ([`Event::Trimmed`]). What each client got: `owed`, but for
-		/// dust.
-		fn settle(
-			channel: ChannelId,
-			clients: &[T::AccountId; 2],
-			held: Balances,
-			owed: Balances,
-			keep: Option<usize>,
-		) -> Result<Balances, DispatchError> {
-			let reason = HoldReason::ChannelDeposit.into();
-			let mut got = held;
-			for from in 0..2 {
-				let to = 1 - from;
-				let excess = held[from].saturating_sub(owed[from]);
-				if excess == 0 {
-					continue;
-				}
-				// Held funds, moved on hold, make no account; paid free, they must be no dust.
-				if keep != Some(to) && !Self::can_receive(&clients[to], excess) {
-					Self::deposit_event(Event::Trimmed {
-						channel,
-						who: clients[to].clone(),
-						amount: excess,
-					});
-					continue;
-				}
-				let restriction =
-					if keep == Some(to) { Restriction::OnHold } else { Restriction::Free };
-				T::Currency::transfer_on_hold(
-					&reason,
-					&clients[from],
-					&clients[to],
-					excess,
-					Precision::Exact,
-					restriction,
-					Fortitude::Force,
-				)?;
-				got[from] -= excess;
-				got[to] = got[to].saturating_add(excess);
-			}
-			for (i, client) in clients.iter().enumerate() {
-				// What `i` still holds: what it got if it gave, else all it held, as what came
-				// in from the other side came in free.
-				let still_held = held[i].min(got[i]);
-				if keep != Some(i) && still_held > 0 {
-					T::Currency::release(&reason, client, still_held, Precision::Exact)?;
-				}
-			}
-			Ok(got)
-		}
-
-		/// Remove a settled bank and release the storage deposit it took. A deposit that
-		/// can't be released in full is released as far as it can be, and never blocks the
-		/// clients' payouts.
-		fn remove(channel: ChannelId, bank: &ChannelOf<T>) {
-			Channels::<T>::remove(channel);
-			for client in &bank.clients {
-				ChannelsOf::<T>::remove(client, channel);
-			}
-			let released = T::Currency::release(
-				&HoldReason::BankStorage.into(),
-				&bank.clients[0],
-				bank.storage_deposit,
-				Precision::BestEffort,
-			);
-			if released != Ok(bank.storage_deposit) {
-				log::warn!(
-					target: LOG_TARGET,
-					"bank {channel}: storage deposit of {} released as {released:?}",
-					bank.storage_deposit
-				);
-			}
 		}
 
 		/// What `bank` holds for each client under `ChannelDeposit`.
@@ -882,81 +588,6 @@ pub mod pallet {
 		/// The ids of every bank `who` is a client of, in ascending order of their hashes.
 		pub fn channels_of(who: &T::AccountId) -> alloc::vec::Vec<ChannelId> {
 			ChannelsOf::<T>::iter_key_prefix(who).collect()
-		}
-
-		/// The money invariant: every account holds under `ChannelDeposit` exactly what its
-		/// banks owe it, and under `BankStorage` the storage deposits of the banks it opened,
-		/// and no account holds anything under this pallet's reasons without a bank behind
-		/// it; the account index matches the banks; the release schedule holds exactly the
-		/// liquidated banks still to be released.
-		#[cfg(any(test, feature = "try-runtime"))]
-		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
-			use alloc::collections::btree_map::BTreeMap;
-			use fungible::hold::Inspect;
-
-			let now = Self::now();
-			let mut owed: BTreeMap<T::AccountId, Balance> = BTreeMap::new();
-			let mut storage: BTreeMap<T::AccountId, Balance> = BTreeMap::new();
-			let mut indexed = 0usize;
-			let mut scheduled = 0usize;
-			for (channel, bank) in Channels::<T>::iter() {
-				ensure!(channel < NextChannelId::<T>::get(), "bank id not yet handed out");
-				ensure!(bank.clients[0] != bank.clients[1], "bank with itself");
-				ensure!(bank.total().is_some(), "bank total overflows");
-				ensure!(
-					(bank.state == ChannelState::Liquidating) == bank.liquidation.is_some(),
-					"liquidation record does not match the state"
-				);
-				ensure!(
-					(bank.state == ChannelState::Running)
-						== (bank.deposited == [true, true] && bank.liquidation.is_none()),
-					"running exactly when both deposited"
-				);
-				if let Some(l) = &bank.liquidation {
-					ensure!(l.release_at >= l.unlock_at, "released before the lock ends");
-					if l.release_at > now {
-						ensure!(
-							Releases::<T>::get(l.release_at).contains(&channel),
-							"liquidated bank missing from the release schedule"
-						);
-						scheduled += 1;
-					}
-				}
-				for (client, amount) in bank.clients.iter().zip(Self::owed(&bank)) {
-					ensure!(ChannelsOf::<T>::contains_key(client, channel), "bank not indexed");
-					let entry = owed.entry(client.clone()).or_default();
-					*entry = entry.checked_add(amount).ok_or("owed overflows")?;
-				}
-				let entry = storage.entry(bank.clients[0].clone()).or_default();
-				*entry = entry.saturating_add(bank.storage_deposit);
-				indexed += 2;
-			}
-			ensure!(ChannelsOf::<T>::iter().count() == indexed, "stale bank index entries");
-			let mut in_schedule = 0usize;
-			for (block, due) in Releases::<T>::iter() {
-				ensure!(block > now, "a release the chain has passed is still scheduled");
-				in_schedule += due.len();
-			}
-			ensure!(in_schedule == scheduled, "the release schedule names banks it should not");
-			for who in frame_system::Account::<T>::iter_keys() {
-				let held = [HoldReason::ChannelDeposit, HoldReason::BankStorage]
-					.map(|reason| T::Currency::balance_on_hold(&reason.into(), &who));
-				ensure!(
-					held[0] == owed.get(&who).copied().unwrap_or_default(),
-					"held funds differ from what the banks owe"
-				);
-				ensure!(
-					held[1] == storage.get(&who).copied().unwrap_or_default(),
-					"storage deposits differ from the banks opened"
-				);
-			}
-			for (who, amount) in owed.iter().chain(storage.iter()) {
-				ensure!(
-					amount.is_zero() || frame_system::Account::<T>::contains_key(who),
-					"funds owed to an account that does not exist"
-				);
-			}
-			Ok(())
 		}
 	}
 }

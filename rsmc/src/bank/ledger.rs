@@ -102,6 +102,8 @@ pub struct OnChainLiquidation {
 	pub nonce: Nonce,
 	/// The block from which the master may withdraw; the penalty is possible before it.
 	pub unlock_at: u64,
+	/// The block whose initialisation releases the master's share by itself.
+	pub release_at: u64,
 }
 
 /// A cooperative close of the newest sheet: both clients' signatures on its close payload.

@@ -736,9 +736,9 @@ impl Bank {
 	}
 
 	/// Record that the chain shows the bank liquidated by client `master` with sheet `nonce`.
-	pub fn mark_liquidated(&mut self, master: u8, nonce: Nonce, unlock_at: u64) {
+	pub fn mark_liquidated(&mut self, master: u8, nonce: Nonce, unlock_at: u64, release_at: u64) {
 		if let Some(ledger) = self.ledger_mut() {
-			ledger.liquidated = Some(OnChainLiquidation { master, nonce, unlock_at });
+			ledger.liquidated = Some(OnChainLiquidation { master, nonce, unlock_at, release_at });
 		}
 	}
 

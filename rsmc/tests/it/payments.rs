@@ -258,6 +258,8 @@ fn settle_by_liquidation(
 		nonce: sheet.nonce,
 		balances: sheet.balances,
 		unlock_at: 50,
+		// The schedule was full at 50: the master may withdraw at 50 itself.
+		release_at: 51,
 	};
 	for _ in 0..2 {
 		for (helper, is_master) in [(&mut *alice, by_alice), (&mut *bob, !by_alice)] {

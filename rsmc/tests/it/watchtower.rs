@@ -1,5 +1,6 @@
 //! The watchtower against a fake chain: a liquidation with a revoked sheet is punished at
-//! once; our own liquidation is followed by the master's withdrawal when the lock ends.
+//! once; our own liquidation is withdrawn when the lock ends only if the chain releases it
+//! later.
 
 use super::*;
 use rsmc::{
@@ -9,6 +10,8 @@ use rsmc::{
 	Body,
 };
 
+/// A liquidation whose lock ends at `unlock_at`, released by the chain two blocks later (the
+/// release schedule was full at `unlock_at` and the next block).
 fn liquidated(master: &AccountId32, nonce: u64, unlock_at: u64) -> ChainEvent {
 	ChainEvent::Liquidated {
 		channel: CHANNEL,
@@ -16,6 +19,7 @@ fn liquidated(master: &AccountId32, nonce: u64, unlock_at: u64) -> ChainEvent {
 		nonce,
 		balances: [0, 0],
 		unlock_at,
+		release_at: unlock_at + 2,
 	}
 }
 
@@ -55,7 +59,7 @@ fn a_liquidation_with_the_newest_sheet_is_left_alone() {
 }
 
 #[test]
-fn our_own_liquidation_is_withdrawn_when_the_lock_ends() {
+fn our_own_liquidation_is_withdrawn_when_the_lock_ends_before_the_chain_releases_it() {
 	let (mut alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), [100, 100]);
 	pay(&mut alice, &mut bob, 10);
 	let liquidation = alice.liquidation(CHANNEL).unwrap();
@@ -67,11 +71,24 @@ fn our_own_liquidation_is_withdrawn_when_the_lock_ends() {
 	}
 	let calls = alice.on_chain_event(&ChainEvent::Block { number: 20 }).unwrap();
 	assert_eq!(calls, vec![ChainCall::WithdrawByMaster { channel: CHANNEL }]);
-	// Owed at every block until the chain settles the bank, and remembered across a restart.
+	// Owed at every block until the chain releases it by itself.
 	let calls = alice.on_chain_event(&ChainEvent::Block { number: 21 }).unwrap();
 	assert_eq!(calls, vec![ChainCall::WithdrawByMaster { channel: CHANNEL }]);
-	alice.forget(CHANNEL).unwrap();
 	assert_eq!(alice.on_chain_event(&ChainEvent::Block { number: 22 }).unwrap(), vec![]);
+	alice.forget(CHANNEL).unwrap();
+	assert_eq!(alice.on_chain_event(&ChainEvent::Block { number: 21 }).unwrap(), vec![]);
+}
+
+#[test]
+fn our_own_liquidation_released_by_the_chain_at_the_lock_end_needs_nothing_sent() {
+	let (mut alice, _bob) = opened(MemoryStore::default(), MemoryStore::default(), [100, 100]);
+	let mut event = liquidated(&account(&signer("Alice")), 0, 20);
+	let ChainEvent::Liquidated { release_at, .. } = &mut event else { unreachable!() };
+	*release_at = 20;
+	alice.on_chain_event(&event).unwrap();
+	for number in 10..30 {
+		assert_eq!(alice.on_chain_event(&ChainEvent::Block { number }).unwrap(), vec![]);
+	}
 }
 
 #[test]
@@ -138,6 +155,7 @@ fn liquidations_of_other_banks_are_ignored() {
 		nonce: 0,
 		balances: [0, 0],
 		unlock_at: 5,
+		release_at: 5,
 	};
 	assert_eq!(bob.on_chain_event(&event).unwrap(), vec![]);
 }

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { u8aToHex, u8aWrapBytes } from '@polkadot/util';
-import { bankEvents, connect, funds, payload, send } from './chain.mjs';
+import { bankEvents, connect, funds, generalTransaction, payload, send, submitRaw } from './chain.mjs';
 import { closePayload, sheetPayload, waiverPayload } from './encoding.mjs';
 
 const UNIT = 10n ** 12n;
@@ -124,7 +124,46 @@ describe('virtual bank through polkadot.js', { timeout: 300_000 }, () => {
     assert.ok((await api.query.virtualBank.channels(channel)).isNone);
   });
 
-  test('the honest master withdraws after the lock, not before', async () => {
+  test('a penalty needs no signer and no fee; a bad proof is refused before any block', async () => {
+    const { alice, bob } = chain.dev;
+    // The extensions whose explicit data `generalTransaction` writes, in this order.
+    assert.deepEqual(api.registry.signedExtensions, [
+      'AuthorizeCall', 'CheckNonZeroSender', 'CheckSpecVersion', 'CheckTxVersion', 'CheckGenesis',
+      'CheckMortality', 'CheckNonce', 'CheckWeight', 'ChargeTransactionPayment',
+    ]);
+    const channel = await openAndFund();
+    const waiver1 = chain.keyring.addFromUri('//Alice//waiver//feeless');
+    const stale = [120n * UNIT, 30n * UNIT];
+    const signature = await sheetSignature(bob, channel, 1, stale, waiver1);
+    const liquidated = await send(api, api.tx.virtualBank.liquidate(channel, 1, stale, waiver1.address, signature), alice);
+    assert.equal(liquidated.error, null);
+    const bobBefore = await funds(api, bob.address);
+
+    // By a watcher with no account: the wrong key's proof never reaches a block.
+    const wrong = await waiverSignature(chain.keyring.addFromUri('//Alice//waiver//other'), channel, 1);
+    const bad = generalTransaction(api, api.tx.virtualBank.withdrawByPeer(channel, wrong));
+    await assert.rejects(submitRaw(api, bad), /bad signature/i);
+
+    const proof = await waiverSignature(waiver1, channel, 1);
+    const blockHash = await submitRaw(api, generalTransaction(api, api.tx.virtualBank.withdrawByPeer(channel, proof)));
+    const events = (await api.query.system.events.at(blockHash)).map(({ event }) => event);
+    assert.deepEqual(bankEvents(events), [
+      { name: 'WithdrawnByPeer', channel, who: bob.address, amount: 120n * UNIT, nonce: 1n },
+    ]);
+    assert.ok(!events.some((e) => api.events.transactionPayment.TransactionFeePaid.is(e)), 'a fee was paid');
+    assert.equal((await funds(api, bob.address)).free, bobBefore.free + 120n * UNIT);
+    assert.ok((await api.query.virtualBank.channels(channel)).isNone);
+  });
+
+  test('a transaction is reported InBlock, then Finalized', async () => {
+    const { dave } = chain.dev;
+    const sent = await send(api, api.tx.system.remark('0x01'), dave, { finalized: true });
+    assert.equal(sent.error, null);
+    const inBlock = sent.statuses.indexOf('InBlock');
+    assert.ok(inBlock >= 0 && inBlock < sent.statuses.indexOf('Finalized'), sent.statuses.join(' '));
+  });
+
+  test('the lock of an honest master ends by itself, with nothing sent', async () => {
     const { alice, bob, dave } = chain.dev;
     const channel = await openAndFund();
     const waiver = chain.keyring.addFromUri('//Alice//waiver//honest');
@@ -133,21 +172,26 @@ describe('virtual bank through polkadot.js', { timeout: 300_000 }, () => {
     const before = await funds(api, alice.address);
     const liquidated = await send(api, api.tx.virtualBank.liquidate(channel, 1, sheet, waiver.address, signature), alice);
     assert.equal(liquidated.error, null);
-    const unlockAt = bankEvents(liquidated.events)[0].unlockAt;
+    const [event] = bankEvents(liquidated.events);
+    assert.equal(event.releaseAt, event.unlockAt);
 
-    const early = await send(api, api.tx.virtualBank.withdrawByMaster(channel), alice);
+    const early = await send(api, api.tx.virtualBank.withdrawByMaster(channel), bob);
     assert.equal(early.error, 'virtualBank.StillLocked');
-    while ((await api.rpc.chain.getHeader()).number.toBigInt() + 1n < unlockAt) {
+    // Dave's remarks make blocks (instant seal) until the lock's end.
+    while ((await api.rpc.chain.getHeader()).number.toBigInt() < event.releaseAt) {
       assert.equal((await send(api, api.tx.system.remark('0x00'), dave)).error, null);
     }
-    const withdrawn = await send(api, api.tx.virtualBank.withdrawByMaster(channel), alice);
-    assert.equal(withdrawn.error, null);
-    assert.deepEqual(bankEvents(withdrawn.events), [
+    const releasedIn = await api.rpc.chain.getBlockHash(event.releaseAt);
+    const released = (await api.query.system.events.at(releasedIn))
+      .filter(({ phase }) => phase.isInitialization)
+      .map(({ event }) => event);
+    assert.deepEqual(bankEvents(released), [
       { name: 'WithdrawnByMaster', channel, who: alice.address, amount: 70n * UNIT },
     ]);
+    assert.ok((await api.query.virtualBank.channels(channel)).isNone);
     const after = await funds(api, alice.address);
     assert.equal(after.held, 0n);
-    assert.equal(after.free, before.free + before.held - 30n * UNIT - liquidated.fee - early.fee - withdrawn.fee);
+    assert.equal(after.free, before.free + before.held - 30n * UNIT - liquidated.fee);
   });
 
   test('a cooperative close pays both at once', async () => {

@@ -1,11 +1,12 @@
 // Starting a dev node for a test, and the few helpers every test needs: submit and wait
-// until the transaction is in a block (an instant-seal chain never waits for finality),
-// and read the events and dispatch error it produced.
+// until the transaction is in a block (`status.isInBlock`, the usual idiom), read the events
+// and dispatch error it produced, and send a general transaction (no signer, no fee).
 
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { ApiPromise, WsProvider } from '@polkadot/api';
 import { Keyring } from '@polkadot/keyring';
+import { compactAddLength, u8aConcat, u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 
 const START_TIMEOUT_MS = 60_000;
@@ -79,20 +80,23 @@ export async function connect() {
 }
 
 /**
- * Signs and sends `tx` from `signer`; resolves once it is in a block (or finalized) with
- * `{ events, error, fee }`: `error` is `section.name` of the dispatch error, or null.
+ * Signs and sends `tx` from `signer`; resolves once it is in a block (`status.isInBlock`)
+ * with `{ events, error, fee, blockHash }`: `error` is `section.name` of the dispatch error,
+ * or null. With `{ finalized: true }` it waits for `isFinalized` instead, and `statuses`
+ * lists every status seen.
  */
-export function send(api, tx, signer) {
+export function send(api, tx, signer, { finalized = false } = {}) {
+  const statuses = [];
   return new Promise((resolve, reject) => {
     let unsubscribe = () => {};
     tx.signAndSend(signer, ({ status, events, dispatchError }) => {
+      statuses.push(status.type);
       if (status.isInvalid || status.isDropped || status.isUsurped) {
         unsubscribe();
         reject(new Error(`transaction ${status.type}`));
         return;
       }
-      // Blocks are finalized as they are sealed, so the pool may report either first.
-      if (!status.isInBlock && !status.isFinalized) return;
+      if (!(finalized ? status.isFinalized : status.isInBlock)) return;
       unsubscribe();
       let error = null;
       if (dispatchError) {
@@ -106,7 +110,8 @@ export function send(api, tx, signer) {
       const fee = events
         .filter(({ event }) => api.events.transactionPayment.TransactionFeePaid.is(event))
         .map(({ event }) => event.data.actualFee.toBigInt())[0];
-      resolve({ events: events.map(({ event }) => event), error, fee, blockHash: status.isInBlock ? status.asInBlock : status.asFinalized });
+      const blockHash = status.isInBlock ? status.asInBlock : status.asFinalized;
+      resolve({ events: events.map(({ event }) => event), error, fee, blockHash, statuses });
     }).then((u) => { unsubscribe = u; }, reject);
   });
 }
@@ -142,4 +147,42 @@ export function payload(api, answer) {
 export async function funds(api, who) {
   const { data } = await api.query.system.account(who);
   return { free: data.free.toBigInt(), held: data.reserved.toBigInt() };
+}
+
+/**
+ * `call` as a general transaction (extrinsic format 5, no signer): polkadot.js 16 builds
+ * only signed and bare ones, so the bytes are put together here, as SPEC section 2 tells:
+ *
+ *   compact length ++ 0x45 (format 5, general) ++ 0x00 (extension version)
+ *   ++ each transaction extension's explicit data, in the metadata's order
+ *   ++ the call
+ *
+ * The runtime's extensions carry explicit data in three places: `CheckMortality` (an
+ * immortal era, 0x00), `CheckNonce` (compact 0) and `ChargeTransactionPayment` (a compact
+ * tip of 0); the others have none. A general transaction is valid only for a call that
+ * authorizes itself (`virtualBank.withdrawByPeer`): it pays no fee and needs no nonce.
+ */
+export function generalTransaction(api, call) {
+  const explicit = new Uint8Array([0x00, 0x00, 0x00]);
+  return u8aToHex(compactAddLength(u8aConcat(new Uint8Array([0x45, 0x00]), explicit, call.method.toU8a())));
+}
+
+/**
+ * Sends the hex-encoded extrinsic `xt` with `author_submitExtrinsic`; resolves with the
+ * hash of the block that has it, or rejects with the node's error (the pool's refusal).
+ */
+export async function submitRaw(api, xt) {
+  const { provider } = api._rpcCore;
+  const found = new Promise((resolve) => {
+    const unsubscribe = api.rpc.chain.subscribeNewHeads(async (header) => {
+      // Raw JSON: the block's extrinsics as hex, whatever their format.
+      const { block } = await provider.send('chain_getBlock', [header.hash.toHex()]);
+      if (block.extrinsics.includes(xt)) {
+        (await unsubscribe)();
+        resolve(header.hash);
+      }
+    });
+  });
+  await provider.send('author_submitExtrinsic', [xt]);
+  return found;
 }

@@ -1,0 +1,267 @@
+//! What each call does to the funds once its checks have passed: holds, payouts, and the
+//! removal of a settled bank. Every function here runs inside a dispatch (or the release
+//! schedule's storage layer), so an error undoes its writes.
+
+use crate::{
+	pallet::{Channels, ChannelsOf, Config, Error, Event, HoldReason, NextChannelId, Pallet},
+	ChannelOf, LOG_TARGET,
+};
+use frame_support::{
+	pallet_prelude::*,
+	traits::{
+		fungible::{self, hold::Mutate as _},
+		tokens::{DepositConsequence, Fortitude, Precision, Preservation, Provenance, Restriction},
+	},
+};
+use frame_system::pallet_prelude::BlockNumberFor;
+use sp_runtime::traits::CheckedAdd;
+use vbank_primitives::{Balance, BalanceSheet, Balances, ChannelId, ChannelState, Liquidation};
+
+impl<T: Config> Pallet<T> {
+	pub(crate) fn do_open(
+		opener: T::AccountId,
+		peer: T::AccountId,
+		amounts: Balances,
+		lock_period: BlockNumberFor<T>,
+	) -> DispatchResult {
+		let channel = NextChannelId::<T>::get();
+		let next = channel.checked_add(1).ok_or(Error::<T>::NoChannelIdLeft)?;
+		let clients = [opener.clone(), peer];
+		let storage_deposit = T::OpenDeposit::get();
+		let bank = ChannelOf::<T> {
+			clients: clients.clone(),
+			balances: amounts,
+			deposited: [amounts[0] == 0, amounts[1] == 0],
+			lock_period,
+			state: ChannelState::Funding,
+			liquidation: None,
+			storage_deposit,
+		};
+		NextChannelId::<T>::put(next);
+		for client in &clients {
+			ChannelsOf::<T>::insert(client, channel, ());
+		}
+		Channels::<T>::insert(channel, bank);
+		// Last, and fallible: the dispatch's storage layer undoes the writes above when
+		// the opener can't afford the deposit.
+		T::Currency::hold(&HoldReason::BankStorage.into(), &opener, storage_deposit)?;
+		Self::deposit_event(Event::Opened { channel, clients, amounts, lock_period });
+		Ok(())
+	}
+
+	pub(crate) fn do_deposit(
+		channel: ChannelId,
+		mut bank: ChannelOf<T>,
+		me: usize,
+	) -> DispatchResult {
+		let who = bank.clients[me].clone();
+		let amount = bank.balances[me];
+		// Only what the account may spend: funds under a freeze (vesting, a vote) or the
+		// existential deposit would otherwise be held here and leave through a payout.
+		let spendable = <T::Currency as fungible::Inspect<_>>::reducible_balance(
+			&who,
+			Preservation::Protect,
+			Fortitude::Polite,
+		);
+		ensure!(spendable >= amount, sp_runtime::TokenError::FundsUnavailable);
+		T::Currency::hold(&HoldReason::ChannelDeposit.into(), &who, amount)?;
+		bank.deposited[me] = true;
+		let running = bank.deposited == [true, true];
+		if running {
+			bank.state = ChannelState::Running;
+		}
+		Channels::<T>::insert(channel, bank);
+		Self::deposit_event(Event::Deposited { channel, who, amount });
+		if running {
+			Self::deposit_event(Event::Running { channel });
+		}
+		Ok(())
+	}
+
+	pub(crate) fn do_liquidate(
+		mut bank: ChannelOf<T>,
+		master: usize,
+		sheet: BalanceSheet<T::AccountId>,
+	) -> DispatchResult {
+		let now = Self::now();
+		let unlock_at = now.checked_add(&bank.lock_period).ok_or(Error::<T>::UnlockOverflow)?;
+		let BalanceSheet { channel, nonce, balances, waiver } = sheet;
+		let release_at = Self::schedule(channel, unlock_at)?;
+		bank.balances =
+			Self::settle(channel, &bank.clients, bank.balances, balances, Some(master))?;
+		bank.state = ChannelState::Liquidating;
+		bank.liquidation = Some(Liquidation {
+			master: master as u8,
+			nonce,
+			waiver,
+			liquidated_at: now,
+			unlock_at,
+			release_at,
+		});
+		let master = bank.clients[master].clone();
+		Channels::<T>::insert(channel, bank);
+		Self::deposit_event(Event::Liquidated {
+			channel,
+			master,
+			nonce,
+			balances,
+			unlock_at,
+			release_at,
+		});
+		Ok(())
+	}
+
+	pub(crate) fn do_withdraw_by_master(channel: ChannelId, bank: ChannelOf<T>) -> DispatchResult {
+		let master = bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?.master;
+		let who = bank.clients[usize::from(master)].clone();
+		let amount = bank.balances[usize::from(master)];
+		T::Currency::release(&HoldReason::ChannelDeposit.into(), &who, amount, Precision::Exact)?;
+		Self::remove(channel, &bank);
+		Self::deposit_event(Event::WithdrawnByMaster { channel, who, amount });
+		Ok(())
+	}
+
+	pub(crate) fn do_withdraw_by_peer(channel: ChannelId, bank: ChannelOf<T>) -> DispatchResult {
+		let Some(liquidation) = &bank.liquidation else {
+			return Err(Error::<T>::WrongState.into());
+		};
+		let master = usize::from(liquidation.master);
+		let nonce = liquidation.nonce;
+		Self::unschedule(channel, liquidation.release_at);
+		let peer = bank.clients[1 - master].clone();
+		let share = bank.balances[master];
+		let amount = if Self::can_receive(&peer, share) {
+			T::Currency::transfer_on_hold(
+				&HoldReason::ChannelDeposit.into(),
+				&bank.clients[master],
+				&peer,
+				share,
+				Precision::Exact,
+				Restriction::Free,
+				Fortitude::Force,
+			)?;
+			share
+		} else {
+			T::Currency::release(
+				&HoldReason::ChannelDeposit.into(),
+				&bank.clients[master],
+				share,
+				Precision::Exact,
+			)?;
+			Self::deposit_event(Event::Trimmed { channel, who: peer.clone(), amount: share });
+			0
+		};
+		Self::remove(channel, &bank);
+		Self::deposit_event(Event::WithdrawnByPeer { channel, who: peer, amount, nonce });
+		Ok(())
+	}
+
+	pub(crate) fn do_cancel(channel: ChannelId, bank: ChannelOf<T>) -> DispatchResult {
+		for (client, owed) in bank.clients.iter().zip(Self::owed(&bank)) {
+			T::Currency::release(
+				&HoldReason::ChannelDeposit.into(),
+				client,
+				owed,
+				Precision::Exact,
+			)?;
+		}
+		Self::remove(channel, &bank);
+		Self::deposit_event(Event::Cancelled { channel });
+		Ok(())
+	}
+
+	pub(crate) fn do_close(
+		channel: ChannelId,
+		bank: ChannelOf<T>,
+		balances: Balances,
+	) -> DispatchResult {
+		Self::settle(channel, &bank.clients, bank.balances, balances, None)?;
+		Self::remove(channel, &bank);
+		Self::deposit_event(Event::Closed { channel, balances });
+		Ok(())
+	}
+
+	/// Whether `who` can be paid `amount` free: always, but for an account that does not
+	/// exist and an amount below the existential deposit (dust).
+	pub(crate) fn can_receive(who: &T::AccountId, amount: Balance) -> bool {
+		<T::Currency as fungible::Inspect<_>>::can_deposit(who, amount, Provenance::Extant)
+			== DepositConsequence::Success
+	}
+
+	/// Move held funds so that each client gets its share of `owed` out of what it holds,
+	/// `held`, both adding up to the same total. Every share is paid out free, but for the
+	/// client `keep`, whose share stays held. A share that is dust to its receiver stays
+	/// with the other client ([`Event::Trimmed`]). What each client got: `owed`, but for
+	/// dust.
+	pub(crate) fn settle(
+		channel: ChannelId,
+		clients: &[T::AccountId; 2],
+		held: Balances,
+		owed: Balances,
+		keep: Option<usize>,
+	) -> Result<Balances, DispatchError> {
+		let reason = HoldReason::ChannelDeposit.into();
+		let mut got = held;
+		for from in 0..2 {
+			let to = 1 - from;
+			let excess = held[from].saturating_sub(owed[from]);
+			if excess == 0 {
+				continue;
+			}
+			// Held funds, moved on hold, make no account; paid free, they must be no dust.
+			if keep != Some(to) && !Self::can_receive(&clients[to], excess) {
+				Self::deposit_event(Event::Trimmed {
+					channel,
+					who: clients[to].clone(),
+					amount: excess,
+				});
+				continue;
+			}
+			let restriction =
+				if keep == Some(to) { Restriction::OnHold } else { Restriction::Free };
+			T::Currency::transfer_on_hold(
+				&reason,
+				&clients[from],
+				&clients[to],
+				excess,
+				Precision::Exact,
+				restriction,
+				Fortitude::Force,
+			)?;
+			got[from] -= excess;
+			got[to] = got[to].saturating_add(excess);
+		}
+		for (i, client) in clients.iter().enumerate() {
+			// What `i` still holds: what it got if it gave, else all it held, as what came
+			// in from the other side came in free.
+			let still_held = held[i].min(got[i]);
+			if keep != Some(i) && still_held > 0 {
+				T::Currency::release(&reason, client, still_held, Precision::Exact)?;
+			}
+		}
+		Ok(got)
+	}
+
+	/// Remove a settled bank and release the storage deposit it took. A deposit that
+	/// can't be released in full is released as far as it can be, and never blocks the
+	/// clients' payouts.
+	pub(crate) fn remove(channel: ChannelId, bank: &ChannelOf<T>) {
+		Channels::<T>::remove(channel);
+		for client in &bank.clients {
+			ChannelsOf::<T>::remove(client, channel);
+		}
+		let released = T::Currency::release(
+			&HoldReason::BankStorage.into(),
+			&bank.clients[0],
+			bank.storage_deposit,
+			Precision::BestEffort,
+		);
+		if released != Ok(bank.storage_deposit) {
+			log::warn!(
+				target: LOG_TARGET,
+				"bank {channel}: storage deposit of {} released as {released:?}",
+				bank.storage_deposit
+			);
+		}
+	}
+}

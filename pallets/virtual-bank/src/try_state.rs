@@ -1,0 +1,82 @@
+//! The pallet's invariants, checked by `try_state` and after every mock-runtime test.
+
+use crate::pallet::{Channels, ChannelsOf, Config, HoldReason, NextChannelId, Pallet, Releases};
+use frame_support::{ensure, traits::fungible};
+use sp_runtime::traits::Zero;
+use vbank_primitives::{Balance, ChannelState};
+
+impl<T: Config> Pallet<T> {
+	/// The money invariant: every account holds under `ChannelDeposit` exactly what its
+	/// banks owe it, and under `BankStorage` the storage deposits of the banks it opened,
+	/// and no account holds anything under this pallet's reasons without a bank behind
+	/// it; the account index matches the banks; the release schedule holds exactly the
+	/// liquidated banks still to be released.
+	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+		use alloc::collections::btree_map::BTreeMap;
+		use fungible::hold::Inspect;
+
+		let now = Self::now();
+		let mut owed: BTreeMap<T::AccountId, Balance> = BTreeMap::new();
+		let mut storage: BTreeMap<T::AccountId, Balance> = BTreeMap::new();
+		let mut indexed = 0usize;
+		let mut scheduled = 0usize;
+		for (channel, bank) in Channels::<T>::iter() {
+			ensure!(channel < NextChannelId::<T>::get(), "bank id not yet handed out");
+			ensure!(bank.clients[0] != bank.clients[1], "bank with itself");
+			ensure!(bank.total().is_some(), "bank total overflows");
+			ensure!(
+				(bank.state == ChannelState::Liquidating) == bank.liquidation.is_some(),
+				"liquidation record does not match the state"
+			);
+			ensure!(
+				(bank.state == ChannelState::Running)
+					== (bank.deposited == [true, true] && bank.liquidation.is_none()),
+				"running exactly when both deposited"
+			);
+			if let Some(l) = &bank.liquidation {
+				ensure!(l.release_at >= l.unlock_at, "released before the lock ends");
+				if l.release_at > now {
+					ensure!(
+						Releases::<T>::get(l.release_at).contains(&channel),
+						"liquidated bank missing from the release schedule"
+					);
+					scheduled += 1;
+				}
+			}
+			for (client, amount) in bank.clients.iter().zip(Self::owed(&bank)) {
+				ensure!(ChannelsOf::<T>::contains_key(client, channel), "bank not indexed");
+				let entry = owed.entry(client.clone()).or_default();
+				*entry = entry.checked_add(amount).ok_or("owed overflows")?;
+			}
+			let entry = storage.entry(bank.clients[0].clone()).or_default();
+			*entry = entry.saturating_add(bank.storage_deposit);
+			indexed += 2;
+		}
+		ensure!(ChannelsOf::<T>::iter().count() == indexed, "stale bank index entries");
+		let mut in_schedule = 0usize;
+		for (block, due) in Releases::<T>::iter() {
+			ensure!(block > now, "a release the chain has passed is still scheduled");
+			in_schedule += due.len();
+		}
+		ensure!(in_schedule == scheduled, "the release schedule names banks it should not");
+		for who in frame_system::Account::<T>::iter_keys() {
+			let held = [HoldReason::ChannelDeposit, HoldReason::BankStorage]
+				.map(|reason| T::Currency::balance_on_hold(&reason.into(), &who));
+			ensure!(
+				held[0] == owed.get(&who).copied().unwrap_or_default(),
+				"held funds differ from what the banks owe"
+			);
+			ensure!(
+				held[1] == storage.get(&who).copied().unwrap_or_default(),
+				"storage deposits differ from the banks opened"
+			);
+		}
+		for (who, amount) in owed.iter().chain(storage.iter()) {
+			ensure!(
+				amount.is_zero() || frame_system::Account::<T>::contains_key(who),
+				"funds owed to an account that does not exist"
+			);
+		}
+		Ok(())
+	}
+}
