@@ -1,10 +1,14 @@
-//! Payments per second between two nodes over loopback RPC (SPEC section 5): Alice's helper
-//! on an authoring node, Bob's on a node following it, each payment a `rsmc_pay` to Alice's
-//! node, which carries `Propose` and `Revoke` to Bob's node through its `rsmc_message`, every
-//! step committed to disk on both sides. On one bank, and on 20 banks at once.
+//! Payments per second over loopback RPC (SPEC section 5), every step committed to disk:
 //!
-//! `cargo bench --profile test --workspace --features runtime-benchmarks --bench rsmc_rpc`
-//! (the nodes are the test build's, as the test command builds them; see BENCHMARKS.md).
+//! - one node serving both helpers, one bank: each payment a `rsmc_pay` over WebSocket;
+//!   without, then with, an `rsmc_subscribeEvents` subscriber open on the same connection,
+//!   as a wallet showing the bank's events holds one;
+//! - two nodes, Alice's helper on an authoring node and Bob's on a node following it, each
+//!   payment a `rsmc_pay` to Alice's node, which carries `Propose` and `Revoke` to Bob's node
+//!   through its `rsmc_message`: on one bank, and on 20 banks at once.
+//!
+//! `cargo bench -p vbank-node --bench rsmc_rpc` (release nodes: the figures in
+//! BENCHMARKS.md); the test command runs each once with the test profile's nodes.
 
 #[allow(dead_code)]
 #[path = "../../tests/e2e/node.rs"]
@@ -12,7 +16,10 @@ mod node;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures::future::join_all;
-use jsonrpsee::{core::client::ClientT, rpc_params};
+use jsonrpsee::{
+	core::client::{ClientT, Subscription, SubscriptionClientT},
+	rpc_params,
+};
 use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
 use node::Node;
 use serde_json::Value;
@@ -39,7 +46,87 @@ async fn pay(client: &WsClient, channel: u64) {
 		.unwrap_or_else(|e| panic!("rsmc_pay on bank {channel}: {e}"));
 }
 
-fn payments(c: &mut Criterion) {
+/// `rsmc_open` from Alice to Bob on Alice's node: the new bank.
+async fn open(client: &WsClient, bob_url: Option<String>) -> u64 {
+	let bank: Value = client
+		.request(
+			"rsmc_open",
+			rpc_params![
+				Alice.to_account_id().to_string(),
+				Bob.to_account_id().to_string(),
+				AMOUNT.to_string(),
+				AMOUNT.to_string(),
+				10,
+				bob_url
+			],
+		)
+		.await
+		.unwrap_or_else(|e| panic!("rsmc_open: {e}"));
+	bank["channel"].as_u64().expect("a channel")
+}
+
+/// `payments` payments, one after another, on `channel`: how long they took.
+fn pay_in_turn(
+	runtime: &tokio::runtime::Runtime,
+	client: &WsClient,
+	channel: u64,
+	payments: u64,
+) -> Duration {
+	runtime.block_on(async {
+		let started = Instant::now();
+		for _ in 0..payments {
+			pay(client, channel).await;
+		}
+		started.elapsed()
+	})
+}
+
+fn one_node(c: &mut Criterion) {
+	let node = Node::start(&[]);
+	let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+	let client = runtime.block_on(connect(&node.url()));
+	let channel = runtime.block_on(open(&client, None));
+
+	let mut group = c.benchmark_group("payments over RPC, both helpers on one node");
+	group.sample_size(10).measurement_time(Duration::from_secs(10));
+	group.throughput(Throughput::Elements(1));
+	group.bench_function("one bank", |b| {
+		b.iter_custom(|payments| pay_in_turn(&runtime, &client, channel, payments))
+	});
+	// A wallet's view of the bank: a subscription on the same connection, read as it comes.
+	let events: Subscription<Value> = runtime.block_on(async {
+		client
+			.subscribe(
+				"rsmc_subscribeEvents",
+				rpc_params![Alice.to_account_id().to_string()],
+				"rsmc_unsubscribeEvents",
+			)
+			.await
+			.expect("a subscription")
+	});
+	let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+	runtime.spawn({
+		let seen = seen.clone();
+		async move {
+			let mut events = events;
+			while let Some(Ok(_)) = events.next().await {
+				seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+			}
+		}
+	});
+	group.bench_function("one bank, one event subscriber", |b| {
+		b.iter_custom(|payments| pay_in_turn(&runtime, &client, channel, payments))
+	});
+	group.finish();
+	// The subscriber was served: it saw the payments' events (the last may still be on its way).
+	let started = Instant::now();
+	while seen.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+		assert!(started.elapsed() < Duration::from_secs(10), "the subscriber saw no event");
+		std::thread::sleep(Duration::from_millis(10));
+	}
+}
+
+fn two_nodes(c: &mut Criterion) {
 	let alice = Node::start(&["--rsmc-account", "//Alice"]);
 	let bootnode = alice.bootnode();
 	let bob =
@@ -59,21 +146,7 @@ fn payments(c: &mut Criterion) {
 		}
 		let mut banks = Vec::new();
 		for _ in 0..=BANKS {
-			let bank: Value = client
-				.request(
-					"rsmc_open",
-					rpc_params![
-						Alice.to_account_id().to_string(),
-						Bob.to_account_id().to_string(),
-						AMOUNT.to_string(),
-						AMOUNT.to_string(),
-						10,
-						bob.url()
-					],
-				)
-				.await
-				.unwrap_or_else(|e| panic!("rsmc_open: {e}"));
-			banks.push(bank["channel"].as_u64().expect("a channel"));
+			banks.push(open(&client, Some(bob.url())).await);
 		}
 		banks
 	});
@@ -82,15 +155,7 @@ fn payments(c: &mut Criterion) {
 	group.sample_size(10).measurement_time(Duration::from_secs(20));
 	group.throughput(Throughput::Elements(1));
 	group.bench_function("one bank", |b| {
-		b.iter_custom(|payments| {
-			runtime.block_on(async {
-				let started = Instant::now();
-				for _ in 0..payments {
-					pay(&client, banks[0]).await;
-				}
-				started.elapsed()
-			})
-		})
+		b.iter_custom(|payments| pay_in_turn(&runtime, &client, banks[0], payments))
 	});
 	group.throughput(Throughput::Elements(BANKS as u64));
 	group.bench_function("20 banks at once", |b| {
@@ -113,5 +178,5 @@ fn payments(c: &mut Criterion) {
 	group.finish();
 }
 
-criterion_group!(benches, payments);
+criterion_group!(benches, one_node, two_nodes);
 criterion_main!(benches);

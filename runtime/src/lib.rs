@@ -13,6 +13,8 @@ use alloc::vec::Vec;
 pub mod apis;
 pub mod configs;
 pub mod genesis_config_presets;
+#[cfg(all(test, feature = "try-runtime"))]
+mod tests;
 
 use sp_runtime::{
 	generic,
