@@ -90,8 +90,10 @@ pub mod pallet {
 	use vbank_primitives::{close_payload, sheet_payload, verify_signature, waiver_payload};
 
 	/// How many blocks from a lock's end `liquidate` looks for room in the release schedule
-	/// before it gives up with [`Error::ReleaseScheduleFull`].
-	pub const RELEASE_SEARCH: u32 = 16;
+	/// before it gives up with [`Error::ReleaseScheduleFull`]: `liquidate`'s weight pays for
+	/// reading this many full blocks of the schedule, so it is kept small (the runtime's 64
+	/// releases a block make 256 lock ends within the search).
+	pub const RELEASE_SEARCH: u32 = 4;
 
 	/// The priority of a penalty in the transaction pool: above any ordinary transaction,
 	/// since it expires with the lock.

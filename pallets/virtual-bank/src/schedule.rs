@@ -19,7 +19,9 @@ impl<T: Config> Pallet<T> {
 	) -> Result<BlockNumberFor<T>, DispatchError> {
 		let mut block = unlock_at;
 		for _ in 0..RELEASE_SEARCH {
-			if Releases::<T>::mutate(block, |due| due.try_push(channel)).is_ok() {
+			// `try_mutate` writes only a block it could push to: a full one is read, not
+			// written back.
+			if Releases::<T>::try_mutate(block, |due| due.try_push(channel)).is_ok() {
 				return Ok(block);
 			}
 			block = block.checked_add(&1u32.into()).ok_or(Error::<T>::UnlockOverflow)?;
