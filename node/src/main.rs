@@ -13,7 +13,6 @@ mod cli;
 mod client;
 mod command;
 mod helpers;
-mod nodelay;
 mod rpc;
 mod service;
 

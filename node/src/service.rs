@@ -175,8 +175,6 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 		telemetry: telemetry.as_mut(),
 		tracing_execute_block: None,
 	})?;
-	// The RPC server is listening now: no Nagle delay on its connections (see `nodelay`).
-	log::debug!("TCP_NODELAY set on {} listening sockets", crate::nodelay::on_listeners());
 
 	let proposer = sc_basic_authorship::ProposerFactory::new(
 		task_manager.spawn_handle(),
