@@ -15,6 +15,19 @@ fn bank_with_nobody(amount: Balance) -> ChannelId {
 	channel
 }
 
+/// Alice liquidates `channel` with sheet 1, `sheet`, which Nobody signed.
+fn alice_liquidates(channel: ChannelId, sheet: Shares) {
+	let signature = sign_sheet(&pair("Nobody"), channel, 1, sheet, &waiver(1, 1));
+	assert_ok!(VirtualBank::liquidate(
+		origin(&alice()),
+		channel,
+		1,
+		sheet,
+		waiver(1, 1),
+		signature
+	));
+}
+
 fn trimmed(channel: ChannelId, amount: Balance) -> Event<Test> {
 	Event::Trimmed { channel, who: nobody(), amount }
 }
@@ -24,15 +37,7 @@ fn a_liquidation_owing_dust_to_a_client_with_no_account_leaves_it_with_the_maste
 	build_and_execute(|| {
 		let channel = bank_with_nobody(100);
 		let sheet = [100 - (ED - 1), ED - 1];
-		let signature = sign_sheet(&pair("Nobody"), channel, 1, sheet, &waiver(1, 1));
-		assert_ok!(VirtualBank::liquidate(
-			origin(&alice()),
-			channel,
-			1,
-			sheet,
-			waiver(1, 1),
-			signature
-		));
+		alice_liquidates(channel, sheet);
 		let events = bank_events();
 		assert_eq!(events[0], trimmed(channel, ED - 1));
 		assert!(!frame_system::Account::<Test>::contains_key(nobody()));
@@ -49,15 +54,7 @@ fn a_liquidation_paying_a_client_with_no_account_at_least_the_deposit_creates_it
 	build_and_execute(|| {
 		let channel = bank_with_nobody(100);
 		let sheet = [100 - ED, ED];
-		let signature = sign_sheet(&pair("Nobody"), channel, 1, sheet, &waiver(1, 1));
-		assert_ok!(VirtualBank::liquidate(
-			origin(&alice()),
-			channel,
-			1,
-			sheet,
-			waiver(1, 1),
-			signature
-		));
+		alice_liquidates(channel, sheet);
 		assert_eq!(free(&nobody()), ED);
 	});
 }
@@ -75,15 +72,7 @@ fn a_master_with_no_account_cannot_liquidate_into_a_frozen_share() {
 			TokenError::CannotCreateHold
 		);
 		// Alice can still close it or liquidate it herself.
-		let signature = sign_sheet(&pair("Nobody"), channel, 1, sheet, &waiver(1, 1));
-		assert_ok!(VirtualBank::liquidate(
-			origin(&alice()),
-			channel,
-			1,
-			sheet,
-			waiver(1, 1),
-			signature
-		));
+		alice_liquidates(channel, sheet);
 		assert_eq!(free(&nobody()), 50);
 	});
 }
@@ -115,15 +104,7 @@ fn a_penalty_below_the_deposit_for_a_client_with_no_account_stays_with_the_cheat
 		let total = ED - 1;
 		let channel = bank_with_nobody(total);
 		let revoked = [total - 1, 1];
-		let signature = sign_sheet(&pair("Nobody"), channel, 1, revoked, &waiver(1, 1));
-		assert_ok!(VirtualBank::liquidate(
-			origin(&alice()),
-			channel,
-			1,
-			revoked,
-			waiver(1, 1),
-			signature
-		));
+		alice_liquidates(channel, revoked);
 		bank_events();
 		let proof = sign_waiver(&waiver_pair(1, 1), channel, 1);
 		assert_ok!(VirtualBank::withdraw_by_peer(origin(&bob()), channel, proof));
@@ -145,15 +126,7 @@ fn a_penalty_pays_a_client_with_no_account_once_it_is_at_least_the_deposit() {
 	build_and_execute(|| {
 		let channel = bank_with_nobody(100);
 		let revoked = [100 - (ED - 1), ED - 1];
-		let signature = sign_sheet(&pair("Nobody"), channel, 1, revoked, &waiver(1, 1));
-		assert_ok!(VirtualBank::liquidate(
-			origin(&alice()),
-			channel,
-			1,
-			revoked,
-			waiver(1, 1),
-			signature
-		));
+		alice_liquidates(channel, revoked);
 		// Its dust was trimmed into Alice's frozen share; the penalty hands it all over.
 		let proof = sign_waiver(&waiver_pair(1, 1), channel, 1);
 		assert_ok!(VirtualBank::withdraw_by_peer(origin(&bob()), channel, proof));
