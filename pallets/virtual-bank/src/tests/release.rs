@@ -3,11 +3,6 @@
 use super::*;
 use crate::{Releases, RELEASE_SEARCH};
 
-/// Liquidates a fresh bank between Alice and Bob (60/40) by Alice with sheet 1 `[50, 50]`.
-fn liquidate_one() -> ChannelId {
-	liquidated_by_alice()
-}
-
 fn release_at(channel: ChannelId) -> u64 {
 	Channels::<Test>::get(channel).unwrap().liquidation.unwrap().release_at
 }
@@ -48,7 +43,8 @@ fn a_master_whose_share_is_zero_needs_send_nothing_the_bank_and_deposit_are_free
 #[test]
 fn a_lock_end_that_finds_its_block_full_takes_the_next_block_with_room() {
 	build_and_execute(|| {
-		let banks: Vec<ChannelId> = (0..RELEASES_PER_BLOCK + 1).map(|_| liquidate_one()).collect();
+		let banks: Vec<ChannelId> =
+			(0..RELEASES_PER_BLOCK + 1).map(|_| liquidated_by_alice()).collect();
 		let (last, first) = banks.split_last().unwrap();
 		for channel in first {
 			assert_eq!(release_at(*channel), 1 + LOCK);
@@ -127,7 +123,7 @@ fn liquidate_refuses_when_no_block_within_the_search_has_room() {
 #[test]
 fn a_penalty_takes_the_bank_out_of_the_schedule() {
 	build_and_execute(|| {
-		let channel = liquidate_one();
+		let channel = liquidated_by_alice();
 		let proof = sign_waiver(&waiver_pair(1, 1), channel, 1);
 		assert_ok!(VirtualBank::withdraw_by_peer(origin(&bob()), channel, proof));
 		assert!(!Releases::<Test>::contains_key(1 + LOCK));
@@ -139,7 +135,7 @@ fn a_penalty_takes_the_bank_out_of_the_schedule() {
 #[test]
 fn a_release_that_fails_is_undone_and_withdraw_by_master_still_ends_the_lock() {
 	build_and_execute(|| {
-		let channel = liquidate_one();
+		let channel = liquidated_by_alice();
 		// Alice's held share no longer suffices (as after a slash by another pallet).
 		Channels::<Test>::mutate(channel, |b| b.as_mut().unwrap().balances = [51, 50]);
 		run_to_block(1 + LOCK);
@@ -158,7 +154,7 @@ fn on_initialize_reports_the_weight_of_the_releases_it_made() {
 	build_and_execute(|| {
 		use crate::WeightInfo;
 		for _ in 0..2 {
-			liquidate_one();
+			liquidated_by_alice();
 		}
 		System::set_block_number(1 + LOCK);
 		assert_eq!(VirtualBank::on_initialize(1 + LOCK), <() as WeightInfo>::on_initialize(2));
