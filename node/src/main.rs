@@ -13,6 +13,7 @@ mod cli;
 mod client;
 mod command;
 mod helpers;
+mod nodelay;
 mod rpc;
 mod service;
 

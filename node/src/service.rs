@@ -160,7 +160,7 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 	};
 
 	let prometheus_registry = config.prometheus_registry().cloned();
-	sc_service::spawn_tasks(sc_service::SpawnTasksParams {
+	let rpc = sc_service::spawn_tasks(sc_service::SpawnTasksParams {
 		network,
 		client: client.clone(),
 		keystore: keystore_container.keystore(),
@@ -175,6 +175,13 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 		telemetry: telemetry.as_mut(),
 		tracing_execute_block: None,
 	})?;
+	// No Nagle delay on the RPC server's connections (see `nodelay`).
+	let rpc_addresses: Vec<_> =
+		rpc.listen_addresses().iter().filter_map(crate::nodelay::socket_addr).collect();
+	let set = crate::nodelay::on_listeners(&rpc_addresses);
+	if set.len() < rpc_addresses.len() {
+		log::warn!("TCP_NODELAY set on the RPC listeners {set:?} of {rpc_addresses:?} only");
+	}
 
 	let proposer = sc_basic_authorship::ProposerFactory::new(
 		task_manager.spawn_handle(),

@@ -5,6 +5,7 @@ mod chain;
 mod helpers;
 mod node;
 mod polkadot_js;
+mod rpc_server;
 mod safety;
 mod seed_story;
 mod subcommands;

@@ -114,6 +114,42 @@ impl Node {
 		assert!(status.is_ok_and(|s| s.success()), "kill {signal} failed");
 	}
 
+	/// Whether the node's end of `client`, a TCP connection to it, has `TCP_NODELAY`: read
+	/// from the node's own socket, which `pidfd_getfd(2)` lends us (we are its parent).
+	#[cfg(target_os = "linux")]
+	pub fn nodelay_of_its_end(&self, client: &std::net::TcpStream) -> bool {
+		use std::os::fd::{FromRawFd, OwnedFd};
+		let ours = client.local_addr().expect("a connected socket");
+		let pid = self.child.id() as libc::pid_t;
+		// SAFETY: plain system calls; a descriptor they return is owned by us from then on.
+		let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+		assert!(pidfd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
+		let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+		let deadline = Instant::now() + Duration::from_secs(10);
+		while Instant::now() < deadline {
+			let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("the node's descriptors");
+			for number in fds.flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+			{
+				use std::os::fd::AsRawFd;
+				let fd =
+					unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), number, 0) };
+				if fd < 0 {
+					let error = std::io::Error::last_os_error();
+					assert_ne!(error.raw_os_error(), Some(libc::EPERM), "pidfd_getfd: {error}");
+					continue;
+				}
+				let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+				let socket = socket2::SockRef::from(&fd);
+				if socket.peer_addr().ok().and_then(|peer| peer.as_socket()) == Some(ours) {
+					return socket.nodelay().expect("a TCP socket's TCP_NODELAY");
+				}
+			}
+			// The server may not have accepted the connection yet.
+			std::thread::sleep(Duration::from_millis(50));
+		}
+		panic!("the node holds no connection from {ours}");
+	}
+
 	/// The node's libp2p address, for another node's `--bootnodes`.
 	pub fn bootnode(&self) -> String {
 		let marker = "Local node identity is: ";
