@@ -1,11 +1,18 @@
 //! Where a helper keeps its banks: behind the [`Store`] trait, in memory for tests and in a
 //! crash-safe redb database on disk. A helper commits a bank's new state durably before it
-//! sends anything that depends on it.
+//! sends anything that depends on it; banks moving at once share a commit (group commit).
 
 use crate::bank::Bank;
 use codec::{Decode, Encode};
 use redb::ReadableDatabase;
-use std::{collections::BTreeMap, path::Path, sync::Mutex};
+use std::{
+	collections::BTreeMap,
+	path::Path,
+	sync::{
+		atomic::{AtomicU64, Ordering},
+		Arc, Condvar, Mutex, OnceLock,
+	},
+};
 use vbank_primitives::ChannelId;
 
 /// A store failure. The bank's previous state is still what the store holds.
@@ -63,8 +70,35 @@ impl Store for MemoryStore {
 
 const BANKS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("banks");
 
-/// A [`Store`] in a redb database file: every save is a durable (fsynced) transaction.
-pub struct RedbStore(redb::Database);
+/// A [`Store`] in a redb database file, with group commit: every save is durable (fsynced)
+/// when it returns, and the saves of different banks that arrive while a commit is being
+/// written go together into the next one, so banks moving at once share its fsync.
+///
+/// The first caller to find no commit under way leads: it takes every write queued so far,
+/// its own included, commits them in one transaction, and hands each waiter the outcome.
+/// The others wait for the outcome of their own write; if no commit is under way when they
+/// wake, one of them leads the next. A bank's saves come one after another (its helper's
+/// lock), so a batch holds at most one write per bank.
+pub struct RedbStore {
+	db: redb::Database,
+	queue: Mutex<Queue>,
+	/// Signalled when a commit ends.
+	committed: Condvar,
+	transactions: AtomicU64,
+}
+
+#[derive(Default)]
+struct Queue {
+	writes: Vec<Write>,
+	committing: bool,
+}
+
+/// A bank's new state (`None`: remove it) and where its caller learns the outcome.
+struct Write {
+	channel: ChannelId,
+	bytes: Option<Vec<u8>>,
+	outcome: Arc<OnceLock<Result<(), String>>>,
+}
 
 impl RedbStore {
 	/// Open or create the database at `path`.
@@ -77,35 +111,95 @@ impl RedbStore {
 		let tx = db.begin_write().map_err(store_error)?;
 		tx.open_table(BANKS).map_err(store_error)?;
 		tx.commit().map_err(store_error)?;
-		Ok(Self(db))
+		Ok(Self {
+			db,
+			queue: Mutex::default(),
+			committed: Condvar::new(),
+			transactions: AtomicU64::new(0),
+		})
 	}
 
-	fn write(
-		&self,
-		f: impl FnOnce(&mut redb::Table<u64, &[u8]>) -> Result<(), StoreError>,
-	) -> Result<(), StoreError> {
-		let tx = self.0.begin_write().map_err(store_error)?;
+	/// How many durable transactions saves and removals have taken so far: fewer than the
+	/// saves and removals when banks moved at once.
+	pub fn transactions(&self) -> u64 {
+		self.transactions.load(Ordering::Relaxed)
+	}
+
+	/// Queue `channel`'s new state and return once it is durable (or failed to be).
+	fn write(&self, channel: ChannelId, bytes: Option<Vec<u8>>) -> Result<(), StoreError> {
+		let outcome = Arc::new(OnceLock::new());
+		let mut queue = self.queue.lock().map_err(store_error)?;
+		queue.writes.push(Write { channel, bytes, outcome: outcome.clone() });
+		loop {
+			if let Some(outcome) = outcome.get() {
+				return outcome.clone().map_err(StoreError);
+			}
+			if queue.committing {
+				queue = self.committed.wait(queue).map_err(store_error)?;
+				continue;
+			}
+			queue.committing = true;
+			let batch = std::mem::take(&mut queue.writes);
+			drop(queue);
+			let lead = Lead { store: self, batch };
+			let result = self.commit(&lead.batch).map_err(|e| e.0);
+			for write in &lead.batch {
+				let _ = write.outcome.set(result.clone());
+			}
+			drop(lead);
+			queue = self.queue.lock().map_err(store_error)?;
+		}
+	}
+
+	/// One durable transaction with every write of `batch`, in order.
+	fn commit(&self, batch: &[Write]) -> Result<(), StoreError> {
+		let tx = self.db.begin_write().map_err(store_error)?;
 		{
 			let mut table = tx.open_table(BANKS).map_err(store_error)?;
-			f(&mut table)?;
+			for write in batch {
+				match &write.bytes {
+					Some(bytes) => table.insert(write.channel, &bytes[..]).map(drop),
+					None => table.remove(write.channel).map(drop),
+				}
+				.map_err(store_error)?;
+			}
 		}
-		tx.commit().map_err(store_error)
+		tx.commit().map_err(store_error)?;
+		self.transactions.fetch_add(1, Ordering::Relaxed);
+		Ok(())
+	}
+}
+
+/// The leader's batch: when it is done with it, even by a panic, the writes it did not
+/// commit fail, the queue is free for the next leader, and the waiters wake.
+struct Lead<'a> {
+	store: &'a RedbStore,
+	batch: Vec<Write>,
+}
+
+impl Drop for Lead<'_> {
+	fn drop(&mut self) {
+		for write in &self.batch {
+			let _ = write.outcome.set(Err("the commit was interrupted".into()));
+		}
+		let mut queue = self.store.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+		queue.committing = false;
+		self.store.committed.notify_all();
 	}
 }
 
 impl Store for RedbStore {
 	fn save(&self, bank: &Bank) -> Result<(), StoreError> {
-		let bytes = bank.encode();
-		self.write(|table| table.insert(bank.channel(), &bytes[..]).map(drop).map_err(store_error))
+		self.write(bank.channel(), Some(bank.encode()))
 	}
 
 	fn remove(&self, channel: ChannelId) -> Result<(), StoreError> {
-		self.write(|table| table.remove(channel).map(drop).map_err(store_error))
+		self.write(channel, None)
 	}
 
 	fn load_all(&self) -> Result<Vec<Bank>, StoreError> {
 		use redb::ReadableTable;
-		let tx = self.0.begin_read().map_err(store_error)?;
+		let tx = self.db.begin_read().map_err(store_error)?;
 		let table = tx.open_table(BANKS).map_err(store_error)?;
 		let mut banks = Vec::new();
 		for entry in table.iter().map_err(store_error)? {
@@ -117,7 +211,7 @@ impl Store for RedbStore {
 
 	fn stored_bytes(&self) -> Result<u64, StoreError> {
 		use redb::ReadableTable;
-		let tx = self.0.begin_read().map_err(store_error)?;
+		let tx = self.db.begin_read().map_err(store_error)?;
 		let table = tx.open_table(BANKS).map_err(store_error)?;
 		let mut total = 0;
 		for entry in table.iter().map_err(store_error)? {

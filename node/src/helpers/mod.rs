@@ -22,7 +22,6 @@ use party::Party;
 use rsmc::{
 	bank::Action,
 	driver::{DriveError, Driver, Opened},
-	store::RedbStore,
 	transport::{answer, Miss},
 	Body, HelperError, Liquidation, Message, Policy, Progress, Terms,
 };
@@ -257,7 +256,7 @@ impl Helpers {
 		&self,
 		party: &Arc<Party>,
 		channel: ChannelId,
-		f: impl AsyncFnOnce(&Driver<'_, Arc<RedbStore>, NodeTransport<'_>>) -> T,
+		f: impl AsyncFnOnce(&Driver<'_, party::NodeStore, NodeTransport<'_>>) -> T,
 	) -> T {
 		let helper = party.helper_or_new(channel);
 		let transport = NodeTransport { helpers: self, party };

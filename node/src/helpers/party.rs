@@ -3,7 +3,7 @@
 
 use rsmc::{
 	keys::Sr25519Signer,
-	store::{RedbStore, Store},
+	store::{RedbStore, Store, StoreError},
 	Bank, Helper, Liquidation, Policy,
 };
 use sp_core::{sr25519, Pair};
@@ -61,7 +61,44 @@ impl PeerBook {
 
 /// A bank's helper: one per bank, each behind its own lock, all of an account's sharing its
 /// store, so that the banks of one account never wait on each other.
-pub(super) type BankHelper = Helper<Arc<RedbStore>>;
+pub(super) type BankHelper = Helper<NodeStore>;
+
+/// An account's store as the node's async tasks use it. A write waits for a durable commit
+/// (its own, or the group commit it joins): it runs in `block_in_place`, so the runtime
+/// worker it blocks hands its other tasks to another thread first, and the RPC server, the
+/// other banks and the peers' messages go on meanwhile.
+#[derive(Clone)]
+pub(super) struct NodeStore(Arc<RedbStore>);
+
+impl NodeStore {
+	fn blocking<T>(f: impl FnOnce() -> T) -> T {
+		use tokio::runtime::{Handle, RuntimeFlavor};
+		match Handle::try_current() {
+			Ok(runtime) if runtime.runtime_flavor() == RuntimeFlavor::MultiThread => {
+				tokio::task::block_in_place(f)
+			},
+			_ => f(),
+		}
+	}
+}
+
+impl Store for NodeStore {
+	fn save(&self, bank: &Bank) -> Result<(), StoreError> {
+		Self::blocking(|| self.0.save(bank))
+	}
+
+	fn remove(&self, channel: ChannelId) -> Result<(), StoreError> {
+		Self::blocking(|| self.0.remove(channel))
+	}
+
+	fn load_all(&self) -> Result<Vec<Bank>, StoreError> {
+		self.0.load_all()
+	}
+
+	fn stored_bytes(&self) -> Result<u64, StoreError> {
+		self.0.stored_bytes()
+	}
+}
 
 /// One account's helpers.
 pub struct Party {
@@ -70,7 +107,7 @@ pub struct Party {
 	signer: Arc<Sr25519Signer>,
 	genesis: sp_core::H256,
 	policy: Policy,
-	store: Arc<RedbStore>,
+	store: NodeStore,
 	pub(super) banks: std::sync::RwLock<BTreeMap<ChannelId, Arc<Mutex<BankHelper>>>>,
 	pub(super) peers: PeerBook,
 	/// With `--rsmc-test-cheats` only: every sheet this party could once liquidate with, so
@@ -92,7 +129,8 @@ impl Party {
 		let dir = dir.join(account.to_string());
 		std::fs::create_dir_all(&dir)
 			.map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-		let store = Arc::new(RedbStore::open(&dir.join("banks.redb")).map_err(|e| e.to_string())?);
+		let store = RedbStore::open(&dir.join("banks.redb")).map_err(|e| e.to_string())?;
+		let store = NodeStore(Arc::new(store));
 		let signer = Arc::new(Sr25519Signer::new(pair.clone()));
 		let peers = PeerBook::open(dir.join("peers.json"))?;
 		let history = cheats.then(Default::default);

@@ -9,6 +9,7 @@ mod driver;
 mod fuzz;
 mod handshake;
 mod payments;
+mod store;
 mod watchtower;
 
 use rsmc::{
@@ -32,8 +33,12 @@ pub fn account(signer: &Sr25519Signer) -> AccountId32 {
 }
 
 pub fn terms(a: &AccountId32, b: &AccountId32, balances: Balances) -> Terms {
+	terms_of(CHANNEL, a, b, balances)
+}
+
+pub fn terms_of(channel: ChannelId, a: &AccountId32, b: &AccountId32, balances: Balances) -> Terms {
 	Terms {
-		channel: CHANNEL,
+		channel,
 		genesis_hash: GENESIS,
 		clients: [a.clone(), b.clone()],
 		balances,
@@ -57,9 +62,19 @@ pub fn opened<S: Store>(
 	bob_store: S,
 	balances: Balances,
 ) -> (Helper<S>, Helper<S>) {
+	opened_at(CHANNEL, alice_store, bob_store, balances)
+}
+
+/// Alice and Bob with a bank `channel` through the handshake.
+pub fn opened_at<S: Store, T: Store>(
+	channel: ChannelId,
+	alice_store: S,
+	bob_store: T,
+	balances: Balances,
+) -> (Helper<S>, Helper<T>) {
 	let alice_signer = signer("Alice");
 	let bob_signer = signer("Bob");
-	let t = terms(&account(&alice_signer), &account(&bob_signer), balances);
+	let t = terms_of(channel, &account(&alice_signer), &account(&bob_signer), balances);
 	let mut alice =
 		Helper::new(alice_signer, GENESIS, alice_store).unwrap().with_policy(Policy::ACCEPT_ALL);
 	let mut bob =
@@ -73,7 +88,17 @@ pub fn opened<S: Store>(
 
 /// A payment over a perfect network, from `payer` to `payee`.
 pub fn pay<S: Store>(payer: &mut Helper<S>, payee: &mut Helper<S>, amount: u128) {
-	let propose = payer.pay(CHANNEL, amount).unwrap();
+	pay_on(CHANNEL, payer, payee, amount)
+}
+
+/// A payment over a perfect network on bank `channel`.
+pub fn pay_on<S: Store, T: Store>(
+	channel: ChannelId,
+	payer: &mut Helper<S>,
+	payee: &mut Helper<T>,
+	amount: u128,
+) {
+	let propose = payer.pay(channel, amount).unwrap();
 	let accept = deliver(payee, &propose).unwrap();
 	let revoke = deliver(payer, &accept).unwrap();
 	assert_eq!(deliver(payee, &revoke), None);
