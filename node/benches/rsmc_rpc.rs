@@ -7,8 +7,16 @@
 //!   payment a `rsmc_pay` to Alice's node, which carries `Propose` and `Revoke` to Bob's node
 //!   through its `rsmc_message`: on one bank, and on 20 banks at once.
 //!
-//! `cargo bench -p vbank-node --bench rsmc_rpc` (release nodes: the figures in
-//! BENCHMARKS.md); the test command runs each once with the test profile's nodes.
+//! The figures in BENCHMARKS.md come from release nodes, driven by this harness built with
+//! the test profile (which the test command has built already):
+//!
+//! ```sh
+//! cargo build --release -p vbank-node
+//! VBANK_NODE=$CARGO_TARGET_DIR/release/vbank-node cargo bench --profile test --workspace \
+//!     --features runtime-benchmarks,try-runtime --bench rsmc_rpc
+//! ```
+//!
+//! The test command runs each case once with the test profile's node.
 
 #[allow(dead_code)]
 #[path = "../../tests/e2e/node.rs"]

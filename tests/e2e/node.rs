@@ -22,9 +22,12 @@ pub struct Node {
 	log: tempfile::NamedTempFile,
 }
 
-/// The node binary cargo built for these tests.
+/// The node binary cargo built for these tests, or the one `VBANK_NODE` names (a release
+/// build, for the RPC benchmark's figures).
 pub fn binary() -> PathBuf {
-	PathBuf::from(env!("CARGO_BIN_EXE_vbank-node"))
+	std::env::var_os("VBANK_NODE")
+		.map(PathBuf::from)
+		.unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vbank-node")))
 }
 
 /// A loopback port that nothing listens on right now.
