@@ -22,6 +22,9 @@ use vbank_primitives::{
 
 mod error;
 mod ledger;
+mod waivers;
+
+use waivers::WaiverKeys;
 
 pub use error::{Action, Error, Progress, Step};
 pub use ledger::{
@@ -40,50 +43,6 @@ pub struct Bank {
 	/// Our waiver keys derived lately; never stored.
 	#[codec(skip)]
 	waivers: WaiverKeys,
-}
-
-/// Our waiver keys of the last few nonces, as derived: the steps of a payment ask for the same
-/// ones again, and each derivation is a scalar multiplication (perf: a third of a payment's
-/// time went to deriving eight keys where four are new). Shared by a bank's copies, which
-/// have the same seed; not part of the state, so any two are equal and none is stored.
-#[derive(Clone, Default)]
-struct WaiverKeys(std::sync::Arc<std::sync::Mutex<[Option<WaiverKey>; 4]>>);
-
-type WaiverKey = (Nonce, AccountId32);
-
-impl WaiverKeys {
-	fn get_or(
-		&self,
-		nonce: Nonce,
-		derive: impl FnOnce() -> Result<AccountId32, Error>,
-	) -> Result<AccountId32, Error> {
-		let slot = (nonce % 4) as usize;
-		let cached = self.0.lock().map(|keys| keys[slot].clone()).ok().flatten();
-		match cached {
-			Some((n, key)) if n == nonce => Ok(key),
-			_ => {
-				let key = derive()?;
-				if let Ok(mut keys) = self.0.lock() {
-					keys[slot] = Some((nonce, key.clone()));
-				}
-				Ok(key)
-			},
-		}
-	}
-}
-
-impl PartialEq for WaiverKeys {
-	fn eq(&self, _: &Self) -> bool {
-		true
-	}
-}
-
-impl Eq for WaiverKeys {}
-
-impl core::fmt::Debug for WaiverKeys {
-	fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
-		f.write_str("WaiverKeys")
-	}
 }
 
 impl Bank {
