@@ -20,7 +20,9 @@ use vbank_primitives::{
 	Nonce,
 };
 
+mod close;
 mod error;
+mod handshake;
 mod ledger;
 mod waivers;
 
@@ -46,90 +48,6 @@ pub struct Bank {
 }
 
 impl Bank {
-	/// Open a bank as client 0 (after the on-chain `open`): the state and the `Open` message.
-	pub fn open(terms: Terms, seed: Secret, signer: &dyn Signer) -> Result<(Self, Message), Error> {
-		if terms.clients[0] != signer.account() || terms.clients[1] == terms.clients[0] {
-			return Err(Error::BadTerms);
-		}
-		let phase = Phase::AwaitingOpenAccept;
-		let bank = Self { terms, me: 0, seed, phase, waivers: WaiverKeys::default() };
-		let message = bank.open_message(signer)?;
-		Ok((bank, message))
-	}
-
-	fn open_message(&self, signer: &dyn Signer) -> Result<Message, Error> {
-		Ok(self.message(
-			Body::Open {
-				clients: self.terms.clients.clone(),
-				balances: self.terms.balances,
-				lock_period: self.terms.lock_period,
-				waivers: [self.my_waiver(0)?, self.my_waiver(1)?],
-			},
-			signer,
-		))
-	}
-
-	/// A bank from an `Open` addressed to us as client 1, signed by the opener it names. With
-	/// `accept`, the state and the `OpenAccept` reply; without, the bank waits as
-	/// [`Phase::Offered`] and the reply says so. The caller checks the terms against the chain.
-	pub fn offered(
-		message: &Message,
-		genesis_hash: H256,
-		seed: Secret,
-		signer: &dyn Signer,
-		accept: bool,
-	) -> Result<(Self, Message), Error> {
-		let Body::Open { clients, balances, lock_period, waivers } = &message.body else {
-			return Err(Error::UnexpectedMessage {
-				phase: "unknown",
-				message: message.body.name(),
-			});
-		};
-		if clients[1] != signer.account() || clients[0] == clients[1] {
-			return Err(Error::BadTerms);
-		}
-		if !message.is_signed_by(&genesis_hash, &clients[0]) {
-			return Err(Error::NotFromPeer);
-		}
-		if balances[0].checked_add(balances[1]).is_none() {
-			return Err(Error::BalanceMismatch);
-		}
-		let terms = Terms {
-			channel: message.channel,
-			genesis_hash,
-			clients: clients.clone(),
-			balances: *balances,
-			lock_period: *lock_period,
-		};
-		let mut bank = Self {
-			terms,
-			me: 1,
-			seed,
-			phase: Phase::Offered { peer_waivers: waivers.clone() },
-			waivers: WaiverKeys::default(),
-		};
-		let reply = if accept { bank.accept(signer)? } else { bank.message(Body::Offered, signer) };
-		Ok((bank, reply))
-	}
-
-	/// Accept a bank offered to us: sign the opener's sheet 0; the `OpenAccept` message.
-	pub fn accept(&mut self, signer: &dyn Signer) -> Result<Message, Error> {
-		let Phase::Offered { peer_waivers } = &self.phase else {
-			return Err(Error::UnexpectedMessage { phase: self.phase.name(), message: "accept" });
-		};
-		self.phase = Phase::AwaitingOpenConfirm { peer_waivers: peer_waivers.clone() };
-		self.open_accept_message(signer)
-	}
-
-	fn open_accept_message(&self, signer: &dyn Signer) -> Result<Message, Error> {
-		let Phase::AwaitingOpenConfirm { peer_waivers } = &self.phase else {
-			return Err(Error::UnexpectedMessage { phase: self.phase.name(), message: "accept" });
-		};
-		let signature = self.sign_sheet(signer, 0, self.terms.balances, &peer_waivers[0]);
-		let waivers = [self.my_waiver(0)?, self.my_waiver(1)?];
-		Ok(self.message(Body::OpenAccept { waivers, signature }, signer))
-	}
-
 	pub fn channel(&self) -> ChannelId {
 		self.terms.channel
 	}
@@ -641,110 +559,6 @@ impl Bank {
 		next.in_flight = None;
 		self.phase = Phase::Active(Box::new(next));
 		Ok(Step::default().with(Progress::Received { nonce: nonce + 1 }))
-	}
-
-	/// Start closing cooperatively with the newest sheet: the `Close` message. Refused while
-	/// a payment is in flight; once sent, no payment is made or accepted on this bank.
-	pub fn close(&mut self, signer: &dyn Signer) -> Result<Message, Error> {
-		let me = self.me();
-		let ledger = self
-			.ledger()
-			.ok_or(Error::UnexpectedMessage { phase: self.phase.name(), message: "close" })?;
-		if ledger.liquidated.is_some() {
-			return Err(Error::Liquidated);
-		}
-		if ledger.in_flight.is_some() {
-			return Err(Error::Busy);
-		}
-		let (nonce, balances) = (ledger.sheet.nonce, ledger.sheet.balances);
-		let signature = match &ledger.closing {
-			Some(closing) if closing.nonce == nonce => closing.signatures[me].clone(),
-			_ => None,
-		}
-		.unwrap_or_else(|| self.sign_close(signer, nonce, &balances));
-		let mut signatures = [None, None];
-		signatures[me] = Some(signature.clone());
-		if let Some(Closing { signatures: kept, .. }) = &ledger.closing {
-			signatures[1 - me] = kept[1 - me].clone();
-		}
-		let message = self.message(Body::Close { nonce, balances, signature }, signer);
-		let ledger = self.ledger_mut().expect("checked above");
-		ledger.closing = Some(Closing { nonce, balances, signatures });
-		Ok(message)
-	}
-
-	/// The close under way, if any.
-	pub fn closing(&self) -> Option<&Closing> {
-		self.ledger()?.closing.as_ref()
-	}
-
-	fn sign_close(&self, signer: &dyn Signer, nonce: Nonce, balances: &Balances) -> MultiSignature {
-		let t = &self.terms;
-		signer.sign(&close_payload(&t.genesis_hash, t.channel, nonce, balances))
-	}
-
-	fn peer_signed_close(
-		&self,
-		nonce: Nonce,
-		balances: &Balances,
-		signature: &MultiSignature,
-	) -> bool {
-		let t = &self.terms;
-		verify_signature(
-			signature,
-			&close_payload(&t.genesis_hash, t.channel, nonce, balances),
-			self.peer(),
-		)
-	}
-
-	/// The peer asks to close with the newest sheet: check it is the one we hold and that it
-	/// carries the peer's signature, then sign it too.
-	fn on_close(
-		&mut self,
-		nonce: Nonce,
-		balances: Balances,
-		signature: &MultiSignature,
-		signer: &dyn Signer,
-	) -> Result<Step, Error> {
-		let me = self.me();
-		let ledger = self.ledger().expect("matched by the caller");
-		match ledger.in_flight {
-			// As for a proposal: the peer still owes us a `Revoke`; our `Accept` again.
-			Some(InFlight::Accepted { nonce: accepted }) => {
-				return self.accept_message(accepted, signer).map(Step::reply)
-			},
-			Some(_) => return Err(Error::Busy),
-			None => {},
-		}
-		if nonce != ledger.sheet.nonce || balances != ledger.sheet.balances {
-			return Err(Error::CloseMismatch);
-		}
-		if !self.peer_signed_close(nonce, &balances, signature) {
-			return Err(Error::BadSignature);
-		}
-		let mine = self.sign_close(signer, nonce, &balances);
-		let mut signatures = [None, None];
-		signatures[me] = Some(mine.clone());
-		signatures[1 - me] = Some(signature.clone());
-		let reply = self.message(Body::CloseAccept { nonce, signature: mine }, signer);
-		let ledger = self.ledger_mut().expect("matched by the caller");
-		ledger.closing = Some(Closing { nonce, balances, signatures });
-		Ok(Step::reply(reply))
-	}
-
-	/// The peer signed our close: both signatures are there to submit.
-	fn on_close_accept(&mut self, nonce: Nonce, signature: &MultiSignature) -> Result<Step, Error> {
-		let me = self.me();
-		let Some(closing) = self.closing().filter(|c| c.nonce == nonce).cloned() else {
-			return Err(Error::UnexpectedMessage { phase: "not closing", message: "CloseAccept" });
-		};
-		if !self.peer_signed_close(nonce, &closing.balances, signature) {
-			return Err(Error::BadSignature);
-		}
-		let mut closing = closing;
-		closing.signatures[1 - me] = Some(signature.clone());
-		self.ledger_mut().expect("closing is active").closing = Some(closing);
-		Ok(Step::default())
 	}
 
 	/// Record that the chain shows the bank liquidated by client `master` with sheet `nonce`.
