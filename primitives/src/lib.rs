@@ -1,8 +1,9 @@
 //! The types and signing payloads of a virtual bank (SPEC sections 2 and 3), shared by the
 //! pallet, its runtime API and the off-chain RSMC helper so that every party encodes alike.
 //!
-//! Every byte that anybody signs is built here and nowhere else: [`sheet_payload`],
-//! [`waiver_payload`] and [`close_payload`]. [`verify_signature`] is the one check of a
+//! Every byte that anybody signs is built here and nowhere else: [`sheet_payload`] (and
+//! [`htlc_sheet_payload`] for a sheet with pending HTLCs), [`waiver_payload`] and
+//! [`close_payload`]. [`verify_signature`] is the one check of a
 //! signature over such a payload, accepting the raw payload and the `<Bytes>`-wrapped form
 //! that browser wallets produce with `signRaw`.
 
@@ -36,6 +37,9 @@ pub const WAIVER_TAG: [u8; 12] = *b"vbank/waiver";
 pub const CLOSE_TAG: [u8; 11] = *b"vbank/close";
 /// Tag that starts what a helper signs to send a protocol message.
 pub const MESSAGE_TAG: [u8; 9] = *b"vbank/msg";
+/// The tag of a sheet that carries pending HTLCs (SPEC section 6); a sheet with none keeps
+/// [`SHEET_TAG`] and its bytes.
+pub const HTLC_SHEET_TAG: [u8; 16] = *b"vbank/sheet+htlc";
 
 /// What browser wallets put around a message they sign with `signRaw`.
 const BYTES_PREFIX: &[u8] = b"<Bytes>";
@@ -53,6 +57,24 @@ pub struct BalanceSheet<AccountId> {
 	pub nonce: Nonce,
 	pub balances: Balances,
 	pub waiver: AccountId,
+}
+
+/// A hashed time-locked payment pending on a sheet (SPEC section 6): `amount` from client
+/// `from` to the other, paid to the receiver who shows the preimage of `hashlock` (its
+/// [`hashlock`]) before block `expiry`, and back to `from` after.
+#[derive(
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen, Debug,
+)]
+pub struct Htlc<BlockNumber> {
+	pub from: u8,
+	pub amount: Balance,
+	pub hashlock: H256,
+	pub expiry: BlockNumber,
+}
+
+/// The hashlock of `preimage`: its `blake2_256`.
+pub fn hashlock(preimage: &[u8]) -> H256 {
+	H256(sp_crypto_hashing::blake2_256(preimage))
 }
 
 /// Where a bank is in its life. A closed bank is removed from storage.
@@ -136,6 +158,25 @@ pub fn sheet_payload(
 	waiver: &AccountId32,
 ) -> Vec<u8> {
 	(SHEET_TAG, genesis_hash, channel, nonce, balances, waiver).encode()
+}
+
+/// The bytes the peer signs for a sheet with `htlcs` pending. With none they are exactly
+/// [`sheet_payload`]'s, so that every signature and client of sheets without HTLCs keeps
+/// working; with some, `(HTLC_SHEET_TAG, genesis_hash, channel, nonce, balances, waiver,
+/// htlcs)`, the list with its compact length: a different tag, so neither form can be read
+/// as the other.
+pub fn htlc_sheet_payload<BlockNumber: Encode>(
+	genesis_hash: &H256,
+	channel: ChannelId,
+	nonce: Nonce,
+	balances: &Balances,
+	waiver: &AccountId32,
+	htlcs: &[Htlc<BlockNumber>],
+) -> Vec<u8> {
+	if htlcs.is_empty() {
+		return sheet_payload(genesis_hash, channel, nonce, balances, waiver);
+	}
+	(HTLC_SHEET_TAG, genesis_hash, channel, nonce, balances, waiver, htlcs).encode()
 }
 
 /// The bytes the waiver key of sheet `nonce` signs to prove that sheet revoked.
@@ -227,6 +268,39 @@ mod tests {
 		.concat();
 		assert_eq!(payload, expected);
 		assert_eq!(payload.len(), 11 + 32 + 8 + 8 + 32 + 32);
+	}
+
+	#[test]
+	fn a_sheet_without_htlcs_keeps_its_bytes_and_one_with_htlcs_has_its_own() {
+		let balances = [1_000, u128::MAX];
+		let none: [Htlc<u32>; 0] = [];
+		assert_eq!(
+			htlc_sheet_payload(&GENESIS, 7, 3, &balances, &waiver(), &none),
+			sheet_payload(&GENESIS, 7, 3, &balances, &waiver())
+		);
+		let htlc =
+			Htlc { from: 1, amount: 5, hashlock: hashlock(b"secret"), expiry: 0x0102_0304u32 };
+		let payload =
+			htlc_sheet_payload(&GENESIS, 7, 3, &balances, &waiver(), std::slice::from_ref(&htlc));
+		let expected = [
+			&b"vbank/sheet+htlc"[..],
+			&[0x11; 32],
+			&hex!("0700000000000000"),
+			&hex!("0300000000000000"),
+			&hex!("e8030000000000000000000000000000"),
+			&hex!("ffffffffffffffffffffffffffffffff"),
+			&[0x22; 32],
+			&[0x04], // compact 1: one HTLC
+			&[0x01], // from
+			&hex!("05000000000000000000000000000000"),
+			&sp_crypto_hashing::blake2_256(b"secret"),
+			&hex!("04030201"),
+		]
+		.concat();
+		assert_eq!(payload, expected);
+		// The list is covered: another HTLC, another payload.
+		let other = Htlc { expiry: 0x0102_0305u32, ..htlc };
+		assert_ne!(payload, htlc_sheet_payload(&GENESIS, 7, 3, &balances, &waiver(), &[other]));
 	}
 
 	#[test]
