@@ -282,14 +282,11 @@ mod tests {
 			Htlc { from: 1, amount: 5, hashlock: hashlock(b"secret"), expiry: 0x0102_0304u32 };
 		let payload =
 			htlc_sheet_payload(&GENESIS, 7, 3, &balances, &waiver(), std::slice::from_ref(&htlc));
+		// The sheet's own fields (pinned above) after the tag, then the list.
+		let sheet = sheet_payload(&GENESIS, 7, 3, &balances, &waiver());
 		let expected = [
 			&b"vbank/sheet+htlc"[..],
-			&[0x11; 32],
-			&hex!("0700000000000000"),
-			&hex!("0300000000000000"),
-			&hex!("e8030000000000000000000000000000"),
-			&hex!("ffffffffffffffffffffffffffffffff"),
-			&[0x22; 32],
+			&sheet[SHEET_TAG.len()..],
 			&[0x04], // compact 1: one HTLC
 			&[0x01], // from
 			&hex!("05000000000000000000000000000000"),
