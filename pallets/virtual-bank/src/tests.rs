@@ -51,6 +51,21 @@ fn waiver(owner: u8, nonce: u64) -> AccountId {
 	waiver_pair(owner, nonce).public().into()
 }
 
+/// `master` liquidates `channel` with sheet `nonce` of `sheet`, naming waiver key
+/// `(owner, nonce)`, signed by `signer`; the call must succeed.
+fn liquidate_signed(
+	master: &AccountId,
+	signer: &str,
+	owner: u8,
+	channel: ChannelId,
+	nonce: u64,
+	sheet: Shares,
+) {
+	let waiver = waiver(owner, nonce);
+	let signature = sign_sheet(&pair(signer), channel, nonce, sheet, &waiver);
+	assert_ok!(VirtualBank::liquidate(origin(master), channel, nonce, sheet, waiver, signature));
+}
+
 // ---------------------------------------------------------------------------------------
 // Success paths
 // ---------------------------------------------------------------------------------------
@@ -224,15 +239,7 @@ fn a_sheet_giving_everything_to_one_side_is_valid() {
 	build_and_execute(|| {
 		let channel = running_bank(&alice(), &bob(), [60, 40]);
 		let sheet = [0, 100];
-		let signature = sign_sheet(&pair("Bob"), channel, 9, sheet, &waiver(1, 9));
-		assert_ok!(VirtualBank::liquidate(
-			origin(&alice()),
-			channel,
-			9,
-			sheet,
-			waiver(1, 9),
-			signature
-		));
+		liquidate_signed(&alice(), "Bob", 1, channel, 9, sheet);
 		assert_eq!(free(&bob()), ENDOWMENT + 60);
 		assert_eq!(held(&alice()), BANK_DEPOSIT);
 
@@ -248,15 +255,7 @@ fn the_lock_ends_by_itself_paying_the_master_and_removing_the_bank() {
 	build_and_execute(|| {
 		let channel = running_bank(&alice(), &bob(), [60, 40]);
 		let sheet = [45, 55];
-		let signature = sign_sheet(&pair("Bob"), channel, 2, sheet, &waiver(1, 2));
-		assert_ok!(VirtualBank::liquidate(
-			origin(&alice()),
-			channel,
-			2,
-			sheet,
-			waiver(1, 2),
-			signature
-		));
+		liquidate_signed(&alice(), "Bob", 1, channel, 2, sheet);
 		bank_events();
 
 		run_to_block(LOCK);
@@ -282,15 +281,7 @@ fn withdraw_by_peer_hands_the_frozen_share_to_the_peer_whoever_submits_it() {
 	build_and_execute(|| {
 		let channel = running_bank(&alice(), &bob(), [60, 40]);
 		let sheet = [50, 50];
-		let signature = sign_sheet(&pair("Bob"), channel, 1, sheet, &waiver(1, 1));
-		assert_ok!(VirtualBank::liquidate(
-			origin(&alice()),
-			channel,
-			1,
-			sheet,
-			waiver(1, 1),
-			signature
-		));
+		liquidate_signed(&alice(), "Bob", 1, channel, 1, sheet);
 		bank_events();
 		let charlie_before = free(&charlie());
 
@@ -603,15 +594,7 @@ fn liquidate_refuses_an_unlock_past_the_largest_block_number() {
 /// Liquidates `channel` (Alice 60, Bob 40) by Alice at block 1 with sheet 1 `[50, 50]`.
 fn liquidated_by_alice() -> ChannelId {
 	let channel = running_bank(&alice(), &bob(), [60, 40]);
-	let signature = sign_sheet(&pair("Bob"), channel, 1, [50, 50], &waiver(1, 1));
-	assert_ok!(VirtualBank::liquidate(
-		origin(&alice()),
-		channel,
-		1,
-		[50, 50],
-		waiver(1, 1),
-		signature
-	));
+	liquidate_signed(&alice(), "Bob", 1, channel, 1, [50, 50]);
 	channel
 }
 

@@ -17,15 +17,7 @@ fn bank_with_nobody(amount: Balance) -> ChannelId {
 
 /// Alice liquidates `channel` with sheet 1, `sheet`, which Nobody signed.
 fn alice_liquidates(channel: ChannelId, sheet: Shares) {
-	let signature = sign_sheet(&pair("Nobody"), channel, 1, sheet, &waiver(1, 1));
-	assert_ok!(VirtualBank::liquidate(
-		origin(&alice()),
-		channel,
-		1,
-		sheet,
-		waiver(1, 1),
-		signature
-	));
+	liquidate_signed(&alice(), "Nobody", 1, channel, 1, sheet);
 }
 
 fn trimmed(channel: ChannelId, amount: Balance) -> Event<Test> {

@@ -13,15 +13,7 @@ fn a_master_whose_share_is_zero_needs_send_nothing_the_bank_and_deposit_are_free
 		// Bob brought nothing and was paid nothing: he liquidates, his share is 0, and on the
 		// seed contract the bank and Alice's storage deposit would stay held forever.
 		let channel = running_bank(&alice(), &bob(), [100, 0]);
-		let signature = sign_sheet(&pair("Alice"), channel, 0, [100, 0], &waiver(2, 0));
-		assert_ok!(VirtualBank::liquidate(
-			origin(&bob()),
-			channel,
-			0,
-			[100, 0],
-			waiver(2, 0),
-			signature
-		));
+		liquidate_signed(&bob(), "Alice", 2, channel, 0, [100, 0]);
 		assert_eq!(Releases::<Test>::get(1 + LOCK).into_inner(), vec![channel]);
 		assert_eq!(held(&alice()), BANK_DEPOSIT);
 
