@@ -6,14 +6,13 @@ use codec::{Decode, Encode};
 use futures::StreamExt;
 use sc_client_api::{BlockBackend, BlockchainEvents, StorageProvider};
 use sc_transaction_pool_api::{TransactionPool, TransactionSource};
-use sp_api::ProvideRuntimeApi;
 use sp_blockchain::HeaderBackend;
 use sp_core::{sr25519, storage::StorageKey, Pair, H256};
 use sp_runtime::traits::Header as _;
 use sp_runtime::{DispatchError, OpaqueExtrinsic};
 use std::{collections::HashMap, sync::Arc, time::Duration};
 use substrate_frame_rpc_system::SystemApiServer;
-use vbank_primitives::{Channel, ChannelId, VirtualBankApi};
+use vbank_primitives::{Channel, ChannelId};
 use vbank_runtime::{
 	opaque::Block, AccountId, BlockNumber, Nonce, RuntimeCall, RuntimeError, RuntimeEvent,
 };
@@ -247,49 +246,38 @@ impl NodeChain {
 			<vbank_runtime::Runtime as Config>::Nonce,
 			<vbank_runtime::Runtime as Config>::AccountData,
 		>;
-		let (best, _) = self.best();
-		let key = [
-			&sp_io::hashing::twox_128(b"System")[..],
-			&sp_io::hashing::twox_128(b"Account")[..],
-			&sp_io::hashing::blake2_128(account.as_ref())[..],
-			account.as_ref(),
-		]
-		.concat();
-		let raw = self
-			.client
-			.storage(best, &StorageKey(key))
-			.map_err(|e| format!("cannot read the account of {account}: {e}"))?;
-		let info = match raw {
-			Some(data) => Info::decode(&mut &data.0[..])
-				.map_err(|e| format!("the account of {account} does not decode: {e}"))?,
-			None => Info::default(),
-		};
-		Ok(info.data.free)
+		let key = frame_system::Account::<vbank_runtime::Runtime>::hashed_key_for(account);
+		let info: Option<Info> = self.read(key, || format!("the account of {account}"))?;
+		Ok(info.unwrap_or_default().data.free)
 	}
 
 	/// The id the next bank opened will get, at the best block.
 	pub fn next_channel_id(&self) -> Result<ChannelId, String> {
-		let key =
-			[sp_io::hashing::twox_128(b"VirtualBank"), sp_io::hashing::twox_128(b"NextChannelId")]
-				.concat();
+		let key = pallet_virtual_bank::NextChannelId::<vbank_runtime::Runtime>::hashed_key();
+		Ok(self.read(key.to_vec(), || "the next bank id".into())?.unwrap_or(0))
+	}
+
+	/// Bank `channel` at the best block, if it is there. Read from the state directly: a
+	/// payment asks first, and a runtime call would cost it a Wasm instance.
+	pub fn channel(&self, channel: ChannelId) -> Result<Option<OnChain>, String> {
+		let key = pallet_virtual_bank::Channels::<vbank_runtime::Runtime>::hashed_key_for(channel);
+		self.read(key, || format!("bank {channel}"))
+	}
+
+	/// The value at `key` in the best block's state, if any; `what` names it in an error.
+	fn read<V: Decode>(
+		&self,
+		key: Vec<u8>,
+		what: impl Fn() -> String,
+	) -> Result<Option<V>, String> {
 		let (best, _) = self.best();
 		let raw = self
 			.client
 			.storage(best, &StorageKey(key))
-			.map_err(|e| format!("cannot read the next bank id: {e}"))?;
-		match raw {
-			Some(data) => ChannelId::decode(&mut &data.0[..]).map_err(|e| e.to_string()),
-			None => Ok(0),
-		}
-	}
-
-	/// Bank `channel` at the best block, if it is open.
-	pub fn channel(&self, channel: ChannelId) -> Result<Option<OnChain>, String> {
-		let (best, _) = self.best();
-		self.client
-			.runtime_api()
-			.channel(best, channel)
-			.map_err(|e| format!("cannot read bank {channel}: {e}"))
+			.map_err(|e| format!("cannot read {}: {e}", what()))?;
+		raw.map(|data| V::decode(&mut &data.0[..]))
+			.transpose()
+			.map_err(|e| format!("{} does not decode: {e}", what()))
 	}
 }
 
