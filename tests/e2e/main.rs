@@ -3,9 +3,12 @@
 
 mod chain;
 mod helpers;
+mod load;
 mod node;
 mod polkadot_js;
+mod rpc_inputs;
 mod rpc_server;
 mod safety;
 mod seed_story;
 mod subcommands;
+mod ws;

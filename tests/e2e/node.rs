@@ -87,6 +87,11 @@ impl Node {
 			.unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()))
 	}
 
+	/// The node's process id.
+	pub fn pid(&self) -> u32 {
+		self.child.id()
+	}
+
 	/// Kill the node at once (SIGKILL), as a crash would.
 	pub fn kill(&mut self) {
 		let _ = self.child.kill();
@@ -194,7 +199,8 @@ impl Node {
 		Err(format!("the node did not answer within {START_TIMEOUT:?}:\n{}", self.log_tail()))
 	}
 
-	fn log_lines(&self) -> Vec<String> {
+	/// Every line the node has logged so far.
+	pub fn log_lines(&self) -> Vec<String> {
 		File::open(self.log.path())
 			.map(|file| BufReader::new(file).lines().map_while(Result::ok).collect())
 			.unwrap_or_default()

@@ -29,29 +29,17 @@ fn a_subscriber_that_stops_reading_blocks_no_payment() {
 	};
 	use jsonrpsee::rpc_params;
 	use sp_keyring::Sr25519Keyring::{Alice, Bob};
-	use std::io::{BufRead, BufReader, Write};
 
 	let node = Node::start(&[]);
 	let chain = Chain::connect(&node.url());
 	let channel = open(&chain, 5, None);
 
-	// A raw WebSocket connection: handshake, one `rsmc_subscribeEvents`, then never read.
-	let mut stalled = std::net::TcpStream::connect(("127.0.0.1", node.rpc_port)).unwrap();
-	let port = node.rpc_port;
-	write!(
-		stalled,
-		"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-		 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	)
-	.unwrap();
-	let mut status = String::new();
-	BufReader::new(&stalled).read_line(&mut status).unwrap();
-	assert!(status.contains("101"), "no WebSocket upgrade: {status}");
-	let request = format!(
+	// A raw WebSocket connection: one `rsmc_subscribeEvents`, then never read again.
+	let mut stalled = crate::ws::RawWs::connect(node.rpc_port);
+	stalled.send(&format!(
 		r#"{{"jsonrpc":"2.0","id":1,"method":"rsmc_subscribeEvents","params":["{}"]}}"#,
 		addr(Alice)
-	);
-	stalled.write_all(&masked_text_frame(request.as_bytes())).unwrap();
+	));
 
 	for _ in 0..1_500 {
 		pay(&chain, Alice, channel, 1);
@@ -63,20 +51,4 @@ fn a_subscriber_that_stops_reading_blocks_no_payment() {
 	let event = chain.next(&mut events);
 	assert_eq!((&event["kind"], &event["nonce"]), (&Value::from("Paid"), &paid["nonce"]));
 	drop(stalled);
-}
-
-/// A client's WebSocket text frame (RFC 6455 §5.2): FIN, opcode 1, masked with a zero key
-/// (masking is required of clients; its key may be any).
-fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
-	let mut frame = vec![0x81];
-	match payload.len() {
-		len if len < 126 => frame.push(0x80 | len as u8),
-		len => {
-			frame.push(0x80 | 126);
-			frame.extend_from_slice(&(len as u16).to_be_bytes());
-		},
-	}
-	frame.extend_from_slice(&[0; 4]);
-	frame.extend_from_slice(payload);
-	frame
 }

@@ -16,7 +16,7 @@ pub mod transport;
 pub mod watchtower;
 
 use chain::NodeChain;
-use codec::Decode;
+use codec::DecodeAll;
 use events::{announce, announce_event};
 pub use events::{Event, EventKind};
 use party::Party;
@@ -121,9 +121,12 @@ impl From<DriveError> for Failure {
 /// A peer's node URL as we accept it: `ws://` or `wss://` only.
 fn peer_url(url: Option<String>) -> Result<Option<String>, Failure> {
 	match url {
-		Some(url) if !(url.starts_with("ws://") || url.starts_with("wss://")) => Err(
-			Failure::BadRequest(format!("`{url}` is not a ws:// or wss:// URL of a peer's node")),
-		),
+		Some(url) if !(url.starts_with("ws://") || url.starts_with("wss://")) => {
+			Err(Failure::BadRequest(format!(
+				"{} is not a ws:// or wss:// URL of a peer's node",
+				rpc::quoted(&url.as_str().into())
+			)))
+		},
 		url => Ok(url),
 	}
 }
@@ -492,5 +495,5 @@ pub(crate) fn liquidate_call(sheet: Liquidation) -> RuntimeCall {
 pub fn decode_message(hex_message: &str) -> Result<Message, String> {
 	let raw = hex::decode(hex_message.trim_start_matches("0x"))
 		.map_err(|e| format!("the message is not hex: {e}"))?;
-	Message::decode(&mut &raw[..]).map_err(|e| format!("the message does not decode: {e}"))
+	Message::decode_all(&mut &raw[..]).map_err(|e| format!("the message does not decode: {e}"))
 }

@@ -39,6 +39,20 @@ impl Helpers {
 				"{peer} is not served by this node: give the RPC URL of its node"
 			)));
 		}
+		// What the chain would refuse, refused before anything is paid for.
+		if amounts == [0, 0] {
+			return Err(Failure::BadRequest("a bank needs something to lock".into()));
+		}
+		if amounts[0].checked_add(amounts[1]).is_none() {
+			return Err(Failure::BadRequest("the amounts add up past the largest balance".into()));
+		}
+		let max_lock =
+			<<vbank_runtime::Runtime as pallet_virtual_bank::Config>::MaxLockPeriod as sp_core::Get<_>>::get();
+		if lock_period > max_lock {
+			return Err(Failure::BadRequest(format!(
+				"a lock period of {lock_period} blocks is above the chain's maximum of {max_lock}"
+			)));
+		}
 		let min_lock = self.settings.policy.min_lock;
 		if u64::from(lock_period) < min_lock {
 			return Err(Failure::Policy(format!(

@@ -1,0 +1,300 @@
+//! The `rsmc_` JSON-RPC methods (SPEC section 5). Every method but `rsmc_message` spends or
+//! reveals private state, so it is unsafe: served in `--dev` or with `--rpc-methods unsafe`.
+//!
+//! The methods are registered one by one rather than through jsonrpsee's `#[rpc]` macro,
+//! whose parsing lets extra parameters and unknown names through: here every call's
+//! parameters are read strictly ([`params`]), and anything else is refused with what the
+//! method takes.
+
+mod params;
+
+use super::{decode_message, BankView, Event, Failure, Helpers};
+use codec::Encode;
+use jsonrpsee::{
+	core::{RegisterMethodError, RpcResult, SubscriptionResult},
+	types::{ErrorObjectOwned, Params},
+	Extensions, PendingSubscriptionSink, RpcModule, SubscriptionMessage,
+};
+pub use params::quoted;
+use params::Signature;
+use serde_json::{json, Value};
+use std::{future::Future, sync::Arc};
+use vbank_primitives::{Balances, ChannelState, Nonce};
+use vbank_runtime::BlockNumber;
+
+/// The `rsmc_` methods of one node.
+pub struct Rsmc(pub Arc<Helpers>);
+
+/// Each method's parameters, in SPEC section 5's names and order.
+const ACCOUNTS: Signature = Signature { method: "accounts", names: &[], optional: 0 };
+const BANKS: Signature = Signature { method: "banks", names: &["account"], optional: 0 };
+const OPEN: Signature = Signature {
+	method: "open",
+	names: &["account", "peer", "my_amount", "peer_amount", "lock_period", "peer_url"],
+	optional: 1,
+};
+const ACCEPT: Signature =
+	Signature { method: "accept", names: &["account", "channel"], optional: 0 };
+const PAY: Signature =
+	Signature { method: "pay", names: &["account", "channel", "amount"], optional: 0 };
+const CLOSE: Signature = Signature { method: "close", names: &["account", "channel"], optional: 0 };
+const LIQUIDATE: Signature =
+	Signature { method: "liquidate", names: &["account", "channel"], optional: 0 };
+const SUBSCRIBE: Signature =
+	Signature { method: "subscribeEvents", names: &["account"], optional: 0 };
+const MESSAGE: Signature =
+	Signature { method: "message", names: &["message", "sender_url"], optional: 1 };
+const LIQUIDATE_REVOKED: Signature =
+	Signature { method: "liquidateRevoked", names: &["account", "channel", "nonce"], optional: 0 };
+
+impl Rsmc {
+	/// The module to merge into the node's RPC: the cheat method only when the flag is set.
+	pub fn into_module(self) -> Result<RpcModule<Rsmc>, RegisterMethodError> {
+		let cheats = self.0.test_cheats();
+		let mut module = RpcModule::new(self);
+		fn method<F, Fut>(
+			module: &mut RpcModule<Rsmc>,
+			name: &'static str,
+			call: F,
+		) -> Result<(), RegisterMethodError>
+		where
+			F: Fn(Arc<Rsmc>, Params<'static>, Extensions) -> Fut + Clone + Send + Sync + 'static,
+			Fut: Future<Output = RpcResult<Value>> + Send + 'static,
+		{
+			module.register_async_method(name, move |params, rsmc, ext| call(rsmc, params, ext))?;
+			Ok(())
+		}
+		method(&mut module, "rsmc_accounts", |rsmc, params, ext| async move {
+			rsmc.accounts(&ext, params)
+		})?;
+		method(
+			&mut module,
+			"rsmc_banks",
+			|rsmc, params, ext| async move { rsmc.banks(&ext, params) },
+		)?;
+		method(&mut module, "rsmc_open", |rsmc, params, ext| async move {
+			rsmc.open(&ext, params).await
+		})?;
+		method(&mut module, "rsmc_accept", |rsmc, params, ext| async move {
+			rsmc.accept(&ext, params).await
+		})?;
+		method(&mut module, "rsmc_pay", |rsmc, params, ext| async move {
+			rsmc.pay(&ext, params).await
+		})?;
+		method(&mut module, "rsmc_close", |rsmc, params, ext| async move {
+			rsmc.close(&ext, params).await
+		})?;
+		method(&mut module, "rsmc_liquidate", |rsmc, params, ext| async move {
+			rsmc.liquidate(&ext, params).await
+		})?;
+		method(&mut module, "rsmc_message", |rsmc, params, _| async move {
+			rsmc.message(params).await
+		})?;
+		module.register_subscription(
+			"rsmc_subscribeEvents",
+			"rsmc_event",
+			"rsmc_unsubscribeEvents",
+			|params, pending, rsmc, ext| async move {
+				rsmc.subscribe_events(pending, &ext, params).await
+			},
+		)?;
+		if cheats {
+			method(&mut module, "rsmc_liquidateRevoked", |rsmc, params, ext| async move {
+				rsmc.liquidate_revoked(&ext, params).await
+			})?;
+		}
+		Ok(module)
+	}
+}
+
+fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
+	ErrorObjectOwned::owned(code, message.into(), None::<()>)
+}
+
+/// JSON-RPC's "invalid params".
+const BAD_REQUEST: i32 = -32602;
+/// A payment is in flight on the bank: retry once it is final.
+pub const BUSY: i32 = 1005;
+pub const POLICY: i32 = 1006;
+
+impl From<Failure> for ErrorObjectOwned {
+	fn from(failure: Failure) -> Self {
+		let code = match failure {
+			Failure::BadRequest(_) => BAD_REQUEST,
+			Failure::Refused(_) => 1001,
+			Failure::Busy(_) => BUSY,
+			Failure::PeerSilent(_) => 1002,
+			Failure::Chain(_) => 1003,
+			Failure::Store(_) => 1004,
+			Failure::Policy(_) => POLICY,
+		};
+		error(code, failure.to_string())
+	}
+}
+
+fn check_unsafe(ext: &Extensions, method: &str) -> RpcResult<()> {
+	sc_rpc_api::check_if_safe(ext).map_err(|_| {
+		error(
+			-32601,
+			format!(
+				"rsmc_{method} is an unsafe method (it spends or reveals a helper's private \
+				 state): this node serves it only in --dev or with --rpc-methods unsafe"
+			),
+		)
+	})
+}
+
+fn balances_json(balances: &Balances) -> Value {
+	json!([balances[0].to_string(), balances[1].to_string()])
+}
+
+pub fn state_name(state: Option<ChannelState>) -> &'static str {
+	match state {
+		Some(ChannelState::Funding) => "Funding",
+		Some(ChannelState::Running) => "Running",
+		Some(ChannelState::Liquidating) => "Liquidating",
+		None => "Closed",
+	}
+}
+
+fn bank_json(view: &BankView) -> Value {
+	json!({
+		"channel": view.channel,
+		"clients": [view.clients[0].to_string(), view.clients[1].to_string()],
+		"me": view.me,
+		"state": if view.offered { "Offered" } else { state_name(view.state) },
+		"nonce": view.nonce,
+		"balances": balances_json(&view.balances),
+		"lock_period": view.lock_period,
+		"unlock_at": view.unlock_at,
+	})
+}
+
+fn event_json(event: &Event) -> Value {
+	json!({
+		"kind": event.kind.name(),
+		"channel": event.channel,
+		"nonce": event.nonce,
+		"balances": balances_json(&event.balances),
+	})
+}
+
+fn liquidated_json((nonce, unlock_at): (Nonce, BlockNumber)) -> Value {
+	json!({ "nonce": nonce, "unlock_at": unlock_at })
+}
+
+impl Rsmc {
+	fn accounts(&self, ext: &Extensions, params: Params) -> RpcResult<Value> {
+		check_unsafe(ext, "accounts")?;
+		ACCOUNTS.read(&params)?;
+		Ok(self.0.accounts().iter().map(|a| Value::from(a.to_string())).collect())
+	}
+
+	fn banks(&self, ext: &Extensions, params: Params) -> RpcResult<Value> {
+		check_unsafe(ext, "banks")?;
+		let account = BANKS.read(&params)?.account()?;
+		Ok(self.0.banks(&account)?.iter().map(bank_json).collect())
+	}
+
+	async fn open(&self, ext: &Extensions, params: Params<'_>) -> RpcResult<Value> {
+		check_unsafe(ext, "open")?;
+		let mut args = OPEN.read(&params)?;
+		let (account, peer) = (args.account()?, args.account()?);
+		let amounts = [args.amount()?, args.amount()?];
+		let (lock_period, peer_url) = (args.blocks()?, args.optional_text()?);
+		let view = self.0.open(&account, peer, amounts, lock_period, peer_url).await?;
+		Ok(bank_json(&view))
+	}
+
+	async fn accept(&self, ext: &Extensions, params: Params<'_>) -> RpcResult<Value> {
+		check_unsafe(ext, "accept")?;
+		let mut args = ACCEPT.read(&params)?;
+		let (account, channel) = (args.account()?, args.channel()?);
+		Ok(bank_json(&self.0.accept(&account, channel).await?))
+	}
+
+	async fn pay(&self, ext: &Extensions, params: Params<'_>) -> RpcResult<Value> {
+		check_unsafe(ext, "pay")?;
+		let mut args = PAY.read(&params)?;
+		let (account, channel, amount) = (args.account()?, args.channel()?, args.amount()?);
+		let (nonce, balances) = self.0.pay(&account, channel, amount).await?;
+		Ok(json!({ "nonce": nonce, "balances": balances_json(&balances) }))
+	}
+
+	async fn close(&self, ext: &Extensions, params: Params<'_>) -> RpcResult<Value> {
+		check_unsafe(ext, "close")?;
+		let mut args = CLOSE.read(&params)?;
+		let (account, channel) = (args.account()?, args.channel()?);
+		let (how, balances) = self.0.close(&account, channel).await?;
+		Ok(json!({ "how": how, "balances": balances_json(&balances) }))
+	}
+
+	async fn liquidate(&self, ext: &Extensions, params: Params<'_>) -> RpcResult<Value> {
+		check_unsafe(ext, "liquidate")?;
+		let mut args = LIQUIDATE.read(&params)?;
+		let (account, channel) = (args.account()?, args.channel()?);
+		Ok(liquidated_json(self.0.liquidate(&account, channel).await?))
+	}
+
+	async fn liquidate_revoked(&self, ext: &Extensions, params: Params<'_>) -> RpcResult<Value> {
+		check_unsafe(ext, "liquidateRevoked")?;
+		let mut args = LIQUIDATE_REVOKED.read(&params)?;
+		let (account, channel, nonce) = (args.account()?, args.channel()?, args.nonce()?);
+		Ok(liquidated_json(self.0.liquidate_revoked(&account, channel, nonce).await?))
+	}
+
+	/// The peer-facing method: a protocol message (hex SCALE) in, the answer (hex SCALE, or
+	/// null) out. `sender_url`, where the sender's node is reached, lets the receiver answer
+	/// later on its own.
+	async fn message(&self, params: Params<'_>) -> RpcResult<Value> {
+		let mut args = MESSAGE.read(&params)?;
+		let (message, sender_url) = (args.text()?, args.optional_text()?);
+		let message = decode_message(&message).map_err(Failure::BadRequest)?;
+		let reply = self.0.receive(&message, sender_url).await?;
+		Ok(reply.map_or(Value::Null, |reply| format!("0x{}", hex::encode(reply.encode())).into()))
+	}
+
+	/// What an account's helper sees and does, as `rsmc_event` notifications.
+	async fn subscribe_events(
+		&self,
+		pending: PendingSubscriptionSink,
+		ext: &Extensions,
+		params: Params<'_>,
+	) -> SubscriptionResult {
+		let account = check_unsafe(ext, "subscribeEvents").and_then(|()| {
+			let account = SUBSCRIBE.read(&params)?.account()?;
+			if !self.0.accounts().contains(&account) {
+				let why = format!("this node serves no helper for {account}");
+				return Err(Failure::BadRequest(why).into());
+			}
+			Ok(account)
+		});
+		let account = match account {
+			Ok(account) => account,
+			Err(e) => {
+				pending.reject(e).await;
+				return Ok(());
+			},
+		};
+		let mut events = self.0.subscribe();
+		let sink = pending.accept().await?;
+		loop {
+			tokio::select! {
+				_ = sink.closed() => return Ok(()),
+				event = events.recv() => match event {
+					Ok(event) if event.account == account => {
+						let message = SubscriptionMessage::from_json(&event_json(&event))?;
+						if sink.send(message).await.is_err() {
+							return Ok(());
+						}
+					},
+					Ok(_) => {},
+					Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+						log::warn!(target: super::LOG, "an event subscriber missed {missed} events");
+					},
+					Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+				},
+			}
+		}
+	}
+}
