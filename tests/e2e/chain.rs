@@ -72,18 +72,23 @@ fn hex_bytes(value: &Value) -> Vec<u8> {
 
 impl Chain {
 	pub fn connect(url: &str) -> Chain {
+		Chain::try_connect(url).unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
+	}
+
+	/// A connection, or why there is none (a node that is down, or restarting).
+	pub fn try_connect(url: &str) -> Result<Chain, String> {
 		let runtime = tokio::runtime::Builder::new_multi_thread()
 			.worker_threads(1)
 			.enable_all()
 			.build()
 			.expect("a tokio runtime");
-		let client = runtime
-			.block_on(WsClientBuilder::default().build(url))
-			.unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+		let client =
+			runtime.block_on(WsClientBuilder::default().build(url)).map_err(|e| e.to_string())?;
 		let mut chain = Chain { runtime, client, genesis: H256::zero() };
-		let genesis: Value = chain.rpc("chain_getBlockHash", rpc_params![0]);
+		let genesis =
+			chain.try_rpc("chain_getBlockHash", rpc_params![0]).map_err(|e| e.to_string())?;
 		chain.genesis = H256::from_slice(&hex_bytes(&genesis));
-		chain
+		Ok(chain)
 	}
 
 	/// One JSON-RPC call; panics with the node's error message.

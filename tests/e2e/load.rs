@@ -88,10 +88,7 @@ struct Clients {
 impl Clients {
 	fn chain(&mut self, side: usize) -> Option<&Chain> {
 		if self.chains[side].is_none() {
-			let port: u16 = self.urls[side].rsplit(':').next()?.parse().ok()?;
-			std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-			let url = self.urls[side].clone();
-			self.chains[side] = std::panic::catch_unwind(|| Chain::connect(&url)).ok();
+			self.chains[side] = Chain::try_connect(&self.urls[side]).ok();
 		}
 		self.chains[side].as_ref()
 	}
@@ -212,7 +209,9 @@ fn run(restarts: bool) {
 		flags
 	};
 	let here = if restarts { payers.clone() } else { [payers.clone(), payees.clone()].concat() };
-	let first_args = flags(&here, &["--rsmc-test-cheats", "--rsmc-peer-timeout", "5"]);
+	// The default peer timeout, 30 s, outlasts a restart of the second node: payments to it
+	// wait for it rather than give up on it.
+	let first_args = flags(&here, &["--rsmc-test-cheats"]);
 	let first = Node::start(&first_args.iter().map(String::as_str).collect::<Vec<_>>());
 	let base = tempfile::tempdir().unwrap();
 	let second = restarts.then(|| {
@@ -465,7 +464,12 @@ fn run(restarts: bool) {
 	let blocks = block_times(&first);
 	let (block_first, block_last) = quarters(&blocks);
 	println!(
-		"load ({}): {} banks, {} payments in {paid_in:?} ({:.0} a second, {} workers), {} 		 retried, {} resolved by asking the helper, {} cheats punished, {by_timeout} banks 		 liquidated by a payer whose payee died mid-payment, {} closed; {} blocks ({} events); 		 node memory (KiB, median of the first and last quarter of {} samples): 		 {memory_first} → {memory_last}, max {}; time to build a block (ms, same): 		 {block_first} → {block_last}, max {}; whole run {:?}",
+		"load ({}): {} banks, {} payments in {paid_in:?} ({:.0} a second, {} workers), {} \
+		 retried, {} resolved by asking the helper, {} cheats punished, {by_timeout} banks \
+		 liquidated by a payer whose payee died mid-payment, {} closed; {} blocks ({} events); \
+		 node memory (KiB, median of the first and last quarter of {} samples): \
+		 {memory_first} → {memory_last}, max {}; time to build a block (ms, same): \
+		 {block_first} → {block_last}, max {}; whole run {:?}",
 		if restarts { "payees on a second node, killed and restarted twice" } else { "one node" },
 		banks.len(),
 		counts.payments.load(Ordering::Relaxed),
