@@ -211,7 +211,9 @@ fn run(restarts: bool) {
 	let here = if restarts { payers.clone() } else { [payers.clone(), payees.clone()].concat() };
 	// The default peer timeout, 30 s, outlasts a restart of the second node: payments to it
 	// wait for it rather than give up on it.
-	let first_args = flags(&here, &["--rsmc-test-cheats"]);
+	// Archive state: the run reads the events of every block it made, more than the 256 a
+	// node keeps by default.
+	let first_args = flags(&here, &["--rsmc-test-cheats", "--state-pruning", "archive"]);
 	let first = Node::start(&first_args.iter().map(String::as_str).collect::<Vec<_>>());
 	let base = tempfile::tempdir().unwrap();
 	let second = restarts.then(|| {
