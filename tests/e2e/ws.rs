@@ -6,11 +6,18 @@ use serde_json::Value;
 use std::{
 	io::{BufRead, BufReader, Read, Write},
 	net::TcpStream,
+	sync::{Arc, Mutex},
 	time::Duration,
 };
 
 pub struct RawWs {
-	stream: TcpStream,
+	/// Frames are written whole under this lock: the reader answers pings while another
+	/// thread may be sending requests.
+	writer: Arc<Mutex<TcpStream>>,
+	/// Pongs the reader could not send because a writer held the lock (blocked, maybe, until
+	/// the node reads, which it may do only once we read its answers): the next send sends
+	/// them.
+	pongs: Arc<Mutex<Vec<Vec<u8>>>>,
 	reader: BufReader<TcpStream>,
 }
 
@@ -35,25 +42,61 @@ impl RawWs {
 			line.clear();
 			reader.read_line(&mut line).unwrap();
 		}
-		RawWs { stream, reader }
+		RawWs { writer: Arc::new(Mutex::new(stream)), pongs: Default::default(), reader }
 	}
 
 	/// A second handle on the same connection, to read on one thread while another writes.
 	pub fn try_clone(&self) -> RawWs {
-		let stream = self.stream.try_clone().expect("a socket handle");
-		RawWs { reader: BufReader::new(stream.try_clone().unwrap()), stream }
+		let stream = self.writer.lock().unwrap().try_clone().expect("a socket handle");
+		let (writer, pongs) = (self.writer.clone(), self.pongs.clone());
+		RawWs { writer, pongs, reader: BufReader::new(stream) }
 	}
 
 	/// Sends `text` as one text frame.
 	pub fn send(&mut self, text: &str) {
-		self.stream.write_all(&masked_text_frame(text.as_bytes())).expect("the node reads");
+		self.write_frame(0x1, text.as_bytes());
 	}
 
-	/// The next text frame the node sends, parsed; pings and pongs are skipped.
-	pub fn receive(&mut self) -> Value {
-		self.try_receive().expect("the node answers")
+	fn write_frame(&self, opcode: u8, payload: &[u8]) {
+		let mut writer = self.writer.lock().unwrap();
+		for pong in std::mem::take(&mut *self.pongs.lock().unwrap()) {
+			writer.write_all(&pong).expect("the node reads");
+		}
+		writer.write_all(&masked_frame(opcode, payload)).expect("the node reads");
 	}
 
+	/// Answers a ping now if no writer holds the connection, else with the next send.
+	fn pong(&self, payload: &[u8]) {
+		let pong = masked_frame(0xA, payload);
+		match self.writer.try_lock() {
+			Ok(mut writer) => writer.write_all(&pong).expect("the node reads"),
+			Err(_) => self.pongs.lock().unwrap().push(pong),
+		}
+	}
+
+	/// The next answer, or `None` when none comes within `wait` (pings do not count).
+	pub fn receive_within(&mut self, wait: Duration) -> Option<Value> {
+		self.reader.get_ref().set_read_timeout(Some(wait)).unwrap();
+		let deadline = std::time::Instant::now() + wait;
+		loop {
+			match self.try_receive() {
+				Ok(answer) => return Some(answer),
+				Err(e)
+					if matches!(
+						e.kind(),
+						std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+					) =>
+				{
+					if std::time::Instant::now() >= deadline {
+						return None;
+					}
+				},
+				Err(e) => panic!("the connection failed: {e}"),
+			}
+		}
+	}
+
+	/// The next text frame the node sends, parsed; pings are answered, pongs skipped.
 	fn try_receive(&mut self) -> std::io::Result<Value> {
 		loop {
 			let mut head = [0u8; 2];
@@ -76,6 +119,8 @@ impl RawWs {
 			match head[0] & 0x0f {
 				0x1 => return Ok(serde_json::from_slice(&payload).expect("the node answers JSON")),
 				0x8 => panic!("the node closed the connection: {payload:?}"),
+				// The server closes a connection that stops answering its pings.
+				0x9 => self.pong(&payload),
 				_ => continue,
 			}
 		}
@@ -90,10 +135,10 @@ impl RawWs {
 	}
 }
 
-/// A client's WebSocket text frame (RFC 6455 §5.2): FIN, opcode 1, masked with a zero key
+/// A client's WebSocket frame (RFC 6455 §5.2): FIN, `opcode`, masked with a zero key
 /// (masking is required of clients; its key may be any).
-pub fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
-	let mut frame = vec![0x81];
+fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+	let mut frame = vec![0x80 | opcode];
 	match payload.len() {
 		len if len < 126 => frame.push(0x80 | len as u8),
 		len if len <= usize::from(u16::MAX) => {
