@@ -16,7 +16,7 @@ use jsonrpsee::{
 	Extensions, PendingSubscriptionSink, RpcModule, SubscriptionMessage,
 };
 pub use params::quoted;
-use params::Signature;
+use params::{Arguments, Signature};
 use serde_json::{json, Value};
 use std::{future::Future, sync::Arc};
 use vbank_primitives::{Balances, ChannelState, Nonce};
@@ -26,85 +26,92 @@ use vbank_runtime::BlockNumber;
 pub struct Rsmc(pub Arc<Helpers>);
 
 /// Each method's parameters, in SPEC section 5's names and order.
-const ACCOUNTS: Signature = Signature { method: "accounts", names: &[], optional: 0 };
-const BANKS: Signature = Signature { method: "banks", names: &["account"], optional: 0 };
+const ACCOUNTS: Signature = Signature { method: "rsmc_accounts", names: &[], optional: 0 };
+const BANKS: Signature = Signature { method: "rsmc_banks", names: &["account"], optional: 0 };
 const OPEN: Signature = Signature {
-	method: "open",
+	method: "rsmc_open",
 	names: &["account", "peer", "my_amount", "peer_amount", "lock_period", "peer_url"],
 	optional: 1,
 };
 const ACCEPT: Signature =
-	Signature { method: "accept", names: &["account", "channel"], optional: 0 };
+	Signature { method: "rsmc_accept", names: &["account", "channel"], optional: 0 };
 const PAY: Signature =
-	Signature { method: "pay", names: &["account", "channel", "amount"], optional: 0 };
-const CLOSE: Signature = Signature { method: "close", names: &["account", "channel"], optional: 0 };
+	Signature { method: "rsmc_pay", names: &["account", "channel", "amount"], optional: 0 };
+const CLOSE: Signature =
+	Signature { method: "rsmc_close", names: &["account", "channel"], optional: 0 };
 const LIQUIDATE: Signature =
-	Signature { method: "liquidate", names: &["account", "channel"], optional: 0 };
+	Signature { method: "rsmc_liquidate", names: &["account", "channel"], optional: 0 };
 const SUBSCRIBE: Signature =
-	Signature { method: "subscribeEvents", names: &["account"], optional: 0 };
+	Signature { method: "rsmc_subscribeEvents", names: &["account"], optional: 0 };
 const MESSAGE: Signature =
-	Signature { method: "message", names: &["message", "sender_url"], optional: 1 };
-const LIQUIDATE_REVOKED: Signature =
-	Signature { method: "liquidateRevoked", names: &["account", "channel", "nonce"], optional: 0 };
+	Signature { method: "rsmc_message", names: &["message", "sender_url"], optional: 1 };
+const LIQUIDATE_REVOKED: Signature = Signature {
+	method: "rsmc_liquidateRevoked",
+	names: &["account", "channel", "nonce"],
+	optional: 0,
+};
 
 impl Rsmc {
 	/// The module to merge into the node's RPC: the cheat method only when the flag is set.
 	pub fn into_module(self) -> Result<RpcModule<Rsmc>, RegisterMethodError> {
 		let cheats = self.0.test_cheats();
 		let mut module = RpcModule::new(self);
+		/// Registers `signature`'s method: unsafe ones are refused unless unsafe RPC is
+		/// allowed, then the parameters are read strictly and handed to `call`.
 		fn method<F, Fut>(
 			module: &mut RpcModule<Rsmc>,
-			name: &'static str,
+			signature: &'static Signature,
 			call: F,
 		) -> Result<(), RegisterMethodError>
 		where
-			F: Fn(Arc<Rsmc>, Params<'static>, Extensions) -> Fut + Clone + Send + Sync + 'static,
+			F: Fn(Arc<Rsmc>, Arguments) -> Fut + Clone + Send + Sync + 'static,
 			Fut: Future<Output = RpcResult<Value>> + Send + 'static,
 		{
-			module.register_async_method(name, move |params, rsmc, ext| call(rsmc, params, ext))?;
+			module.register_async_method(signature.method, move |params, rsmc, ext| {
+				let arguments = checked(signature, &ext, &params);
+				let call = call.clone();
+				async move { call(rsmc, arguments?).await }
+			})?;
 			Ok(())
 		}
-		method(&mut module, "rsmc_accounts", |rsmc, params, ext| async move {
-			rsmc.accounts(&ext, params)
-		})?;
-		method(
-			&mut module,
-			"rsmc_banks",
-			|rsmc, params, ext| async move { rsmc.banks(&ext, params) },
-		)?;
-		method(&mut module, "rsmc_open", |rsmc, params, ext| async move {
-			rsmc.open(&ext, params).await
-		})?;
-		method(&mut module, "rsmc_accept", |rsmc, params, ext| async move {
-			rsmc.accept(&ext, params).await
-		})?;
-		method(&mut module, "rsmc_pay", |rsmc, params, ext| async move {
-			rsmc.pay(&ext, params).await
-		})?;
-		method(&mut module, "rsmc_close", |rsmc, params, ext| async move {
-			rsmc.close(&ext, params).await
-		})?;
-		method(&mut module, "rsmc_liquidate", |rsmc, params, ext| async move {
-			rsmc.liquidate(&ext, params).await
-		})?;
-		method(&mut module, "rsmc_message", |rsmc, params, _| async move {
-			rsmc.message(params).await
-		})?;
+		method(&mut module, &ACCOUNTS, |rsmc, _| async move { rsmc.accounts() })?;
+		method(&mut module, &BANKS, |rsmc, args| async move { rsmc.banks(args) })?;
+		method(&mut module, &OPEN, |rsmc, args| async move { rsmc.open(args).await })?;
+		method(&mut module, &ACCEPT, |rsmc, args| async move { rsmc.accept(args).await })?;
+		method(&mut module, &PAY, |rsmc, args| async move { rsmc.pay(args).await })?;
+		method(&mut module, &CLOSE, |rsmc, args| async move { rsmc.close(args).await })?;
+		method(&mut module, &LIQUIDATE, |rsmc, args| async move { rsmc.liquidate(args).await })?;
+		method(&mut module, &MESSAGE, |rsmc, args| async move { rsmc.message(args).await })?;
 		module.register_subscription(
-			"rsmc_subscribeEvents",
+			SUBSCRIBE.method,
 			"rsmc_event",
 			"rsmc_unsubscribeEvents",
 			|params, pending, rsmc, ext| async move {
-				rsmc.subscribe_events(pending, &ext, params).await
+				match checked(&SUBSCRIBE, &ext, &params) {
+					Ok(args) => rsmc.subscribe_events(pending, args).await,
+					Err(e) => {
+						pending.reject(e).await;
+						Ok(())
+					},
+				}
 			},
 		)?;
 		if cheats {
-			method(&mut module, "rsmc_liquidateRevoked", |rsmc, params, ext| async move {
-				rsmc.liquidate_revoked(&ext, params).await
+			method(&mut module, &LIQUIDATE_REVOKED, |rsmc, args| async move {
+				rsmc.liquidate_revoked(args).await
 			})?;
 		}
 		Ok(module)
 	}
+}
+
+/// The arguments of a call to `signature`'s method, if the caller may call it and gave them
+/// right.
+fn checked(signature: &Signature, ext: &Extensions, params: &Params) -> RpcResult<Arguments> {
+	if signature.method != MESSAGE.method {
+		check_unsafe(ext, signature.method)?;
+	}
+	Ok(signature.read(params)?)
 }
 
 fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
@@ -137,7 +144,7 @@ fn check_unsafe(ext: &Extensions, method: &str) -> RpcResult<()> {
 		error(
 			-32601,
 			format!(
-				"rsmc_{method} is an unsafe method (it spends or reveals a helper's private \
+				"{method} is an unsafe method (it spends or reveals a helper's private \
 				 state): this node serves it only in --dev or with --rpc-methods unsafe"
 			),
 		)
@@ -184,21 +191,16 @@ fn liquidated_json((nonce, unlock_at): (Nonce, BlockNumber)) -> Value {
 }
 
 impl Rsmc {
-	fn accounts(&self, ext: &Extensions, params: Params) -> RpcResult<Value> {
-		check_unsafe(ext, "accounts")?;
-		ACCOUNTS.read(&params)?;
+	fn accounts(&self) -> RpcResult<Value> {
 		Ok(self.0.accounts().iter().map(|a| Value::from(a.to_string())).collect())
 	}
 
-	fn banks(&self, ext: &Extensions, params: Params) -> RpcResult<Value> {
-		check_unsafe(ext, "banks")?;
-		let account = BANKS.read(&params)?.account()?;
+	fn banks(&self, mut args: Arguments) -> RpcResult<Value> {
+		let account = args.account()?;
 		Ok(self.0.banks(&account)?.iter().map(bank_json).collect())
 	}
 
-	async fn open(&self, ext: &Extensions, params: Params<'_>) -> RpcResult<Value> {
-		check_unsafe(ext, "open")?;
-		let mut args = OPEN.read(&params)?;
+	async fn open(&self, mut args: Arguments) -> RpcResult<Value> {
 		let (account, peer) = (args.account()?, args.account()?);
 		let amounts = [args.amount()?, args.amount()?];
 		let (lock_period, peer_url) = (args.blocks()?, args.optional_text()?);
@@ -206,39 +208,29 @@ impl Rsmc {
 		Ok(bank_json(&view))
 	}
 
-	async fn accept(&self, ext: &Extensions, params: Params<'_>) -> RpcResult<Value> {
-		check_unsafe(ext, "accept")?;
-		let mut args = ACCEPT.read(&params)?;
+	async fn accept(&self, mut args: Arguments) -> RpcResult<Value> {
 		let (account, channel) = (args.account()?, args.channel()?);
 		Ok(bank_json(&self.0.accept(&account, channel).await?))
 	}
 
-	async fn pay(&self, ext: &Extensions, params: Params<'_>) -> RpcResult<Value> {
-		check_unsafe(ext, "pay")?;
-		let mut args = PAY.read(&params)?;
+	async fn pay(&self, mut args: Arguments) -> RpcResult<Value> {
 		let (account, channel, amount) = (args.account()?, args.channel()?, args.amount()?);
 		let (nonce, balances) = self.0.pay(&account, channel, amount).await?;
 		Ok(json!({ "nonce": nonce, "balances": balances_json(&balances) }))
 	}
 
-	async fn close(&self, ext: &Extensions, params: Params<'_>) -> RpcResult<Value> {
-		check_unsafe(ext, "close")?;
-		let mut args = CLOSE.read(&params)?;
+	async fn close(&self, mut args: Arguments) -> RpcResult<Value> {
 		let (account, channel) = (args.account()?, args.channel()?);
 		let (how, balances) = self.0.close(&account, channel).await?;
 		Ok(json!({ "how": how, "balances": balances_json(&balances) }))
 	}
 
-	async fn liquidate(&self, ext: &Extensions, params: Params<'_>) -> RpcResult<Value> {
-		check_unsafe(ext, "liquidate")?;
-		let mut args = LIQUIDATE.read(&params)?;
+	async fn liquidate(&self, mut args: Arguments) -> RpcResult<Value> {
 		let (account, channel) = (args.account()?, args.channel()?);
 		Ok(liquidated_json(self.0.liquidate(&account, channel).await?))
 	}
 
-	async fn liquidate_revoked(&self, ext: &Extensions, params: Params<'_>) -> RpcResult<Value> {
-		check_unsafe(ext, "liquidateRevoked")?;
-		let mut args = LIQUIDATE_REVOKED.read(&params)?;
+	async fn liquidate_revoked(&self, mut args: Arguments) -> RpcResult<Value> {
 		let (account, channel, nonce) = (args.account()?, args.channel()?, args.nonce()?);
 		Ok(liquidated_json(self.0.liquidate_revoked(&account, channel, nonce).await?))
 	}
@@ -246,8 +238,7 @@ impl Rsmc {
 	/// The peer-facing method: a protocol message (hex SCALE) in, the answer (hex SCALE, or
 	/// null) out. `sender_url`, where the sender's node is reached, lets the receiver answer
 	/// later on its own.
-	async fn message(&self, params: Params<'_>) -> RpcResult<Value> {
-		let mut args = MESSAGE.read(&params)?;
+	async fn message(&self, mut args: Arguments) -> RpcResult<Value> {
 		let (message, sender_url) = (args.text()?, args.optional_text()?);
 		let message = decode_message(&message).map_err(Failure::BadRequest)?;
 		let reply = self.0.receive(&message, sender_url).await?;
@@ -258,21 +249,17 @@ impl Rsmc {
 	async fn subscribe_events(
 		&self,
 		pending: PendingSubscriptionSink,
-		ext: &Extensions,
-		params: Params<'_>,
+		mut args: Arguments,
 	) -> SubscriptionResult {
-		let account = check_unsafe(ext, "subscribeEvents").and_then(|()| {
-			let account = SUBSCRIBE.read(&params)?.account()?;
-			if !self.0.accounts().contains(&account) {
+		let account = match args.account() {
+			Ok(account) if self.0.accounts().contains(&account) => account,
+			Ok(account) => {
 				let why = format!("this node serves no helper for {account}");
-				return Err(Failure::BadRequest(why).into());
-			}
-			Ok(account)
-		});
-		let account = match account {
-			Ok(account) => account,
+				pending.reject(ErrorObjectOwned::from(Failure::BadRequest(why))).await;
+				return Ok(());
+			},
 			Err(e) => {
-				pending.reject(e).await;
+				pending.reject(ErrorObjectOwned::from(e)).await;
 				return Ok(());
 			},
 		};

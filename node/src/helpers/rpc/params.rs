@@ -12,6 +12,7 @@ use vbank_runtime::{AccountId, BlockNumber};
 
 /// A method's parameters: their names in order; the last `optional` ones may be left out.
 pub struct Signature {
+	/// The method's full name (`rsmc_pay`).
 	pub method: &'static str,
 	pub names: &'static [&'static str],
 	pub optional: usize,
@@ -31,7 +32,7 @@ pub fn quoted(value: &Value) -> String {
 
 impl Signature {
 	fn takes(&self) -> String {
-		format!("rsmc_{} takes ({})", self.method, self.names.join(", "))
+		format!("{} takes ({})", self.method, self.names.join(", "))
 	}
 
 	/// The parameters of one call, in order, `Null` for an optional one left out.
@@ -194,9 +195,9 @@ mod tests {
 	use serde_json::json;
 
 	const PAY: Signature =
-		Signature { method: "pay", names: &["account", "channel", "amount"], optional: 0 };
+		Signature { method: "rsmc_pay", names: &["account", "channel", "amount"], optional: 0 };
 	const MESSAGE: Signature =
-		Signature { method: "message", names: &["message", "sender_url"], optional: 1 };
+		Signature { method: "rsmc_message", names: &["message", "sender_url"], optional: 1 };
 
 	fn read(signature: &Signature, params: &str) -> Result<Vec<Value>, String> {
 		let params = Params::new(Some(params));
