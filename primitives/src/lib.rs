@@ -72,6 +72,10 @@ pub struct Htlc<BlockNumber> {
 	pub expiry: BlockNumber,
 }
 
+/// The secret whose [`hashlock`] locks an HTLC: 32 bytes, as in BOLT #2, so that a claim's
+/// size is fixed and no preimage can be made long to burden a block.
+pub type Preimage = [u8; 32];
+
 /// The hashlock of `preimage`: its `blake2_256`.
 pub fn hashlock(preimage: &[u8]) -> H256 {
 	H256(sp_crypto_hashing::blake2_256(preimage))
@@ -223,6 +227,10 @@ pub fn verify_signature(signature: &MultiSignature, payload: &[u8], signer: &Acc
 sp_api::decl_runtime_apis! {
 	/// What a client needs from the chain to sign for a virtual bank (SPEC section 3): the
 	/// exact payload bytes, built by this crate, and the banks themselves.
+	///
+	/// Version 2 adds the HTLCs of SPEC section 6: a sheet's payload with them, and the ones
+	/// a liquidated bank still holds.
+	#[api_version(2)]
 	pub trait VirtualBankApi<AccountId, BlockNumber> where
 		AccountId: codec::Codec,
 		BlockNumber: codec::Codec,
@@ -237,6 +245,14 @@ sp_api::decl_runtime_apis! {
 		fn channel(channel: ChannelId) -> Option<Channel<AccountId, BlockNumber>>;
 		/// The ids of the banks `account` is a client of.
 		fn channels_of(account: AccountId) -> Vec<ChannelId>;
+		/// The payload of a sheet of `channel` with `htlcs` pending on this chain: with none,
+		/// exactly [`sheet_payload`]'s.
+		#[api_version(2)]
+		fn htlc_sheet_payload(channel: ChannelId, nonce: Nonce, balances: Balances, waiver: AccountId32, htlcs: Vec<Htlc<BlockNumber>>) -> Vec<u8>;
+		/// The HTLCs liquidated bank `channel` holds, by their index in its sheet, `None` once
+		/// paid out; empty when it holds none.
+		#[api_version(2)]
+		fn htlcs(channel: ChannelId) -> Vec<Option<Htlc<BlockNumber>>>;
 	}
 }
 

@@ -15,7 +15,7 @@ use sp_runtime::{
 	transaction_validity::{TransactionSource, TransactionValidity},
 	AccountId32, ApplyExtrinsicResult, ExtrinsicInclusionMode,
 };
-use vbank_primitives::{Balances as Shares, Channel, ChannelId, Nonce as SheetNonce};
+use vbank_primitives::{Balances as Shares, Channel, ChannelId, Htlc, Nonce as SheetNonce};
 
 impl_runtime_apis! {
 	impl sp_api::Core<Block> for Runtime {
@@ -147,6 +147,7 @@ impl_runtime_apis! {
 		}
 	}
 
+	#[api_version(2)]
 	impl vbank_primitives::VirtualBankApi<Block, AccountId, BlockNumber> for Runtime {
 		fn sheet_payload(
 			channel: ChannelId,
@@ -172,6 +173,21 @@ impl_runtime_apis! {
 
 		fn channels_of(account: AccountId) -> Vec<ChannelId> {
 			VirtualBank::channels_of(&account)
+		}
+
+		fn htlc_sheet_payload(
+			channel: ChannelId,
+			nonce: SheetNonce,
+			balances: Shares,
+			waiver: AccountId32,
+			htlcs: Vec<Htlc<BlockNumber>>,
+		) -> Vec<u8> {
+			let genesis = VirtualBank::genesis_hash();
+			vbank_primitives::htlc_sheet_payload(&genesis, channel, nonce, &balances, &waiver, &htlcs)
+		}
+
+		fn htlcs(channel: ChannelId) -> Vec<Option<Htlc<BlockNumber>>> {
+			VirtualBank::htlcs(channel)
 		}
 	}
 

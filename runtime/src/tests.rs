@@ -33,3 +33,37 @@ fn try_state_checks_the_banks_and_catches_funds_held_for_no_bank() {
 		assert!(AllPalletsWithSystem::try_state(1, TryStateSelect::All).is_err());
 	});
 }
+
+/// Version 2 of the bank API, the HTLCs' (`docs/htlc.md`): the runtime announces it, builds a
+/// sheet's payload with HTLCs as `vbank_primitives` does (without any, exactly the plain
+/// sheet's), and shows a bank's pending HTLCs.
+#[test]
+fn the_bank_api_v2_builds_htlc_payloads_and_shows_pending_htlcs() {
+	use sp_api::RuntimeApiInfo;
+	use vbank_primitives::{
+		runtime_decl_for_virtual_bank_api::VirtualBankApiV2, Htlc, VirtualBankApi,
+	};
+	let id = <dyn VirtualBankApi<Block, AccountId, BlockNumber>>::ID;
+	assert_eq!(<dyn VirtualBankApi<Block, AccountId, BlockNumber>>::VERSION, 2);
+	assert!(VERSION.apis.contains(&(id, 2)));
+	chain().execute_with(|| {
+		let waiver = Bob.to_account_id();
+		assert_eq!(
+			Runtime::htlc_sheet_payload(3, 1, [1, 2], waiver.clone(), vec![]),
+			Runtime::sheet_payload(3, 1, [1, 2], waiver.clone())
+		);
+		let htlc = Htlc { from: 1, amount: 7, hashlock: [9; 32].into(), expiry: 40 };
+		assert_eq!(
+			Runtime::htlc_sheet_payload(3, 1, [1, 2], waiver.clone(), vec![htlc.clone()]),
+			vbank_primitives::htlc_sheet_payload(
+				&VirtualBank::genesis_hash(),
+				3,
+				1,
+				&[1, 2],
+				&waiver,
+				&[htlc]
+			)
+		);
+		assert!(Runtime::htlcs(3).is_empty());
+	});
+}

@@ -2,7 +2,8 @@
 //! `<Bytes>`-wrapped payload, so the pallet checks the raw form in vain before the wrapped one;
 //! the master is the client whose payout touches the most accounts; `liquidate` searches the
 //! release schedule through full blocks; `on_initialize` releases a full block of banks, each
-//! between accounts of its own.
+//! between accounts of its own; an HTLC is paid to the peer, out of a bank whose lock has
+//! ended, as the last one pending, so that the bank is removed with it.
 
 use super::*;
 use crate::Pallet as VirtualBank;
@@ -16,9 +17,12 @@ use frame_support::{
 };
 use frame_system::pallet_prelude::BlockNumberFor;
 use frame_system::RawOrigin;
-use sp_core::{crypto::KeyTypeId, sr25519};
+use sp_core::{crypto::KeyTypeId, sr25519, H256};
 use sp_runtime::{transaction_validity::TransactionSource, AccountId32, MultiSignature};
-use vbank_primitives::{close_payload, sheet_payload, waiver_payload, wrap_bytes};
+use vbank_primitives::{
+	close_payload, hashlock, htlc_sheet_payload, sheet_payload, waiver_payload, wrap_bytes, Htlc,
+	Preimage,
+};
 
 const KEY_TYPE: KeyTypeId = KeyTypeId(*b"vbnk");
 
@@ -115,6 +119,60 @@ fn sheet_moving_a_quarter<T: Config>() -> (Balances, sr25519::Public) {
 	let amount = amount::<T>();
 	let waiver = sp_io::crypto::sr25519_generate(KEY_TYPE, Some(b"//bench-waiver".to_vec()));
 	([amount - amount / 4, amount + amount / 4], waiver)
+}
+
+/// `h` HTLCs of one planck each from client 0 to client 1, with the preimages `[i; 32]`,
+/// expiring after the lock ends.
+fn htlcs<T: Config>(h: u32) -> HtlcsOf<T> {
+	let expiry = lock_end::<T>() + 10u32.into();
+	let htlcs = (0..h)
+		.map(|i| Htlc { from: 0, amount: 1, hashlock: hashlock(&preimage(i)), expiry })
+		.collect::<alloc::vec::Vec<_>>();
+	BoundedVec::try_from(htlcs).expect("at most MaxHtlcs")
+}
+
+fn preimage(i: u32) -> Preimage {
+	let mut preimage = [0; 32];
+	preimage[..4].copy_from_slice(&i.to_le_bytes());
+	preimage
+}
+
+/// A bank liquidated by client 0 with a sheet that moves a quarter to client 1 and carries
+/// one HTLC to client 1; the lock has ended and client 0's share is released, so the bank is
+/// kept only for that HTLC.
+fn released_with_one_htlc<T: Config>() -> (ChannelId, [Client<T>; 2]) {
+	let (channel, clients) = running_bank::<T>();
+	let (mut balances, waiver) = sheet_moving_a_quarter::<T>();
+	let htlcs = htlcs::<T>(1);
+	balances[0] -= 1;
+	let genesis = VirtualBank::<T>::genesis_hash();
+	let payload = htlc_sheet_payload(&genesis, channel, 1, &balances, &waiver.into(), &htlcs);
+	VirtualBank::<T>::liquidate_with_htlcs(
+		RawOrigin::Signed(clients[0].1.clone()).into(),
+		channel,
+		1,
+		balances,
+		waiver.into(),
+		htlcs,
+		sign(&clients[1].0, &payload),
+	)
+	.expect("liquidate");
+	let unlock_at = lock_end::<T>();
+	frame_system::Pallet::<T>::set_block_number(unlock_at);
+	VirtualBank::<T>::withdraw_by_master(RawOrigin::Signed(clients[0].1.clone()).into(), channel)
+		.expect("the lock has ended");
+	(channel, clients)
+}
+
+/// Fill the blocks that forget preimages, `blocks` of them from `from`, with hashlocks of
+/// nothing remembered.
+fn fill_preimage_expiries<T: Config>(from: BlockNumberFor<T>, blocks: u32) {
+	let full: alloc::vec::Vec<H256> =
+		(0..T::MaxPreimagesPerBlock::get()).map(|i| H256::repeat_byte(i as u8)).collect();
+	let full = BoundedVec::<_, T::MaxPreimagesPerBlock>::try_from(full).expect("fits");
+	for i in 0..blocks {
+		PreimageExpiries::<T>::insert(from + i.into(), full.clone());
+	}
 }
 
 #[benchmarks]
@@ -281,6 +339,85 @@ mod benchmarks {
 		_(RawOrigin::Signed(clients[1].1.clone()), channel, 9, balances, signatures);
 
 		assert!(Channels::<T>::get(channel).is_none());
+	}
+
+	/// With `h` HTLCs: the payload the signature covers grows with them, and each is stored.
+	#[benchmark]
+	fn liquidate_with_htlcs(h: Linear<0, { T::MaxHtlcs::get() }>) {
+		let (channel, clients) = running_bank::<T>();
+		let (mut balances, waiver) = sheet_moving_a_quarter::<T>();
+		let htlcs = htlcs::<T>(h);
+		balances[1] -= Balance::from(h);
+		let genesis = VirtualBank::<T>::genesis_hash();
+		let payload = htlc_sheet_payload(&genesis, channel, 1, &balances, &waiver.into(), &htlcs);
+		let signature = sign(&clients[0].0, &payload);
+		fill_schedule::<T>(lock_end::<T>(), RELEASE_SEARCH - 1);
+
+		#[extrinsic_call]
+		_(
+			RawOrigin::Signed(clients[1].1.clone()),
+			channel,
+			1,
+			balances,
+			waiver.into(),
+			htlcs,
+			signature,
+		);
+
+		assert_eq!(
+			Htlcs::<T>::get(channel).map(|book| book.htlcs.len() as u32),
+			(h > 0).then_some(h)
+		);
+	}
+
+	#[benchmark]
+	fn claim_htlc() {
+		let (channel, clients) = released_with_one_htlc::<T>();
+		let now = frame_system::Pallet::<T>::block_number();
+		fill_preimage_expiries::<T>(now + T::PreimageRetention::get(), RELEASE_SEARCH - 1);
+		let anybody = funded_key::<T>("bench-watchtower").1;
+		let before = T::Currency::balance(&clients[1].1);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(anybody), channel, 0, preimage(0));
+
+		assert!(Channels::<T>::get(channel).is_none());
+		assert_eq!(T::Currency::balance(&clients[1].1), before + 1);
+		assert!(Preimages::<T>::contains_key(hashlock(&preimage(0))));
+	}
+
+	/// Refunded to client 0, the master: released at once, the bank removed.
+	#[benchmark]
+	fn refund_htlc() {
+		let (channel, clients) = released_with_one_htlc::<T>();
+		let book = Htlcs::<T>::get(channel).expect("kept for its HTLC");
+		let expiry = book.htlcs.iter().flatten().map(|h| h.expiry).next().expect("one pending");
+		frame_system::Pallet::<T>::set_block_number(expiry);
+		let anybody = funded_key::<T>("bench-watchtower").1;
+		let before = T::Currency::balance(&clients[0].1);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(anybody), channel, 0);
+
+		assert!(Channels::<T>::get(channel).is_none());
+		assert!(T::Currency::balance(&clients[0].1) > before);
+	}
+
+	/// A block forgetting `p` preimages.
+	#[benchmark]
+	fn forget_preimages(p: Linear<0, { T::MaxPreimagesPerBlock::get() }>) {
+		let block = frame_system::Pallet::<T>::block_number();
+		for i in 0..p {
+			VirtualBank::<T>::remember_preimage(hashlock(&preimage(i)), preimage(i));
+		}
+		let forget_at = block + T::PreimageRetention::get();
+
+		#[block]
+		{
+			VirtualBank::<T>::forget_preimages(forget_at);
+		}
+
+		assert_eq!(Preimages::<T>::iter().count(), 0);
 	}
 
 	impl_benchmark_test_suite!(VirtualBank, crate::mock::new_test_ext(), crate::mock::Test);

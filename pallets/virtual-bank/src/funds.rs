@@ -3,8 +3,11 @@
 //! schedule's storage layer), so an error undoes its writes.
 
 use crate::{
-	pallet::{Channels, ChannelsOf, Config, Error, Event, HoldReason, NextChannelId, Pallet},
-	ChannelOf, LOG_TARGET,
+	pallet::{
+		Channels, ChannelsOf, Config, Error, Event, HoldReason, Htlcs, HtlcsOf, NextChannelId,
+		Pallet,
+	},
+	ChannelOf, HtlcBook, LOG_TARGET,
 };
 use frame_support::{
 	pallet_prelude::*,
@@ -78,17 +81,23 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	/// The sheet's HTLCs stay held on the master's account, as its share does: the peer's
+	/// share is what leaves at once.
 	pub(crate) fn do_liquidate(
 		mut bank: ChannelOf<T>,
 		master: usize,
 		sheet: BalanceSheet<T::AccountId>,
+		htlcs: HtlcsOf<T>,
 	) -> DispatchResult {
 		let now = Self::now();
 		let unlock_at = now.checked_add(&bank.lock_period).ok_or(Error::<T>::UnlockOverflow)?;
 		let BalanceSheet { channel, nonce, balances, waiver } = sheet;
 		let release_at = Self::schedule(channel, unlock_at)?;
-		bank.balances =
-			Self::settle(channel, &bank.clients, bank.balances, balances, Some(master))?;
+		let pending = htlcs.iter().fold(0, |sum: Balance, h| sum.saturating_add(h.amount));
+		let mut kept = balances;
+		kept[master] = kept[master].checked_add(pending).ok_or(Error::<T>::BalanceMismatch)?;
+		bank.balances = Self::settle(channel, &bank.clients, bank.balances, kept, Some(master))?;
+		bank.balances[master] = bank.balances[master].saturating_sub(pending);
 		bank.state = ChannelState::Liquidating;
 		bank.liquidation = Some(Liquidation {
 			master: master as u8,
@@ -108,15 +117,37 @@ impl<T: Config> Pallet<T> {
 			unlock_at,
 			release_at,
 		});
+		if !htlcs.is_empty() {
+			let book = htlcs.iter().cloned().map(Some).collect::<alloc::vec::Vec<_>>();
+			let book = HtlcBook::<T> {
+				htlcs: BoundedVec::try_from(book).map_err(|_| Error::<T>::BadHtlc)?,
+				master_released: false,
+			};
+			Htlcs::<T>::insert(channel, book);
+			Self::deposit_event(Event::HtlcsPending { channel, htlcs });
+		}
 		Ok(())
 	}
 
-	pub(crate) fn do_withdraw_by_master(channel: ChannelId, bank: ChannelOf<T>) -> DispatchResult {
-		let master = bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?.master;
-		let who = bank.clients[usize::from(master)].clone();
-		let amount = bank.balances[usize::from(master)];
+	/// Release the master's share; remove the bank, or, while HTLCs are pending in it,
+	/// keep it for them without that share.
+	pub(crate) fn do_withdraw_by_master(
+		channel: ChannelId,
+		mut bank: ChannelOf<T>,
+	) -> DispatchResult {
+		let master = usize::from(bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?.master);
+		let who = bank.clients[master].clone();
+		let amount = bank.balances[master];
 		T::Currency::release(&HoldReason::ChannelDeposit.into(), &who, amount, Precision::Exact)?;
-		Self::remove(channel, &bank);
+		match Htlcs::<T>::get(channel) {
+			Some(mut book) if book.any_pending() => {
+				book.master_released = true;
+				bank.balances[master] = 0;
+				Htlcs::<T>::insert(channel, book);
+				Channels::<T>::insert(channel, bank);
+			},
+			_ => Self::remove(channel, &bank),
+		}
 		Self::deposit_event(Event::WithdrawnByMaster { channel, who, amount });
 		Ok(())
 	}
@@ -129,7 +160,8 @@ impl<T: Config> Pallet<T> {
 		let nonce = liquidation.nonce;
 		Self::unschedule(channel, liquidation.release_at);
 		let peer = bank.clients[1 - master].clone();
-		let share = bank.balances[master];
+		let pending = Htlcs::<T>::get(channel).map_or(0, |book| book.pending_total());
+		let share = bank.balances[master].saturating_add(pending);
 		let amount = if Self::can_receive(&peer, share) {
 			T::Currency::transfer_on_hold(
 				&HoldReason::ChannelDeposit.into(),
@@ -157,7 +189,7 @@ impl<T: Config> Pallet<T> {
 	}
 
 	pub(crate) fn do_cancel(channel: ChannelId, bank: ChannelOf<T>) -> DispatchResult {
-		for (client, owed) in bank.clients.iter().zip(Self::owed(&bank)) {
+		for (client, owed) in bank.clients.iter().zip(Self::owed(channel, &bank)) {
 			T::Currency::release(
 				&HoldReason::ChannelDeposit.into(),
 				client,
@@ -247,6 +279,7 @@ impl<T: Config> Pallet<T> {
 	/// clients' payouts.
 	pub(crate) fn remove(channel: ChannelId, bank: &ChannelOf<T>) {
 		Channels::<T>::remove(channel);
+		Htlcs::<T>::remove(channel);
 		for client in &bank.clients {
 			ChannelsOf::<T>::remove(client, channel);
 		}

@@ -1,55 +1,4 @@
-//! # Virtual bank pallet
-//!
-//! Two-party payment channels ("virtual banks") after the Lightning Network's RSMC design,
-//! as SPEC section 2 describes them. Two clients lock funds in a bank; they then pay each
-//! other off-chain with *balance sheets* signed by the other side, revoking older sheets by
-//! revealing their *waiver keys*. Either client may [`Pallet::liquidate`] the bank with the
-//! newest sheet its peer signed: the peer is paid at once, the liquidator's (the *master's*)
-//! share stays frozen for the bank's lock period, during which anybody holding the sheet's
-//! revealed waiver secret may hand it to the peer with [`Pallet::withdraw_by_peer`] — as a
-//! signed transaction, or as a general one that pays no fee, authorized by the proof itself,
-//! so a watcher with no money can punish. Otherwise the lock ends by itself: the chain
-//! releases the master's share and removes the bank in the block the lock ends, from a
-//! bounded schedule ([`Releases`]); nobody has to send a second transaction.
-//! [`Pallet::close`] settles at once when both clients sign.
-//!
-//! Funds never leave their owners' accounts until they are paid: they are held with
-//! [`fungible::hold::Mutate`] under [`HoldReason::ChannelDeposit`], and the opener's
-//! storage deposit under [`HoldReason::BankStorage`]; each bank records the storage deposit
-//! it took, and releases exactly that.
-//!
-//! ## Dust
-//!
-//! A payout to an account that does not exist must be at least the existential deposit. A
-//! client who brought nothing and has no account, and is owed less than that by a
-//! liquidation, a close or a penalty, cannot be paid: its share stays with the other client
-//! (as BOLT #3 trims outputs below the dust limit, but without destroying anything), and
-//! [`Event::Trimmed`] says so. Every other payout is exact. A master's share is frozen on
-//! its account, so a client with no account can't liquidate into a share it does not hold
-//! yet (`TokenError::CannotCreateHold`); on a chain with fees, whoever sends `liquidate`
-//! has an account.
-//!
-//! Every signed payload is built by `vbank_primitives` and carries a tag, the chain's
-//! genesis hash and the bank's id, so a signature can't be replayed on another bank, another
-//! chain, or as another kind of message.
-//!
-//! ## Changes from the seed contract
-//!
-//! The Solidity contract this pallet retells had defects that are deliberately not copied:
-//!
-//! - It refused a sheet where one side holds zero. Here a share of zero is valid, both when
-//!   opening (that side then counts as deposited) and in sheets: paying everything to one
-//!   side is the most ordinary last payment of all.
-//! - It bound the waiver signature to a nonce chosen by the caller of the penalty, so a
-//!   waiver revealed for any old sheet could punish a liquidation with the newest one. Here
-//!   the waiver payload is built from the nonce recorded at liquidation, and checked against
-//!   the waiver key of the very sheet that was used.
-//! - It let funds stay locked forever when one side never funded. Here either client may
-//!   [`Pallet::cancel`] a bank still in `Funding`, and gets back whatever it deposited.
-//! - Its constructor validated a variable that was not its lock argument. Here the lock
-//!   period argument itself must lie within `[MinLockPeriod, MaxLockPeriod]`, and the lock is
-//!   counted in blocks, with `now + lock_period` refused when it overflows.
-
+#![doc = include_str!("../README.md")]
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
@@ -62,6 +11,7 @@ mod benchmarking;
 mod funds;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+mod htlc;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod mock;
 mod schedule;
@@ -69,10 +19,12 @@ mod schedule;
 mod tests;
 #[cfg(any(test, feature = "try-runtime", feature = "fuzzing"))]
 mod try_state;
+mod views;
 pub mod weights;
 
+pub use htlc::HtlcBook;
 pub use vbank_primitives::{
-	Balance, BalanceSheet, Balances, ChannelId, ChannelState, Liquidation, Nonce,
+	Balance, BalanceSheet, Balances, ChannelId, ChannelState, Htlc, Liquidation, Nonce, Preimage,
 };
 
 #[frame_support::pallet]
@@ -82,14 +34,10 @@ pub mod pallet {
 	use frame_system::pallet_prelude::*;
 	use sp_core::H256;
 	use sp_runtime::{
-		traits::{Saturating, Zero},
-		transaction_validity::{
-			InvalidTransaction, TransactionLongevity, TransactionPriority, TransactionSource,
-			TransactionValidityWithRefund, ValidTransaction,
-		},
-		AccountId32, MultiSignature,
+		traits::Zero, transaction_validity::TransactionPriority, AccountId32, MultiSignature,
 	};
-	use vbank_primitives::{close_payload, sheet_payload, verify_signature, waiver_payload};
+	use vbank_primitives::{close_payload, htlc_sheet_payload, sheet_payload, verify_signature};
+	use views::balances_match;
 
 	/// How many blocks from a lock's end `liquidate` looks for room in the release schedule
 	/// before it gives up with [`Error::ReleaseScheduleFull`]: `liquidate`'s weight pays for
@@ -103,6 +51,10 @@ pub mod pallet {
 
 	/// A bank as stored.
 	pub type ChannelOf<T> = vbank_primitives::Channel<AccountIdOf<T>, BlockNumberFor<T>>;
+	/// An HTLC as this chain's sheets carry it.
+	pub type HtlcOf<T> = Htlc<BlockNumberFor<T>>;
+	/// The HTLCs of one sheet, as many as the chain takes.
+	pub type HtlcsOf<T> = BoundedVec<HtlcOf<T>, <T as Config>::MaxHtlcs>;
 	type AccountIdOf<T> = <T as frame_system::Config>::AccountId;
 
 	/// Where this pallet logs.
@@ -142,6 +94,21 @@ pub mod pallet {
 		#[pallet::constant]
 		type MaxReleasesPerBlock: Get<u32>;
 
+		/// The most HTLCs a sheet may carry into a liquidation.
+		#[pallet::constant]
+		type MaxHtlcs: Get<u32>;
+
+		/// For how many blocks the chain remembers a preimage shown by [`Pallet::claim_htlc`]
+		/// in [`Preimages`], so that a helper of another bank on the route that missed the
+		/// event still finds it there in time to claim its own HTLC.
+		#[pallet::constant]
+		type PreimageRetention: Get<BlockNumberFor<Self>>;
+
+		/// How many preimages one block forgets; a preimage that finds its block full is
+		/// forgotten by the next one with room.
+		#[pallet::constant]
+		type MaxPreimagesPerBlock: Get<u32>;
+
 		/// Weights of this pallet's calls.
 		type WeightInfo: WeightInfo;
 	}
@@ -171,6 +138,27 @@ pub mod pallet {
 		Twox64Concat,
 		BlockNumberFor<T>,
 		BoundedVec<ChannelId, T::MaxReleasesPerBlock>,
+		ValueQuery,
+	>;
+
+	/// The HTLCs a liquidated bank holds, from the sheet it was liquidated with, until each
+	/// is claimed or refunded.
+	#[pallet::storage]
+	pub type Htlcs<T: Config> = StorageMap<_, Twox64Concat, ChannelId, HtlcBook<T>>;
+
+	/// The preimages shown by [`Pallet::claim_htlc`], by hashlock, with the block that will
+	/// forget them (`PreimageRetention` after they were shown, or the next block with room).
+	#[pallet::storage]
+	pub type Preimages<T: Config> =
+		StorageMap<_, Identity, H256, (Preimage, BlockNumberFor<T>), OptionQuery>;
+
+	/// The hashlocks each block forgets from [`Preimages`], in its `on_initialize`.
+	#[pallet::storage]
+	pub type PreimageExpiries<T: Config> = StorageMap<
+		_,
+		Twox64Concat,
+		BlockNumberFor<T>,
+		BoundedVec<H256, T::MaxPreimagesPerBlock>,
 		ValueQuery,
 	>;
 
@@ -205,11 +193,35 @@ pub mod pallet {
 			release_at: BlockNumberFor<T>,
 		},
 		/// The lock ended and the master's frozen share was released to it (`who`), by the
-		/// release schedule or by `withdraw_by_master`; the bank is removed.
+		/// release schedule or by `withdraw_by_master`; the bank is removed, unless HTLCs are
+		/// still pending in it (then once the last is paid out).
 		WithdrawnByMaster { channel: ChannelId, who: T::AccountId, amount: Balance },
-		/// Sheet `nonce` was proven revoked: the master's frozen share went to the peer `who`;
-		/// the bank is removed.
+		/// Sheet `nonce` was proven revoked: the master's frozen share, and every HTLC of the
+		/// bank not yet paid out, went to the peer `who`; the bank is removed.
 		WithdrawnByPeer { channel: ChannelId, who: T::AccountId, amount: Balance, nonce: Nonce },
+		/// The bank was liquidated with a sheet carrying these HTLCs, numbered from 0 in this
+		/// order: each now waits for [`Pallet::claim_htlc`] or [`Pallet::refund_htlc`].
+		HtlcsPending { channel: ChannelId, htlcs: HtlcsOf<T> },
+		/// HTLC `index` was claimed with `preimage`: its receiver `who` got `amount` (zero
+		/// when it was dust, see [`Event::Trimmed`]; frozen with its share when `who` is the
+		/// master and the lock has not ended).
+		HtlcClaimed {
+			channel: ChannelId,
+			index: u32,
+			hashlock: H256,
+			preimage: Preimage,
+			who: T::AccountId,
+			amount: Balance,
+		},
+		/// HTLC `index` expired unclaimed and went back to its sender `who`, as
+		/// [`Event::HtlcClaimed`] pays its receiver.
+		HtlcRefunded {
+			channel: ChannelId,
+			index: u32,
+			hashlock: H256,
+			who: T::AccountId,
+			amount: Balance,
+		},
 		/// A bank still funding was cancelled and its deposits released; it is removed.
 		Cancelled { channel: ChannelId },
 		/// Both clients closed the bank with `balances`, paid at once; it is removed.
@@ -252,18 +264,31 @@ pub mod pallet {
 		/// The release schedule has no room in the [`RELEASE_SEARCH`] blocks from the lock's
 		/// end: try again in a later block.
 		ReleaseScheduleFull,
+		/// An HTLC of the sheet pays from a client other than 0 or 1, or pays nothing.
+		BadHtlc,
+		/// The bank holds no pending HTLC at this index (none, or paid out already).
+		UnknownHtlc,
+		/// The preimage's `blake2_256` is not the HTLC's hashlock.
+		WrongPreimage,
+		/// The HTLC has expired: it can only be refunded now.
+		HtlcExpired,
+		/// The HTLC has not expired yet: it can only be claimed until then.
+		HtlcNotExpired,
 	}
 
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
 		/// End the locks that end in block `n`: release each master's share, remove the bank,
 		/// release its storage deposit.
+		/// And forget the preimages whose retention ends in block `n`.
 		fn on_initialize(n: BlockNumberFor<T>) -> Weight {
 			let due = Releases::<T>::take(n);
 			for &channel in &due {
 				Self::release(channel, n);
 			}
+			let forgotten = Self::forget_preimages(n);
 			T::WeightInfo::on_initialize(due.len() as u32)
+				.saturating_add(T::WeightInfo::forget_preimages(forgotten))
 		}
 
 		fn integrity_test() {
@@ -283,11 +308,17 @@ pub mod pallet {
 				T::MaxReleasesPerBlock::get() > 0,
 				"MaxReleasesPerBlock must not be zero, or no liquidation could be scheduled"
 			);
+			assert!(
+				T::MaxPreimagesPerBlock::get() > 0,
+				"MaxPreimagesPerBlock must not be zero, or no preimage could be remembered"
+			);
 			let mut meter =
 				WeightMeter::with_limit(<T as frame_system::Config>::BlockWeights::get().max_block);
 			assert!(
 				meter
 					.try_consume(T::WeightInfo::on_initialize(T::MaxReleasesPerBlock::get()))
+					.is_ok() && meter
+					.try_consume(T::WeightInfo::forget_preimages(T::MaxPreimagesPerBlock::get()))
 					.is_ok(),
 				"a full block of releases must fit in a block"
 			);
@@ -358,7 +389,8 @@ pub mod pallet {
 		/// Liquidate a `Running` bank with a balance sheet signed by the other client. The
 		/// caller becomes the master: the peer's share is paid at once, the caller's stays
 		/// held until `now + lock_period`, during which the sheet can be disputed with
-		/// [`Pallet::withdraw_by_peer`].
+		/// [`Pallet::withdraw_by_peer`]. A sheet with pending HTLCs liquidates with
+		/// [`Pallet::liquidate_with_htlcs`].
 		///
 		/// Only a client of the bank may call. Emits [`Event::Liquidated`].
 		///
@@ -387,7 +419,7 @@ pub mod pallet {
 				Error::<T>::BadSignature
 			);
 			let sheet = BalanceSheet { channel, nonce, balances, waiver };
-			Self::do_liquidate(bank, master, sheet)
+			Self::do_liquidate(bank, master, sheet, Default::default())
 		}
 
 		/// Release the master's frozen share to the master once the lock is over, before the
@@ -396,11 +428,13 @@ pub mod pallet {
 		/// bank is removed.
 		///
 		/// Anybody may call, at or after `unlock_at`; the funds only ever go to the master.
-		/// Emits [`Event::WithdrawnByMaster`].
+		/// Emits [`Event::WithdrawnByMaster`]. A bank with HTLCs still pending stays, without
+		/// the master's share, until the last is paid out.
 		///
 		/// ## Errors
 		/// - [`Error::UnknownChannel`].
-		/// - [`Error::WrongState`]: the bank is not `Liquidating`.
+		/// - [`Error::WrongState`]: the bank is not `Liquidating`, or its master's share has
+		///   been released already (HTLCs are still pending in it).
 		/// - [`Error::StillLocked`]: the lock has not ended.
 		#[pallet::call_index(3)]
 		pub fn withdraw_by_master(origin: OriginFor<T>, channel: ChannelId) -> DispatchResult {
@@ -408,13 +442,15 @@ pub mod pallet {
 			let bank = Channels::<T>::get(channel).ok_or(Error::<T>::UnknownChannel)?;
 			let liquidation = bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?;
 			ensure!(Self::now() >= liquidation.unlock_at, Error::<T>::StillLocked);
+			ensure!(!Self::master_released(channel), Error::<T>::WrongState);
 			Self::unschedule(channel, liquidation.release_at);
 			Self::do_withdraw_by_master(channel, bank)
 		}
 
 		/// Prove that the sheet a bank was liquidated with had been revoked, by a signature of
 		/// its waiver key over the waiver payload of that sheet's nonce: the master's frozen
-		/// share goes to the peer, and the bank is removed.
+		/// share, and every HTLC of the bank not yet paid out, go to the peer, and the bank is
+		/// removed.
 		///
 		/// Anybody may call (a watchtower needs no custody); the funds only ever go to the
 		/// peer. The proof authorizes the call by itself: sent as a *general* transaction
@@ -491,107 +527,130 @@ pub mod pallet {
 			);
 			Self::do_close(channel, bank, balances)
 		}
-	}
 
-	/// Whether `proposed` shares out exactly the total of `current`.
-	fn balances_match(current: &Balances, proposed: &Balances) -> bool {
-		let total = current[0].checked_add(current[1]);
-		total.is_some() && proposed[0].checked_add(proposed[1]) == total
-	}
-
-	impl<T: Config> Pallet<T> {
-		/// The validity of a penalty sent as a general transaction: valid exactly when the
-		/// call would succeed now, until the lock ends, one per bank in the pool.
-		fn authorize_withdraw_by_peer(
-			_source: TransactionSource,
-			channel: &ChannelId,
-			waiver_signature: &MultiSignature,
-		) -> TransactionValidityWithRefund {
-			let bank = Self::proven_revoked(*channel, waiver_signature).map_err(|e| {
-				if e == Error::<T>::BadSignature.into() {
-					InvalidTransaction::BadProof
-				} else {
-					InvalidTransaction::Stale
-				}
-			})?;
-			let unlock_at = bank.liquidation.map(|l| l.unlock_at).unwrap_or_else(Self::now);
-			let blocks_left: TransactionLongevity = unlock_at
-				.saturating_sub(Self::now())
-				.try_into()
-				.unwrap_or(TransactionLongevity::MAX);
-			let validity = ValidTransaction::with_tag_prefix("VirtualBankPenalty")
-				.and_provides(channel)
-				.priority(PENALTY_PRIORITY)
-				.longevity(blocks_left.max(1))
-				.propagate(true)
-				.build()?;
-			Ok((validity, Weight::zero()))
-		}
-
-		/// The liquidating bank `channel`, if `waiver_signature` proves the sheet it was
-		/// liquidated with revoked and the lock has not ended.
-		fn proven_revoked(
+		/// Liquidate a `Running` bank, as [`Pallet::liquidate`] does, with a sheet that
+		/// carries pending HTLCs: `balances` plus the HTLCs' amounts add up to the bank's
+		/// total, and `peer_signature` is the peer's over [`htlc_sheet_payload`] (which, with
+		/// no HTLC, is the payload `liquidate` checks). The peer's share is paid at once; the
+		/// HTLCs stay held, on the master's account, until each is claimed with
+		/// [`Pallet::claim_htlc`] or refunded with [`Pallet::refund_htlc`]; a penalty
+		/// ([`Pallet::withdraw_by_peer`]) takes those not yet paid out.
+		///
+		/// Only a client of the bank may call. Emits [`Event::Liquidated`], then
+		/// [`Event::HtlcsPending`] when the sheet carries any.
+		///
+		/// ## Errors
+		/// As [`Pallet::liquidate`], and [`Error::BadHtlc`]: an HTLC pays from a client other
+		/// than 0 or 1, or pays nothing.
+		#[pallet::call_index(7)]
+		#[pallet::weight(T::WeightInfo::liquidate_with_htlcs(htlcs.len() as u32))]
+		pub fn liquidate_with_htlcs(
+			origin: OriginFor<T>,
 			channel: ChannelId,
-			waiver_signature: &MultiSignature,
-		) -> Result<ChannelOf<T>, DispatchError> {
-			let bank = Channels::<T>::get(channel).ok_or(Error::<T>::UnknownChannel)?;
-			let liquidation = bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?;
-			ensure!(Self::now() < liquidation.unlock_at, Error::<T>::LockExpired);
-			let payload = waiver_payload(&Self::genesis_hash(), channel, liquidation.nonce);
+			nonce: Nonce,
+			balances: Balances,
+			waiver: T::AccountId,
+			htlcs: HtlcsOf<T>,
+			peer_signature: MultiSignature,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let (bank, master) = Self::client_bank(channel, &who)?;
+			ensure!(bank.state == ChannelState::Running, Error::<T>::WrongState);
+			ensure!(htlcs.iter().all(|h| h.from <= 1 && h.amount > 0), Error::<T>::BadHtlc);
+			let pending = htlcs.iter().try_fold(0, |sum: Balance, h| sum.checked_add(h.amount));
+			let with_htlcs = pending.and_then(|p| {
+				let mut shares = balances;
+				shares[master] = shares[master].checked_add(p)?;
+				Some(shares)
+			});
 			ensure!(
-				verify_signature(waiver_signature, &payload, &liquidation.waiver),
+				with_htlcs.is_some_and(|shares| balances_match(&bank.balances, &shares)),
+				Error::<T>::BalanceMismatch
+			);
+			let payload = htlc_sheet_payload(
+				&Self::genesis_hash(),
+				channel,
+				nonce,
+				&balances,
+				&waiver,
+				&htlcs,
+			);
+			ensure!(
+				verify_signature(&peer_signature, &payload, &bank.clients[1 - master]),
 				Error::<T>::BadSignature
 			);
-			Ok(bank)
+			let sheet = BalanceSheet { channel, nonce, balances, waiver };
+			Self::do_liquidate(bank, master, sheet, htlcs)
 		}
 
-		/// The hash of block 0, which every signed payload binds.
+		/// Pay HTLC `index` of a liquidated bank to its receiver, by showing the `preimage`
+		/// of its hashlock before its expiry. The chain remembers the preimage in
+		/// [`Preimages`] for `PreimageRetention` blocks. What the peer receives is paid at
+		/// once; what the master receives joins its frozen share until the lock ends (a
+		/// penalty takes it), and is paid at once after.
 		///
-		/// `frame_system` records the real genesis hash when block 1 is initialised; no
-		/// extrinsic can run before then.
-		pub fn genesis_hash() -> H256 {
-			frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero())
-		}
-
-		/// The bank `channel` and the index of `who` among its clients.
-		pub(crate) fn client_bank(
+		/// Anybody may call (a helper forwarding the preimage, a watchtower); the funds only
+		/// ever go to the receiver. Emits [`Event::HtlcClaimed`]; [`Event::WithdrawnByMaster`]
+		/// does not repeat. The bank is removed when this was its last pending HTLC and the
+		/// master's share has been released.
+		///
+		/// ## Errors
+		/// - [`Error::UnknownChannel`].
+		/// - [`Error::UnknownHtlc`]: no pending HTLC at `index`.
+		/// - [`Error::HtlcExpired`]: the chain is at or past the HTLC's expiry.
+		/// - [`Error::WrongPreimage`]: `blake2_256(preimage)` is not the hashlock.
+		#[pallet::call_index(8)]
+		pub fn claim_htlc(
+			origin: OriginFor<T>,
 			channel: ChannelId,
-			who: &T::AccountId,
-		) -> Result<(ChannelOf<T>, usize), DispatchError> {
-			let bank = Channels::<T>::get(channel).ok_or(Error::<T>::UnknownChannel)?;
-			let me = bank.client_index(who).ok_or(Error::<T>::NotAClient)?;
-			Ok((bank, me))
+			index: u32,
+			preimage: Preimage,
+		) -> DispatchResult {
+			ensure_signed(origin)?;
+			let htlc = Self::pending_htlc(channel, index)?;
+			ensure!(Self::now() < htlc.expiry, Error::<T>::HtlcExpired);
+			ensure!(
+				vbank_primitives::hashlock(&preimage) == htlc.hashlock,
+				Error::<T>::WrongPreimage
+			);
+			let receiver = 1 - usize::from(htlc.from);
+			let (who, amount) = Self::pay_htlc(channel, index, receiver)?;
+			Self::remember_preimage(htlc.hashlock, preimage);
+			Self::deposit_event(Event::HtlcClaimed {
+				channel,
+				index,
+				hashlock: htlc.hashlock,
+				preimage,
+				who,
+				amount,
+			});
+			Ok(())
 		}
 
-		pub(crate) fn now() -> BlockNumberFor<T> {
-			frame_system::Pallet::<T>::block_number()
-		}
-
-		/// What `bank` holds for each client under `ChannelDeposit`.
-		pub fn owed(bank: &ChannelOf<T>) -> Balances {
-			match (&bank.state, &bank.liquidation) {
-				(ChannelState::Funding, _) => {
-					[0, 1].map(|i| if bank.deposited[i] { bank.balances[i] } else { 0 })
-				},
-				(ChannelState::Running, _) => bank.balances,
-				(ChannelState::Liquidating, Some(l)) => {
-					let mut owed = [0; 2];
-					let master = usize::from(l.master).min(1);
-					owed[master] = bank.balances[master];
-					owed
-				},
-				(ChannelState::Liquidating, None) => [0; 2],
-			}
-		}
-
-		/// The bank `channel`, as the runtime API shows it.
-		pub fn channel(channel: ChannelId) -> Option<ChannelOf<T>> {
-			Channels::<T>::get(channel)
-		}
-
-		/// The ids of every bank `who` is a client of, in ascending order of their hashes.
-		pub fn channels_of(who: &T::AccountId) -> alloc::vec::Vec<ChannelId> {
-			ChannelsOf::<T>::iter_key_prefix(who).collect()
+		/// Give HTLC `index` of a liquidated bank back to its sender, once the chain is at or
+		/// past its expiry and nobody claimed it; paid as [`Pallet::claim_htlc`] pays.
+		///
+		/// Anybody may call; the funds only ever go to the sender. Emits
+		/// [`Event::HtlcRefunded`].
+		///
+		/// ## Errors
+		/// - [`Error::UnknownChannel`].
+		/// - [`Error::UnknownHtlc`]: no pending HTLC at `index`.
+		/// - [`Error::HtlcNotExpired`]: the HTLC can still be claimed.
+		#[pallet::call_index(9)]
+		pub fn refund_htlc(origin: OriginFor<T>, channel: ChannelId, index: u32) -> DispatchResult {
+			ensure_signed(origin)?;
+			let htlc = Self::pending_htlc(channel, index)?;
+			ensure!(Self::now() >= htlc.expiry, Error::<T>::HtlcNotExpired);
+			let (who, amount) = Self::pay_htlc(channel, index, usize::from(htlc.from))?;
+			Self::deposit_event(Event::HtlcRefunded {
+				channel,
+				index,
+				hashlock: htlc.hashlock,
+				who,
+				amount,
+			});
+			Ok(())
 		}
 	}
 }

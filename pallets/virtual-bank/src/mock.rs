@@ -61,6 +61,12 @@ pub const BANK_DEPOSIT: Balance = 10;
 pub const ED: Balance = 5;
 /// Small, so that tests fill blocks of the release schedule.
 pub const RELEASES_PER_BLOCK: u32 = 3;
+/// The most HTLCs a sheet carries.
+pub const MAX_HTLCS: u32 = 30;
+/// How long a shown preimage is remembered.
+pub const PREIMAGE_RETENTION: u64 = 20;
+/// Small, so that tests fill blocks of the preimages to forget.
+pub const PREIMAGES_PER_BLOCK: u32 = 2;
 /// What every endowed account starts with.
 pub const ENDOWMENT: Balance = 1_000_000;
 
@@ -70,6 +76,9 @@ parameter_types! {
 	pub static OpenDeposit: Balance = BANK_DEPOSIT;
 	pub static ExistentialDeposit: Balance = ED;
 	pub const MaxReleasesPerBlock: u32 = RELEASES_PER_BLOCK;
+	pub const MaxHtlcs: u32 = MAX_HTLCS;
+	pub const PreimageRetention: u64 = PREIMAGE_RETENTION;
+	pub const MaxPreimagesPerBlock: u32 = PREIMAGES_PER_BLOCK;
 }
 
 impl pallet_virtual_bank::Config for Test {
@@ -79,6 +88,9 @@ impl pallet_virtual_bank::Config for Test {
 	type MaxLockPeriod = MaxLockPeriod;
 	type OpenDeposit = OpenDeposit;
 	type MaxReleasesPerBlock = MaxReleasesPerBlock;
+	type MaxHtlcs = MaxHtlcs;
+	type PreimageRetention = PreimageRetention;
+	type MaxPreimagesPerBlock = MaxPreimagesPerBlock;
 	type WeightInfo = ();
 }
 
@@ -131,6 +143,26 @@ pub fn sign_sheet(
 		nonce,
 		&balances,
 		waiver,
+	);
+	signer.sign(&payload).into()
+}
+
+/// `signer`'s signature over the payload of a sheet with `htlcs` pending on this chain.
+pub fn sign_htlc_sheet(
+	signer: &sr25519::Pair,
+	channel: ChannelId,
+	nonce: Nonce,
+	balances: Shares,
+	waiver: &AccountId,
+	htlcs: &[vbank_primitives::Htlc<u64>],
+) -> MultiSignature {
+	let payload = vbank_primitives::htlc_sheet_payload(
+		&VirtualBank::genesis_hash(),
+		channel,
+		nonce,
+		&balances,
+		waiver,
+		htlcs,
 	);
 	signer.sign(&payload).into()
 }

@@ -19,6 +19,7 @@ use vbank_primitives::{wrap_bytes, Balance, ChannelId};
 mod authorize;
 mod dust;
 mod fuzz;
+mod htlc;
 mod release;
 
 const LOCK: u64 = 10;

@@ -1,6 +1,9 @@
 //! The pallet's invariants, checked by `try_state` and after every mock-runtime test.
 
-use crate::pallet::{Channels, ChannelsOf, Config, HoldReason, NextChannelId, Pallet, Releases};
+use crate::pallet::{
+	Channels, ChannelsOf, Config, HoldReason, Htlcs, NextChannelId, Pallet, PreimageExpiries,
+	Preimages, Releases,
+};
 use frame_support::{ensure, traits::fungible};
 use sp_runtime::traits::Zero;
 use vbank_primitives::{Balance, ChannelState};
@@ -10,7 +13,9 @@ impl<T: Config> Pallet<T> {
 	/// banks owe it, and under `BankStorage` the storage deposits of the banks it opened,
 	/// and no account holds anything under this pallet's reasons without a bank behind
 	/// it; the account index matches the banks; the release schedule holds exactly the
-	/// liquidated banks still to be released.
+	/// liquidated banks still to be released; HTLCs are kept only by liquidated banks, each
+	/// with one pending at least, and a bank kept for them has released its master's share;
+	/// every remembered preimage hashes to its hashlock and is due to be forgotten.
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 		use alloc::collections::btree_map::BTreeMap;
 		use fungible::hold::Inspect;
@@ -33,9 +38,22 @@ impl<T: Config> Pallet<T> {
 					== (bank.deposited == [true, true] && bank.liquidation.is_none()),
 				"running exactly when both deposited"
 			);
+			if let Some(book) = Htlcs::<T>::get(channel) {
+				let l = bank.liquidation.as_ref().ok_or("HTLCs kept by a bank not liquidated")?;
+				ensure!(book.any_pending(), "HTLCs kept when none is pending");
+				ensure!(
+					book.htlcs.iter().flatten().all(|h| h.from <= 1 && h.amount > 0),
+					"an HTLC from no client, or of nothing"
+				);
+				ensure!(
+					!book.master_released
+						|| (bank.balances[usize::from(l.master)] == 0 && now >= l.unlock_at),
+					"master's share released before the lock ended, or still counted"
+				);
+			}
 			if let Some(l) = &bank.liquidation {
 				ensure!(l.release_at >= l.unlock_at, "released before the lock ends");
-				if l.release_at > now {
+				if l.release_at > now && !Self::master_released(channel) {
 					ensure!(
 						Releases::<T>::get(l.release_at).contains(&channel),
 						"liquidated bank missing from the release schedule"
@@ -43,7 +61,7 @@ impl<T: Config> Pallet<T> {
 					scheduled += 1;
 				}
 			}
-			for (client, amount) in bank.clients.iter().zip(Self::owed(&bank)) {
+			for (client, amount) in bank.clients.iter().zip(Self::owed(channel, &bank)) {
 				ensure!(ChannelsOf::<T>::contains_key(client, channel), "bank not indexed");
 				let entry = owed.entry(client.clone()).or_default();
 				*entry = entry.checked_add(amount).ok_or("owed overflows")?;
@@ -59,6 +77,21 @@ impl<T: Config> Pallet<T> {
 			in_schedule += due.len();
 		}
 		ensure!(in_schedule == scheduled, "the release schedule names banks it should not");
+		ensure!(
+			Htlcs::<T>::iter_keys().all(Channels::<T>::contains_key),
+			"HTLCs kept for a bank that is gone"
+		);
+		let mut to_forget = 0usize;
+		for (block, due) in PreimageExpiries::<T>::iter() {
+			ensure!(block > now, "a preimage the chain should have forgotten is still due");
+			for hashlock in &due {
+				let (preimage, at) = Preimages::<T>::get(hashlock).ok_or("forgotten twice")?;
+				ensure!(at == block, "a preimage due in another block");
+				ensure!(vbank_primitives::hashlock(&preimage) == *hashlock, "wrong preimage");
+			}
+			to_forget += due.len();
+		}
+		ensure!(Preimages::<T>::iter().count() == to_forget, "a preimage never forgotten");
 		for who in frame_system::Account::<T>::iter_keys() {
 			let held = [HoldReason::ChannelDeposit, HoldReason::BankStorage]
 				.map(|reason| T::Currency::balance_on_hold(&reason.into(), &who));

@@ -34,6 +34,10 @@ pub trait WeightInfo {
 	fn on_initialize(n: u32, ) -> Weight;
 	fn cancel() -> Weight;
 	fn close() -> Weight;
+	fn liquidate_with_htlcs(h: u32, ) -> Weight;
+	fn claim_htlc() -> Weight;
+	fn refund_htlc() -> Weight;
+	fn forget_preimages(p: u32, ) -> Weight;
 }
 
 /// Weights for `pallet_virtual_bank` using the runtime's database weights.
@@ -200,6 +204,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(6_u64))
 			.saturating_add(T::DbWeight::get().writes(7_u64))
 	}
+	// UNMEASURED: regenerate
+	fn liquidate_with_htlcs(h: u32, ) -> Weight { Weight::from_parts(300_000_000 + 2_000_000 * h as u64, 12000) }
+	fn claim_htlc() -> Weight { Weight::from_parts(150_000_000, 9000) }
+	fn refund_htlc() -> Weight { Weight::from_parts(150_000_000, 9000) }
+	fn forget_preimages(p: u32, ) -> Weight { Weight::from_parts(30_000_000 * p as u64, 3000) }
 }
 
 /// The same weights with ParityDb's costs, for tests and runtimes without their own.
@@ -249,4 +258,9 @@ impl WeightInfo for () {
 			.saturating_add(ParityDbWeight::get().reads(6_u64))
 			.saturating_add(ParityDbWeight::get().writes(7_u64))
 	}
+	// UNMEASURED: regenerate
+	fn liquidate_with_htlcs(h: u32, ) -> Weight { Weight::from_parts(300_000_000 + 2_000_000 * h as u64, 12000) }
+	fn claim_htlc() -> Weight { Weight::from_parts(150_000_000, 9000) }
+	fn refund_htlc() -> Weight { Weight::from_parts(150_000_000, 9000) }
+	fn forget_preimages(p: u32, ) -> Weight { Weight::from_parts(30_000_000 * p as u64, 3000) }
 }

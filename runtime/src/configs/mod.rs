@@ -96,5 +96,11 @@ impl pallet_virtual_bank::Config for Runtime {
 	/// Each release costs about as much as a `withdraw_by_master`: 64 of them take a small
 	/// part of a block.
 	type MaxReleasesPerBlock = ConstU32<64>;
+	/// As many as the issue asks for at least; a sheet's liquidation pays for each.
+	type MaxHtlcs = ConstU32<30>;
+	/// About a day at six-second blocks: the longest a route's hops wait for each other.
+	type PreimageRetention = ConstU32<14_400>;
+	/// A block forgets as many preimages as claims fit in it, and then some.
+	type MaxPreimagesPerBlock = ConstU32<256>;
 	type WeightInfo = pallet_virtual_bank::weights::SubstrateWeight<Runtime>;
 }

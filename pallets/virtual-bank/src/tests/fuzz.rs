@@ -10,7 +10,7 @@ use proptest::{
 use std::cell::RefCell;
 
 /// Every call's success path, which the inputs must reach or they would prove little.
-const ENDINGS: [&str; 7] = [
+const ENDINGS: [&str; 10] = [
 	"open",
 	"deposit",
 	"liquidate",
@@ -18,6 +18,9 @@ const ENDINGS: [&str; 7] = [
 	"withdraw_by_peer, general",
 	"cancel",
 	"close",
+	"liquidate_with_htlcs",
+	"claim_htlc",
+	"refund_htlc",
 ];
 
 /// Random byte strings, each a sequence of actions, keep every invariant `fuzzing::calls`
@@ -56,6 +59,8 @@ fn each_seed_reaches_the_ending_it_is_for() {
 	assert_eq!((reached(2, "liquidate"), reached(2, "released by the chain")), (1, 1));
 	assert_eq!((reached(3, "liquidate"), reached(3, "withdraw_by_peer, general")), (1, 1));
 	assert_eq!((reached(4, "deposit"), reached(4, "cancel")), (1, 1));
+	let htlc_calls = ["liquidate_with_htlcs", "claim_htlc", "refund_htlc"].map(|c| reached(5, c));
+	assert_eq!(htlc_calls, [1, 1, 1]);
 }
 
 /// What the AFL++ runs kept replays without breaking an invariant.
@@ -69,4 +74,8 @@ fn the_coverage_guided_fuzzers_corpus_replays_clean() {
 		inputs += 1;
 	}
 	assert!(inputs >= fuzzing::seed_inputs().len(), "the corpus lost its seeds");
+	for (i, seed) in fuzzing::seed_inputs().iter().enumerate() {
+		let kept = std::fs::read(corpus.join(format!("seed-{i}"))).expect("every seed is kept");
+		assert_eq!(&kept, seed, "seed-{i} differs from `seed_inputs`: run the `seeds` binary");
+	}
 }

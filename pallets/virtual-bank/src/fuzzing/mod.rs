@@ -3,9 +3,10 @@
 //!
 //! [`calls`] reads arbitrary bytes as a sequence of actions by a handful of accounts on the
 //! mock runtime (a real existential deposit, one account that does not exist): opening,
-//! depositing, signing sheets for the peer, revoking them by revealing their waiver keys,
-//! liquidating, withdrawing (by anybody, and the penalty also as a general transaction),
-//! cancelling, closing, and blocks passing so that locks end and the release schedule runs.
+//! depositing, signing sheets for the peer (some carrying HTLCs), revoking them by revealing
+//! their waiver keys, liquidating, claiming an HTLC with a preimage or refunding it,
+//! withdrawing (by anybody, and the penalty also as a general transaction), cancelling,
+//! closing, and blocks passing so that locks end, HTLCs expire and the schedule runs.
 //! Signatures are usually valid; sometimes by the wrong key or over the wrong payload, and
 //! then the call must be refused. Every byte string is a valid input: each choice takes the
 //! next byte modulo the number of options, and the input ends the sequence.
@@ -14,8 +15,11 @@
 //! `try_state` holds, a refused call changed nothing, a forged call was refused, a penalty
 //! authorizes itself exactly when it succeeds, and **no account holds more than the sheets it
 //! signed or was given entitle it to**: its endowment plus, for every bank, the best share
-//! any sheet or close of that bank gave it (everything, once it holds the waiver key of a
-//! sheet of the other's) less what it brought.
+//! any sheet or close of that bank gave it, counting every HTLC of the sheet as its own
+//! (everything, once it holds the waiver key of a sheet of the other's) less what it brought.
+
+mod grammar;
+mod model;
 
 use crate::{
 	mock::{self, *},
@@ -25,10 +29,15 @@ use frame_support::{
 	pallet_prelude::TransactionSource,
 	traits::{fungible::Inspect, Authorize},
 };
+use grammar::{Action, Forgery, Input};
+use model::{Bank, Sheet};
 use sp_core::{sr25519, Pair};
 use sp_runtime::traits::Dispatchable;
 use std::collections::BTreeMap;
-use vbank_primitives::{Balance, ChannelId, Nonce};
+use vbank_primitives::{hashlock, Balance, ChannelId, Htlc, Nonce, Preimage};
+
+/// The preimages the fuzzer's HTLCs lock with; the last one locks none.
+const PREIMAGES: [Preimage; 5] = [[0xa0; 32], [0xa1; 32], [0xa2; 32], [0xa3; 32], [0xee; 32]];
 
 /// Who acts: four endowed accounts and one that does not exist (so that payouts to it can
 /// be dust). Only the endowed ones can afford to open a bank or bring funds.
@@ -71,153 +80,6 @@ pub fn calls(data: &[u8]) -> Outcome {
 	outcome
 }
 
-/// The bytes still to be read; every read takes one byte, `None` once they run out.
-struct Input<'a>(&'a [u8]);
-
-impl Input<'_> {
-	fn byte(&mut self) -> Option<u8> {
-		let (&first, rest) = self.0.split_first()?;
-		self.0 = rest;
-		Some(first)
-	}
-
-	/// One of `n` choices.
-	fn pick(&mut self, n: usize) -> Option<usize> {
-		Some(usize::from(self.byte()?) % n)
-	}
-
-	/// An amount: mostly small, sometimes zero, more than anybody has, or past the largest.
-	fn amount(&mut self) -> Option<Balance> {
-		let [class, low] = [self.byte()?, self.byte()?];
-		Some(match class {
-			0..=39 => 0,
-			40..=249 => Balance::from(class) * 37 + Balance::from(low),
-			250..=253 => ENDOWMENT + Balance::from(low),
-			_ => Balance::MAX - Balance::from(low),
-		})
-	}
-
-	/// A share of `total` in percent, exactly adding up or (`off`) by one too many.
-	fn split(&mut self, total: Balance) -> Option<Shares> {
-		let percent = Balance::from(self.byte()? % 101);
-		let first = total / 100 * percent + total % 100 * percent / 100;
-		Some([first, total - first])
-	}
-}
-
-/// One thing somebody does.
-#[derive(Debug)]
-enum Action {
-	Open {
-		from: usize,
-		to: usize,
-		amounts: Shares,
-		lock: u64,
-	},
-	Deposit {
-		who: AccountId,
-		channel: ChannelId,
-	},
-	/// Client `1 - holder` signs sheet `next nonce` with `balances` for client `holder`.
-	Sign {
-		channel: ChannelId,
-		holder: usize,
-		balances: Shares,
-	},
-	/// Client `holder` reveals the waiver key of its sheet number `sheet` to the other.
-	Revoke {
-		channel: ChannelId,
-		holder: usize,
-		sheet: usize,
-	},
-	Liquidate {
-		who: AccountId,
-		channel: ChannelId,
-		sheet: usize,
-		forgery: Forgery,
-	},
-	WithdrawByMaster {
-		who: AccountId,
-		channel: ChannelId,
-	},
-	/// The penalty with the liquidation's waiver key, if revealed, else with `forgery`; sent
-	/// by `who`, or as a general transaction when `None`.
-	WithdrawByPeer {
-		who: Option<AccountId>,
-		channel: ChannelId,
-		forgery: Forgery,
-	},
-	Cancel {
-		who: AccountId,
-		channel: ChannelId,
-	},
-	Close {
-		who: AccountId,
-		channel: ChannelId,
-		balances: Shares,
-		forgery: Forgery,
-	},
-	Advance {
-		blocks: u64,
-	},
-}
-
-/// How a signature is made: honestly, or wrong in one way.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Forgery {
-	None,
-	/// By a key that is not the one the call checks.
-	WrongKey,
-	/// By the right key, over another nonce.
-	WrongNonce,
-	/// By the right key, over other balances (or another waiver key).
-	WrongContent,
-}
-
-/// A sheet the fuzzer's accounts signed, as the model knows it.
-#[derive(Debug)]
-struct Sheet {
-	nonce: Nonce,
-	balances: Shares,
-	/// The client who can liquidate with it (the other signed it); its waiver key is this
-	/// client's.
-	holder: usize,
-	revealed: bool,
-}
-
-/// What the model remembers of a bank, also after the chain removed it.
-#[derive(Debug)]
-struct Bank {
-	clients: [AccountId; 2],
-	brought: Shares,
-	sheets: Vec<Sheet>,
-	/// Balances both clients signed a close over.
-	closes: Vec<Shares>,
-	/// Dust each client got because the other's share could not be paid.
-	trimmed_to: Shares,
-}
-
-impl Bank {
-	fn total(&self) -> Balance {
-		self.brought[0].saturating_add(self.brought[1])
-	}
-
-	/// The most client `side` can rightly end with out of this bank.
-	fn entitlement(&self, side: usize) -> Balance {
-		let other_revoked = self.sheets.iter().any(|s| s.holder != side && s.revealed);
-		let best = if other_revoked {
-			self.total()
-		} else {
-			self.sheets
-				.iter()
-				.map(|s| s.balances[side])
-				.chain(self.closes.iter().map(|c| c[side]))
-				.fold(self.brought[side], Balance::max)
-		};
-		best.saturating_add(self.trimmed_to[side])
-	}
-}
-
 struct World<'a> {
 	input: Input<'a>,
 	banks: BTreeMap<ChannelId, Bank>,
@@ -242,103 +104,6 @@ fn origin(who: &AccountId) -> RuntimeOrigin {
 }
 
 impl World<'_> {
-	/// A bank id: mostly one of the newest, sometimes any up to the next (which has none).
-	fn channel(&mut self) -> Option<ChannelId> {
-		let next = NextChannelId::<Test>::get();
-		let byte = self.input.byte()?;
-		Some(if byte < 224 {
-			next.saturating_sub(1 + u64::from(byte % 3))
-		} else if byte < 252 {
-			u64::from(byte) % (next + 1)
-		} else {
-			u64::MAX
-		})
-	}
-
-	/// Who calls about `channel`: mostly one of its clients, sometimes anybody.
-	fn caller(&mut self, channel: ChannelId) -> Option<AccountId> {
-		let byte = self.input.byte()?;
-		let clients = self.banks.get(&channel).map(|b| b.clients.clone());
-		Some(match clients {
-			Some(clients) if byte < 200 => clients[usize::from(byte % 2)].clone(),
-			_ => mock::account(ACCOUNTS[usize::from(byte) % ACCOUNTS.len()]),
-		})
-	}
-
-	fn forgery(&mut self) -> Option<Forgery> {
-		Some(match self.input.byte()? {
-			0..=15 => Forgery::WrongKey,
-			16..=23 => Forgery::WrongNonce,
-			24..=31 => Forgery::WrongContent,
-			_ => Forgery::None,
-		})
-	}
-
-	fn total_of(&self, channel: ChannelId) -> Balance {
-		self.banks.get(&channel).map_or(100, Bank::total)
-	}
-
-	fn next_action(&mut self) -> Option<Action> {
-		// Weights: open 2, deposit 4, sign 6, revoke 3, liquidate 3, withdraw by master 2,
-		// withdraw by peer 3, cancel 1, close 2, advance 3.
-		const KINDS: [u8; 29] =
-			[0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 6, 6, 6, 7, 8, 8, 9, 9, 9];
-		Some(match KINDS[self.input.pick(KINDS.len())?] {
-			0 => {
-				let from = self.input.pick(ACCOUNTS.len())?;
-				let to = self.input.pick(ACCOUNTS.len())?;
-				let amounts = [self.input.amount()?, self.input.amount()?];
-				let lock = match self.input.byte()? {
-					0..=239 => MIN_LOCK + u64::from(self.input.byte()? % 24),
-					240..=247 => MIN_LOCK - 1,
-					_ => MAX_LOCK + 1,
-				};
-				Action::Open { from, to, amounts, lock }
-			},
-			1 => {
-				let channel = self.channel()?;
-				Action::Deposit { who: self.caller(channel)?, channel }
-			},
-			2 => {
-				let channel = self.channel()?;
-				let holder = self.input.pick(2)?;
-				let balances = self.input.split(self.total_of(channel))?;
-				Action::Sign { channel, holder, balances }
-			},
-			3 => Action::Revoke {
-				channel: self.channel()?,
-				holder: self.input.pick(2)?,
-				sheet: usize::from(self.input.byte()?),
-			},
-			4 => {
-				let channel = self.channel()?;
-				let who = self.caller(channel)?;
-				let sheet = usize::from(self.input.byte()?);
-				Action::Liquidate { who, channel, sheet, forgery: self.forgery()? }
-			},
-			5 => {
-				let channel = self.channel()?;
-				Action::WithdrawByMaster { who: self.caller(channel)?, channel }
-			},
-			6 => {
-				let channel = self.channel()?;
-				let who = if self.input.byte()? < 128 { None } else { Some(self.caller(channel)?) };
-				Action::WithdrawByPeer { who, channel, forgery: self.forgery()? }
-			},
-			7 => {
-				let channel = self.channel()?;
-				Action::Cancel { who: self.caller(channel)?, channel }
-			},
-			8 => {
-				let channel = self.channel()?;
-				let who = self.caller(channel)?;
-				let balances = self.input.split(self.total_of(channel))?;
-				Action::Close { who, channel, balances, forgery: self.forgery()? }
-			},
-			_ => Action::Advance { blocks: u64::from(self.input.byte()? % 32) },
-		})
-	}
-
 	/// Does `action`; returns the name of the call when one succeeded.
 	fn act(&mut self, action: Action) -> Option<&'static str> {
 		match action {
@@ -359,6 +124,7 @@ impl World<'_> {
 					sheets: vec![],
 					closes: vec![],
 					trimmed_to: [0; 2],
+					liquidated_htlcs: vec![],
 				};
 				self.banks.insert(channel, bank);
 				Some(ok)
@@ -366,10 +132,10 @@ impl World<'_> {
 			Action::Deposit { who, channel } => {
 				self.dispatch(&who, Call::deposit { channel }, Forgery::None)
 			},
-			Action::Sign { channel, holder, balances } => {
+			Action::Sign { channel, holder, balances, htlcs } => {
 				let bank = self.banks.get_mut(&channel)?;
 				let nonce = bank.sheets.iter().map(|s| s.nonce + 1).max().unwrap_or(0);
-				bank.sheets.push(Sheet { nonce, balances, holder, revealed: false });
+				bank.sheets.push(Sheet { nonce, balances, htlcs, holder, revealed: false });
 				None
 			},
 			Action::Revoke { channel, holder, sheet } => {
@@ -388,13 +154,21 @@ impl World<'_> {
 				let held: Vec<&Sheet> = bank
 					.map(|b| b.sheets.iter().filter(|s| s.holder == side).collect())
 					.unwrap_or_default();
-				let (nonce, balances, signer, forgery) = match held.get(sheet % held.len().max(1)) {
-					Some(s) => {
-						(s.nonce, s.balances, bank.unwrap().clients[1 - side].clone(), forgery)
-					},
-					// A sheet nobody signed for the caller: it can only sign it itself.
-					None => (0, [self.total_of(channel), 0], who.clone(), Forgery::WrongKey),
-				};
+				let (nonce, balances, htlcs, signer, forgery) =
+					match held.get(sheet % held.len().max(1)) {
+						Some(s) => (
+							s.nonce,
+							s.balances,
+							s.htlcs.clone(),
+							bank.unwrap().clients[1 - side].clone(),
+							forgery,
+						),
+						// A sheet nobody signed for the caller: it can only sign it itself.
+						None => {
+							let all = [self.total_of(channel), 0];
+							(0, all, vec![], who.clone(), Forgery::WrongKey)
+						},
+					};
 				let waiver: AccountId = waiver_pair(channel, side, nonce).public().into();
 				// What the signature covers: the sheet, or (forged) another nonce or waiver key.
 				let (signed_nonce, signed_waiver) = match forgery {
@@ -406,9 +180,34 @@ impl World<'_> {
 				};
 				let key =
 					if forgery == Forgery::WrongKey { pair_of(&who) } else { pair_of(&signer) };
-				let peer_signature =
-					mock::sign_sheet(&key, channel, signed_nonce, balances, &signed_waiver);
-				let call = Call::liquidate { channel, nonce, balances, waiver, peer_signature };
+				if htlcs.is_empty() {
+					let peer_signature =
+						mock::sign_sheet(&key, channel, signed_nonce, balances, &signed_waiver);
+					let call = Call::liquidate { channel, nonce, balances, waiver, peer_signature };
+					return self.dispatch(&who, call, forgery);
+				}
+				// Forged content: the signature covers another expiry of the first HTLC.
+				let mut signed_htlcs = htlcs.clone();
+				if forgery == Forgery::WrongContent {
+					signed_htlcs[0].expiry += 1;
+				}
+				let peer_signature = mock::sign_htlc_sheet(
+					&key,
+					channel,
+					signed_nonce,
+					balances,
+					&waiver,
+					&signed_htlcs,
+				);
+				let htlcs = htlcs.try_into().expect("at most four");
+				let call = Call::liquidate_with_htlcs {
+					channel,
+					nonce,
+					balances,
+					waiver,
+					htlcs,
+					peer_signature,
+				};
 				self.dispatch(&who, call, forgery)
 			},
 			Action::WithdrawByMaster { who, channel } => {
@@ -466,6 +265,26 @@ impl World<'_> {
 				}
 				result
 			},
+			Action::Claim { who, channel, index, preimage } => {
+				let (index, htlc) = htlc_at(channel, index);
+				let known = htlc.as_ref().and_then(|h| {
+					PREIMAGES
+						.into_iter()
+						.find(|p| hashlock(p) == h.hashlock)
+						.filter(|_| preimage < 192)
+				});
+				let preimage = known.unwrap_or(PREIMAGES[usize::from(preimage) % PREIMAGES.len()]);
+				// A preimage that is not the pending HTLC's must be refused.
+				let forgery = match htlc {
+					Some(h) if h.hashlock != hashlock(&preimage) => Forgery::WrongContent,
+					_ => Forgery::None,
+				};
+				self.dispatch(&who, Call::claim_htlc { channel, index, preimage }, forgery)
+			},
+			Action::Refund { who, channel, index } => {
+				let (index, _) = htlc_at(channel, index);
+				self.dispatch(&who, Call::refund_htlc { channel, index }, Forgery::None)
+			},
 			Action::Advance { blocks } => {
 				let banks = Channels::<Test>::iter().count();
 				run_to_block(System::block_number() + blocks);
@@ -513,13 +332,42 @@ impl World<'_> {
 	}
 
 	/// Dust the chain could not pay to one client went to the other.
+	/// An HTLC paid out went to its receiver when claimed, to its sender when refunded, in
+	/// full (or nothing, as dust), and is the one the liquidated sheet carried at its index.
 	fn observe_events(&mut self) {
 		for event in mock::bank_events() {
-			if let Event::Trimmed { channel, who, amount } = event {
-				let bank = self.banks.get_mut(&channel).expect("a bank the fuzzer opened");
-				let side = bank.clients.iter().position(|c| *c == who).expect("a client");
-				bank.trimmed_to[1 - side] += amount;
-			}
+			let (channel, index, who, amount, claimed, hashlock) = match event {
+				Event::Trimmed { channel, who, amount } => {
+					let bank = self.banks.get_mut(&channel).expect("a bank the fuzzer opened");
+					let side = bank.clients.iter().position(|c| *c == who).expect("a client");
+					bank.trimmed_to[1 - side] += amount;
+					continue;
+				},
+				Event::Liquidated { channel, master, nonce, .. } => {
+					let bank = self.banks.get_mut(&channel).expect("a bank the fuzzer opened");
+					let holder = bank.clients.iter().position(|c| *c == master).expect("a client");
+					let sheet = bank.sheets.iter().find(|s| s.holder == holder && s.nonce == nonce);
+					bank.liquidated_htlcs = sheet.map(|s| s.htlcs.clone()).unwrap_or_default();
+					continue;
+				},
+				Event::HtlcClaimed { channel, index, who, amount, hashlock, .. } => {
+					(channel, index, who, amount, true, hashlock)
+				},
+				Event::HtlcRefunded { channel, index, who, amount, hashlock } => {
+					(channel, index, who, amount, false, hashlock)
+				},
+				_ => continue,
+			};
+			let bank = &self.banks[&channel];
+			let htlc = &bank.liquidated_htlcs[index as usize];
+			let from = usize::from(htlc.from);
+			let to = if claimed { 1 - from } else { from };
+			assert_eq!(
+				who, bank.clients[to],
+				"HTLC {index} of bank {channel} paid to the wrong side"
+			);
+			assert!(amount == htlc.amount || amount == 0, "HTLC {index} paid {amount}");
+			assert_eq!(hashlock, htlc.hashlock);
 		}
 	}
 
@@ -541,6 +389,18 @@ impl World<'_> {
 	}
 }
 
+/// The index an HTLC action names with `byte`, and the HTLC pending there: mostly one of the
+/// bank's pending HTLCs, sometimes any index up to one past the most a test sheet carries.
+fn htlc_at(channel: ChannelId, byte: u8) -> (u32, Option<Htlc<u64>>) {
+	let book = VirtualBank::htlcs(channel);
+	let pending: Vec<usize> = (0..book.len()).filter(|&i| book[i].is_some()).collect();
+	let index = match pending.len() {
+		n if n > 0 && byte < 200 => pending[usize::from(byte) % n],
+		_ => usize::from(byte % 5),
+	};
+	(index as u32, book.get(index).cloned().flatten())
+}
+
 fn call_name(call: &Call<Test>) -> &'static str {
 	match call {
 		Call::open { .. } => "open",
@@ -550,6 +410,9 @@ fn call_name(call: &Call<Test>) -> &'static str {
 		Call::withdraw_by_peer { .. } => "withdraw_by_peer",
 		Call::cancel { .. } => "cancel",
 		Call::close { .. } => "close",
+		Call::liquidate_with_htlcs { .. } => "liquidate_with_htlcs",
+		Call::claim_htlc { .. } => "claim_htlc",
+		Call::refund_htlc { .. } => "refund_htlc",
 		_ => "other",
 	}
 }
@@ -565,6 +428,11 @@ pub fn seed_inputs() -> Vec<Vec<u8>> {
 	let close = [24, 0, 0, 30, 255];
 	let cancel = [23, 0, 0];
 	let advance = [26, 31];
+	// Bob signs Alice a sheet with two HTLCs: 10 % of hers to him (the first preimage, 40
+	// blocks) and 10 % of his to her (the second, 3 blocks).
+	let sign_with_htlcs = [29, 0, 0, 70, 1, 0, 10, 0, 40, 1, 10, 1, 3];
+	let claim_first = [32, 0, 1, 0, 0];
+	let refund_second = [35, 0, 0, 1];
 	vec![
 		open.to_vec(),
 		[open, &close].concat(),
@@ -575,5 +443,8 @@ pub fn seed_inputs() -> Vec<Vec<u8>> {
 			.concat(),
 		// Cancelled before Bob deposits.
 		[&open[..12], &cancel].concat(),
+		// Liquidated by Alice with HTLCs: Bob claims the first; the lock ends, the second
+		// expires and is refunded to Bob, which removes the bank.
+		[open, &sign_with_htlcs, &liquidate(0, 0), &claim_first, &advance, &refund_second].concat(),
 	]
 }

@@ -1,0 +1,166 @@
+//! The HTLCs of a liquidated bank (`docs/htlc.md`): each held on the master's account until
+//! it is claimed with its preimage or refunded after its expiry, and the preimages the chain
+//! remembers for the other banks of a route.
+
+use crate::{
+	pallet::{
+		Channels, Config, Error, Event, HoldReason, HtlcOf, Htlcs, Pallet, PreimageExpiries,
+		Preimages, RELEASE_SEARCH,
+	},
+	LOG_TARGET,
+};
+use frame_support::{
+	pallet_prelude::*,
+	traits::{
+		fungible::hold::Mutate as _,
+		tokens::{Fortitude, Precision, Restriction},
+	},
+	CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound,
+};
+use frame_system::pallet_prelude::BlockNumberFor;
+use sp_core::H256;
+use sp_runtime::traits::{CheckedAdd, Saturating};
+use vbank_primitives::{Balance, ChannelId, Preimage};
+
+/// The HTLCs a liquidated bank still holds: the sheet's list, in its order, with each entry
+/// emptied once paid out, so that an HTLC keeps its index for its whole life.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	CloneNoBound,
+	PartialEqNoBound,
+	EqNoBound,
+	DebugNoBound,
+	TypeInfo,
+	MaxEncodedLen,
+)]
+#[scale_info(skip_type_params(T))]
+#[codec(mel_bound(T: Config))]
+pub struct HtlcBook<T: Config> {
+	/// The sheet's HTLCs; `None` once claimed or refunded.
+	pub htlcs: BoundedVec<Option<HtlcOf<T>>, T::MaxHtlcs>,
+	/// Whether the lock has ended and the master's share has been released: the bank is
+	/// then kept only for its pending HTLCs, and what they pay the master is paid at once.
+	pub master_released: bool,
+}
+
+impl<T: Config> HtlcBook<T> {
+	/// The sum of the HTLCs not yet paid out (it fits: it is part of a bank's total).
+	pub fn pending_total(&self) -> Balance {
+		self.htlcs.iter().flatten().fold(0, |sum, h| sum.saturating_add(h.amount))
+	}
+
+	/// Whether any HTLC is still to be paid out.
+	pub fn any_pending(&self) -> bool {
+		self.htlcs.iter().any(Option::is_some)
+	}
+}
+
+impl<T: Config> Pallet<T> {
+	/// The pending HTLC at `index` of bank `channel`.
+	pub(crate) fn pending_htlc(channel: ChannelId, index: u32) -> Result<HtlcOf<T>, DispatchError> {
+		ensure!(Channels::<T>::contains_key(channel), Error::<T>::UnknownChannel);
+		let book = Htlcs::<T>::get(channel).ok_or(Error::<T>::UnknownHtlc)?;
+		let htlc = book.htlcs.get(index as usize).cloned().flatten();
+		Ok(htlc.ok_or(Error::<T>::UnknownHtlc)?)
+	}
+
+	/// Whether the master's share of liquidated bank `channel` has been released while
+	/// HTLCs kept the bank.
+	pub(crate) fn master_released(channel: ChannelId) -> bool {
+		Htlcs::<T>::get(channel).is_some_and(|book| book.master_released)
+	}
+
+	/// Pay HTLC `index` out of the master's holds to client `receiver`: to the peer free (or,
+	/// when dust to it, to the master: [`Event::Trimmed`]); to the master frozen with its
+	/// share until that is released, free after. The last HTLC paid out removes the bank
+	/// when the master's share has been released, and the book in any case. Who was paid,
+	/// and what.
+	pub(crate) fn pay_htlc(
+		channel: ChannelId,
+		index: u32,
+		receiver: usize,
+	) -> Result<(T::AccountId, Balance), DispatchError> {
+		let mut bank = Channels::<T>::get(channel).ok_or(Error::<T>::UnknownChannel)?;
+		let mut book = Htlcs::<T>::get(channel).ok_or(Error::<T>::UnknownHtlc)?;
+		let liquidation = bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?;
+		let master = usize::from(liquidation.master);
+		let slot = book.htlcs.get_mut(index as usize).ok_or(Error::<T>::UnknownHtlc)?;
+		let htlc = slot.take().ok_or(Error::<T>::UnknownHtlc)?;
+		let reason = HoldReason::ChannelDeposit.into();
+		let who = bank.clients[receiver].clone();
+		let mut paid = htlc.amount;
+		let mut to_master = receiver == master;
+		if !to_master {
+			if Self::can_receive(&who, htlc.amount) {
+				T::Currency::transfer_on_hold(
+					&reason,
+					&bank.clients[master],
+					&who,
+					htlc.amount,
+					Precision::Exact,
+					Restriction::Free,
+					Fortitude::Force,
+				)?;
+			} else {
+				Self::deposit_event(Event::Trimmed { channel, who: who.clone(), amount: paid });
+				paid = 0;
+				to_master = true;
+			}
+		}
+		if to_master {
+			if book.master_released {
+				T::Currency::release(
+					&reason,
+					&bank.clients[master],
+					htlc.amount,
+					Precision::Exact,
+				)?;
+			} else {
+				bank.balances[master] = bank.balances[master].saturating_add(htlc.amount);
+			}
+		}
+		match (book.any_pending(), book.master_released) {
+			(true, _) => {
+				Htlcs::<T>::insert(channel, book);
+				Channels::<T>::insert(channel, bank);
+			},
+			(false, true) => Self::remove(channel, &bank),
+			(false, false) => {
+				Htlcs::<T>::remove(channel);
+				Channels::<T>::insert(channel, bank);
+			},
+		}
+		Ok((who, paid))
+	}
+
+	/// Remember `preimage` under `hashlock` until `PreimageRetention` blocks from now, or the
+	/// first block after with room to forget it. A preimage remembered already keeps its
+	/// date. When no block within [`RELEASE_SEARCH`] has room, the claim still succeeds and
+	/// its event still shows the preimage; only the storage copy is skipped (and logged).
+	pub(crate) fn remember_preimage(hashlock: H256, preimage: Preimage) {
+		if Preimages::<T>::contains_key(hashlock) {
+			return;
+		}
+		let mut block = Self::now().saturating_add(T::PreimageRetention::get());
+		for _ in 0..RELEASE_SEARCH {
+			if PreimageExpiries::<T>::try_mutate(block, |due| due.try_push(hashlock)).is_ok() {
+				Preimages::<T>::insert(hashlock, (preimage, block));
+				return;
+			}
+			let Some(next) = block.checked_add(&1u32.into()) else { break };
+			block = next;
+		}
+		log::warn!(target: LOG_TARGET, "preimage of {hashlock:?} not remembered: no room to forget it");
+	}
+
+	/// Forget the preimages whose retention ends in block `n`: how many.
+	pub(crate) fn forget_preimages(n: BlockNumberFor<T>) -> u32 {
+		let due = PreimageExpiries::<T>::take(n);
+		for hashlock in &due {
+			Preimages::<T>::remove(hashlock);
+		}
+		due.len() as u32
+	}
+}
