@@ -1,10 +1,11 @@
 //! The coverage-guided fuzz target's body, shared by the AFL++ binary (`rsmc/fuzz`) and the
 //! replay of its corpus in the test suite: arbitrary bytes become messages from a bank's peer,
 //! with hostile contents under valid signatures (the fuzzer cannot forge a signature, so the
-//! harness signs what it decoded), handed to an honest helper mid-life.
+//! harness signs what it decoded), handed to an honest helper mid-life, with an HTLC pending
+//! each way.
 
 use crate::{
-	bank::Terms,
+	bank::{Htlc, HtlcUpdate, Terms},
 	helper::{Helper, HelperError, Policy},
 	keys::{Signer, Sr25519Signer},
 	message::{Body, Message},
@@ -13,7 +14,7 @@ use crate::{
 use codec::Decode;
 use sp_core::{sr25519, Pair, H256};
 use std::{collections::BTreeMap, sync::Arc};
-use vbank_primitives::{Balances, Nonce};
+use vbank_primitives::{hashlock, Balances, Nonce};
 
 const GENESIS: H256 = H256([0x47; 32]);
 const CHANNEL: u64 = 7;
@@ -22,7 +23,11 @@ fn signer(seed: u8) -> Arc<Sr25519Signer> {
 	Arc::new(Sr25519Signer::new(sr25519::Pair::from_seed(&[seed; 32])))
 }
 
-/// Alice (client 0) and Bob (client 1), a bank between them and two payments made.
+/// The preimage of the HTLCs the honest pair locks: the fuzzer may find and settle with it.
+const PREIMAGE: [u8; 32] = [0x50; 32];
+
+/// Alice (client 0) and Bob (client 1), a bank between them, two payments made and an HTLC
+/// pending each way.
 fn honest_pair() -> (Helper<MemoryStore>, Helper<MemoryStore>, Arc<Sr25519Signer>) {
 	let (a, b) = (signer(1), signer(2));
 	let terms = Terms {
@@ -42,6 +47,12 @@ fn honest_pair() -> (Helper<MemoryStore>, Helper<MemoryStore>, Arc<Sr25519Signer
 	exchange(&mut alice, &mut bob, propose, true, &mut Vec::new());
 	let propose = bob.pay(CHANNEL, 3).expect("funds");
 	exchange(&mut alice, &mut bob, propose, false, &mut Vec::new());
+	for (from, alice_first) in [(0, true), (1, false)] {
+		let htlc = Htlc { from, amount: 20, hashlock: hashlock(&PREIMAGE), expiry: 500 };
+		let payer = if alice_first { &mut alice } else { &mut bob };
+		let update = payer.update(CHANNEL, HtlcUpdate::Add(htlc)).expect("funds");
+		exchange(&mut alice, &mut bob, update, alice_first, &mut Vec::new());
+	}
 	(alice, bob, a)
 }
 
@@ -71,7 +82,7 @@ fn exchange(
 /// nonce, or he reveals the secret of his newest sheet.
 pub fn peer_messages(data: &[u8]) {
 	let (mut alice, mut bob, alice_key) = honest_pair();
-	let mut signed: BTreeMap<Nonce, Balances> = BTreeMap::new();
+	let mut signed: BTreeMap<Nonce, (Balances, Vec<Htlc>)> = BTreeMap::new();
 	let mut input = data;
 	while let Ok(body) = Body::decode(&mut input) {
 		let message = Message::signed(&GENESIS, CHANNEL, body, &*alice_key);
@@ -94,8 +105,9 @@ pub fn peer_messages(data: &[u8]) {
 			match &reply.body {
 				Body::Accept { nonce, .. } => {
 					let ledger = bank.ledger().expect("active");
-					let earlier = signed.insert(*nonce, ledger.peer_balances);
-					assert!(earlier.is_none_or(|b| b == ledger.peer_balances), "two sheets");
+					let peer_sheet = (ledger.peer_balances, ledger.peer_htlcs.clone());
+					let earlier = signed.insert(*nonce, peer_sheet.clone());
+					assert!(earlier.is_none_or(|s| s == peer_sheet), "two sheets");
 					assert_eq!(*nonce, sheet, "accepted a sheet Bob does not hold");
 				},
 				Body::Revoke { nonce, .. } => assert!(*nonce < sheet, "revoked the newest sheet"),
@@ -110,7 +122,7 @@ pub fn peer_messages(data: &[u8]) {
 }
 
 /// Inputs to start the fuzzer from: the bodies an honest Alice sends Bob over a payment each
-/// way and a close, one by one and all in a row.
+/// way, settling and failing the pending HTLCs, and a close, one by one and all in a row.
 pub fn seed_inputs() -> Vec<Vec<u8>> {
 	let (mut alice, mut bob, _) = honest_pair();
 	let mut sent = Vec::new();
@@ -118,6 +130,13 @@ pub fn seed_inputs() -> Vec<Vec<u8>> {
 	exchange(&mut alice, &mut bob, propose, true, &mut sent);
 	let propose = bob.pay(CHANNEL, 2).expect("funds");
 	exchange(&mut alice, &mut bob, propose, false, &mut sent);
+	// Alice settles Bob's HTLC to her; Bob fails Alice's to him.
+	let settle = HtlcUpdate::Settle { index: 1, preimage: PREIMAGE };
+	let update = alice.update(CHANNEL, settle).expect("the preimage");
+	exchange(&mut alice, &mut bob, update, true, &mut sent);
+	let fail = HtlcUpdate::Fail { index: 0, hashlock: hashlock(&PREIMAGE) };
+	let update = bob.update(CHANNEL, fail).expect("pending");
+	exchange(&mut alice, &mut bob, update, false, &mut sent);
 	let close = alice.close(CHANNEL).expect("idle");
 	exchange(&mut alice, &mut bob, close, true, &mut sent);
 	let all = sent.concat();

@@ -161,6 +161,15 @@ impl<S: Store> Helper<S> {
 		self.transition(channel, |bank, signer| bank.propose(amount, signer))
 	}
 
+	/// Start changing the HTLCs pending on `channel`: the `Update` message.
+	pub fn update(
+		&mut self,
+		channel: ChannelId,
+		update: crate::bank::HtlcUpdate,
+	) -> Result<Message, HelperError> {
+		self.transition(channel, |bank, signer| bank.propose_update(update, signer))
+	}
+
 	/// Start closing `channel` cooperatively with the newest sheet: the `Close` message. Once
 	/// the peer's `CloseAccept` is handled, [`Bank::closing`] holds both signatures.
 	pub fn close(&mut self, channel: ChannelId) -> Result<Message, HelperError> {

@@ -23,6 +23,8 @@ pub mod secrets;
 pub mod store;
 pub mod transport;
 
-pub use bank::{Action, Bank, Closing, Error, Liquidation, Phase, Progress, Step, Terms};
+pub use bank::{
+	Action, Bank, Closing, Error, Htlc, HtlcUpdate, Liquidation, Phase, Progress, Step, Terms,
+};
 pub use helper::{Helper, HelperError, Policy};
 pub use message::{Body, Message};

@@ -2,7 +2,7 @@
 //! hex). Every message is signed by its sender's account key over [`message_payload`], so a
 //! helper can tell its peer from a stranger before it reads a word.
 
-use crate::{keys::Signer, secrets::Secret};
+use crate::{bank::HtlcUpdate, keys::Signer, secrets::Secret};
 use codec::{Decode, Encode};
 use sp_core::H256;
 use sp_runtime::{AccountId32, MultiSignature};
@@ -80,6 +80,14 @@ pub enum Body {
 	/// Peer: the bank is outside our operator's policy and waits for its `rsmc_accept`; our
 	/// `OpenAccept` follows then.
 	Offered,
+	/// Either side: as `Propose`, for the sheet `nonce` that applies `update` to the HTLCs of
+	/// the newest sheet (`docs/htlc.md`); answered by `Accept`, then `Revoke`, as a payment.
+	Update {
+		nonce: Nonce,
+		update: HtlcUpdate,
+		signature: MultiSignature,
+		waivers: [AccountId32; 2],
+	},
 }
 
 impl Body {
@@ -95,6 +103,7 @@ impl Body {
 			Self::Close { .. } => "Close",
 			Self::CloseAccept { .. } => "CloseAccept",
 			Self::Offered => "Offered",
+			Self::Update { .. } => "Update",
 		}
 	}
 }

@@ -1,6 +1,7 @@
 //! What a helper saw or did, told to the log and to `rsmc_subscribeEvents` subscribers.
 
 use super::{party::Party, LOG};
+use sp_core::H256;
 use tokio::sync::broadcast;
 use vbank_primitives::{Balances, ChannelId, Nonce};
 use vbank_runtime::AccountId;
@@ -13,6 +14,8 @@ pub struct Event {
 	pub channel: ChannelId,
 	pub nonce: Nonce,
 	pub balances: Balances,
+	/// The HTLC an `Htlc*` event is about.
+	pub hashlock: Option<H256>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +43,12 @@ pub enum EventKind {
 	Withdrawn,
 	/// The bank was closed cooperatively.
 	Closed,
+	/// An HTLC was added to the newest sheet (by either side), final once revoked.
+	HtlcAdded,
+	/// An HTLC was settled with its preimage: its amount is the receiver's.
+	HtlcSettled,
+	/// An HTLC was failed: its amount went back to its payer.
+	HtlcFailed,
 }
 
 impl EventKind {
@@ -56,6 +65,9 @@ impl EventKind {
 			Self::Punished => "Punished",
 			Self::Withdrawn => "Withdrawn",
 			Self::Closed => "Closed",
+			Self::HtlcAdded => "HtlcAdded",
+			Self::HtlcSettled => "HtlcSettled",
+			Self::HtlcFailed => "HtlcFailed",
 		}
 	}
 }
@@ -70,12 +82,13 @@ pub(super) fn announce(
 ) {
 	let (nonce, balances) =
 		party.bank(channel).map(|b| (b.nonce(), b.balances())).unwrap_or_default();
-	let event = Event { account: party.account.clone(), kind, channel, nonce, balances };
+	let event =
+		Event { account: party.account.clone(), kind, channel, nonce, balances, hashlock: None };
 	announce_event(events, event);
 }
 
 pub(super) fn announce_event(events: &broadcast::Sender<Event>, event: Event) {
-	let Event { account, kind, channel, nonce, balances } = &event;
+	let Event { account, kind, channel, nonce, balances, .. } = &event;
 	log::info!(
 		target: LOG,
 		"💸 {account} bank {channel}: {} (nonce {nonce}, balances {} / {})",

@@ -24,7 +24,7 @@ use rsmc::{
 	bank::Action,
 	driver::{DriveError, Driver},
 	transport::{answer, Miss},
-	Body, HelperError, Liquidation, Message, Policy, Progress,
+	Body, HelperError, Htlc, HtlcUpdate, Liquidation, Message, Policy, Progress,
 };
 use std::{
 	collections::{BTreeMap, BTreeSet},
@@ -156,6 +156,8 @@ pub struct BankView {
 	pub balances: Balances,
 	pub lock_period: BlockNumber,
 	pub unlock_at: Option<BlockNumber>,
+	/// The HTLCs pending on the newest sheet.
+	pub htlcs: Vec<Htlc>,
 }
 
 impl Helpers {
@@ -220,7 +222,8 @@ impl Helpers {
 		nonce: Nonce,
 		balances: Balances,
 	) {
-		let event = Event { account: account.clone(), kind, channel, nonce, balances };
+		let event =
+			Event { account: account.clone(), kind, channel, nonce, balances, hashlock: None };
 		announce_event(&self.events, event);
 	}
 
@@ -243,6 +246,24 @@ impl Helpers {
 			Progress::SecretsLearned => {
 				log::info!(target: LOG, "💸 {} bank {channel}: the peer revealed a secret after the liquidation", party.account);
 				self.submit_owed(party);
+				return;
+			},
+			Progress::Htlc { nonce, update, .. } => {
+				let kind = match update {
+					HtlcUpdate::Add(_) => EventKind::HtlcAdded,
+					HtlcUpdate::Settle { .. } => EventKind::HtlcSettled,
+					HtlcUpdate::Fail { .. } => EventKind::HtlcFailed,
+				};
+				let balances = party.bank(channel).map(|b| b.balances()).unwrap_or_default();
+				let event = Event {
+					account: party.account.clone(),
+					kind,
+					channel,
+					nonce: *nonce,
+					balances,
+					hashlock: Some(update.hashlock()),
+				};
+				announce_event(&self.events, event);
 				return;
 			},
 		};
@@ -287,6 +308,7 @@ impl Helpers {
 						|| matches!(bank.phase, rsmc::Phase::AwaitingOpenAccept),
 					nonce: bank.nonce(),
 					balances: bank.balances(),
+					htlcs: bank.htlcs().to_vec(),
 					lock_period: on_chain.as_ref().map_or(0, |c| c.lock_period),
 					unlock_at: on_chain.and_then(|c| c.liquidation).map(|l| l.unlock_at),
 				})
@@ -480,13 +502,28 @@ impl Helpers {
 }
 
 /// The `liquidate` call of a sheet.
+/// The call that liquidates with `sheet`: `liquidate`, or with HTLCs pending
+/// `liquidate_with_htlcs` (a helper signs no sheet with more than the chain takes).
 pub(crate) fn liquidate_call(sheet: Liquidation) -> RuntimeCall {
-	pallet_virtual_bank::Call::liquidate {
-		channel: sheet.channel,
-		nonce: sheet.nonce,
-		balances: sheet.balances,
-		waiver: sheet.waiver,
-		peer_signature: sheet.peer_signature,
+	let Liquidation { channel, nonce, balances, htlcs, waiver, peer_signature } = sheet;
+	if htlcs.is_empty() {
+		return pallet_virtual_bank::Call::liquidate {
+			channel,
+			nonce,
+			balances,
+			waiver,
+			peer_signature,
+		}
+		.into();
+	}
+	let htlcs = htlcs.try_into().expect("at most rsmc::MAX_HTLCS, the runtime's MaxHtlcs");
+	pallet_virtual_bank::Call::liquidate_with_htlcs {
+		channel,
+		nonce,
+		balances,
+		waiver,
+		htlcs,
+		peer_signature,
 	}
 	.into()
 }
@@ -496,4 +533,40 @@ pub fn decode_message(hex_message: &str) -> Result<Message, String> {
 	let raw = hex::decode(hex_message.trim_start_matches("0x"))
 		.map_err(|e| format!("the message is not hex: {e}"))?;
 	Message::decode_all(&mut &raw[..]).map_err(|e| format!("the message does not decode: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use frame_support::traits::Get;
+
+	/// Every sheet a helper signs can be liquidated: it never carries more HTLCs than the
+	/// runtime takes, and goes on chain with the call that carries them.
+	#[test]
+	fn a_sheet_liquidates_with_the_call_for_its_htlcs() {
+		let max: u32 = <vbank_runtime::Runtime as pallet_virtual_bank::Config>::MaxHtlcs::get();
+		assert_eq!(max as usize, rsmc::bank::MAX_HTLCS);
+		let sheet = |htlcs| Liquidation {
+			channel: 1,
+			nonce: 2,
+			balances: [3, 4],
+			htlcs,
+			waiver: AccountId::new([5; 32]),
+			peer_signature: sp_core::sr25519::Signature::from_raw([6; 64]).into(),
+		};
+		let call = liquidate_call(sheet(vec![]));
+		assert!(matches!(
+			call,
+			RuntimeCall::VirtualBank(pallet_virtual_bank::Call::liquidate { .. })
+		));
+		let htlc = Htlc { from: 0, amount: 1, hashlock: [7; 32].into(), expiry: 9 };
+		let full = vec![htlc; max as usize];
+		match liquidate_call(sheet(full.clone())) {
+			RuntimeCall::VirtualBank(pallet_virtual_bank::Call::liquidate_with_htlcs {
+				htlcs,
+				..
+			}) => assert_eq!(htlcs.into_inner(), full),
+			other => panic!("{other:?}"),
+		}
+	}
 }

@@ -5,7 +5,8 @@ use super::*;
 
 impl Bank {
 	/// Start closing cooperatively with the newest sheet: the `Close` message. Refused while
-	/// a payment is in flight; once sent, no payment is made or accepted on this bank.
+	/// a payment is in flight or HTLCs are pending; once sent, no payment is made or accepted on
+	/// this bank.
 	pub fn close(&mut self, signer: &dyn Signer) -> Result<Message, Error> {
 		let me = self.me();
 		let ledger = self
@@ -16,6 +17,9 @@ impl Bank {
 		}
 		if ledger.in_flight.is_some() {
 			return Err(Error::Busy);
+		}
+		if !ledger.sheet.htlcs.is_empty() {
+			return Err(Error::HtlcsPending);
 		}
 		let (nonce, balances) = (ledger.sheet.nonce, ledger.sheet.balances);
 		let signature = match &ledger.closing {
@@ -76,11 +80,14 @@ impl Bank {
 		let ledger = self.ledger().expect("matched by the caller");
 		match ledger.in_flight {
 			// As for a proposal: the peer still owes us a `Revoke`; our `Accept` again.
-			Some(InFlight::Accepted { nonce: accepted }) => {
+			Some(InFlight::Accepted { nonce: accepted, .. }) => {
 				return self.accept_message(accepted, signer).map(Step::reply)
 			},
 			Some(_) => return Err(Error::Busy),
 			None => {},
+		}
+		if !ledger.sheet.htlcs.is_empty() {
+			return Err(Error::HtlcsPending);
 		}
 		if nonce != ledger.sheet.nonce || balances != ledger.sheet.balances {
 			return Err(Error::CloseMismatch);

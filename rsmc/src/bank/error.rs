@@ -60,6 +60,10 @@ pub enum Error {
 	AlreadySigned { nonce: Nonce },
 	/// The bank is liquidated on chain: no more payments or closes.
 	Liquidated,
+	/// An HTLC update this party may not make or accept, and why.
+	BadHtlc(&'static str),
+	/// HTLCs are pending on the newest sheet: settle or fail them before closing.
+	HtlcsPending,
 }
 
 impl Error {
@@ -117,6 +121,10 @@ impl core::fmt::Display for Error {
 				write!(f, "we already signed another sheet of the peer's at nonce {nonce}")
 			},
 			Self::Liquidated => write!(f, "the bank is liquidated on chain"),
+			Self::BadHtlc(why) => write!(f, "refused HTLC update: {why}"),
+			Self::HtlcsPending => {
+				write!(f, "HTLCs are pending on the newest sheet: settle or fail them first")
+			},
 		}
 	}
 }
@@ -138,6 +146,9 @@ pub enum Progress {
 	Yielded,
 	/// The peer revealed waiver secrets after the bank was liquidated: judge it again.
 	SecretsLearned,
+	/// An HTLC update is final at sheet `nonce`: ours (`by_us`) once the peer accepted it,
+	/// the peer's once it revoked its older sheets.
+	Htlc { nonce: Nonce, update: crate::bank::HtlcUpdate, by_us: bool },
 }
 
 /// A handled message: the reply to send, if any, and what it achieved.

@@ -84,7 +84,7 @@ impl Bank {
 		let Phase::AwaitingOpenConfirm { peer_waivers } = &self.phase else {
 			return Err(Error::UnexpectedMessage { phase: self.phase.name(), message: "accept" });
 		};
-		let signature = self.sign_sheet(signer, 0, self.terms.balances, &peer_waivers[0]);
+		let signature = self.sign_sheet(signer, 0, (self.terms.balances, &[]), &peer_waivers[0]);
 		let waivers = [self.my_waiver(0)?, self.my_waiver(1)?];
 		Ok(self.message(Body::OpenAccept { waivers, signature }, signer))
 	}

@@ -1,7 +1,7 @@
 //! What one party keeps of a bank: its terms, its phase, and once active the ledger of sheets,
 //! waiver keys and revealed secrets that every transition reads and writes.
 
-use super::Error;
+use super::{Error, Htlc, HtlcUpdate};
 use crate::{
 	keys::waiver_key,
 	secrets::{self, RevealedSecrets, Secret},
@@ -23,11 +23,13 @@ pub struct Terms {
 	pub lock_period: u64,
 }
 
-/// A sheet this party can liquidate with: its balances and the peer's signature over it.
+/// A sheet this party can liquidate with: its balances, the HTLCs pending on it, and the
+/// peer's signature over it.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct SignedSheet {
 	pub nonce: Nonce,
 	pub balances: Balances,
+	pub htlcs: Vec<Htlc>,
 	pub signature: MultiSignature,
 }
 
@@ -58,15 +60,18 @@ impl Phase {
 /// The payment in flight on an active bank, if any.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum InFlight {
-	/// We are paying: we signed the peer's sheet `nonce` and wait for `Accept`.
-	Proposed { nonce: Nonce, balances: Balances },
-	/// Our proposal at `nonce` collided with the peer's, which stands (SPEC section 4: the
-	/// proposal of `clients[0]`): we wait for the peer to propose it again at `nonce + 1`,
-	/// since each side already signed a sheet of the other's at `nonce`.
-	Yielded { nonce: Nonce },
-	/// We are paid: we hold sheet `nonce`, revealed our older secrets, and wait for the
-	/// peer's `Revoke` of its older sheets. Not received until then.
-	Accepted { nonce: Nonce },
+	/// We are paying (or, with `update`, changing the HTLCs): we signed the peer's sheet
+	/// `nonce` and wait for `Accept`.
+	Proposed { nonce: Nonce, balances: Balances, htlcs: Vec<Htlc>, update: Option<HtlcUpdate> },
+	/// Our proposal at `nonce` (`update`, if it was one) collided with the peer's, which
+	/// stands (SPEC section 4: the proposal of `clients[0]`): we wait for the peer to propose
+	/// it again at `nonce + 1`, since each side already signed a sheet of the other's at
+	/// `nonce`.
+	Yielded { nonce: Nonce, update: Option<HtlcUpdate> },
+	/// We are paid (or the peer's `update` is applied): we hold sheet `nonce`, revealed our
+	/// older secrets, and wait for the peer's `Revoke` of its older sheets. Not final until
+	/// then.
+	Accepted { nonce: Nonce, update: Option<HtlcUpdate> },
 }
 
 /// The state of an active bank.
@@ -78,6 +83,7 @@ pub struct Ledger {
 	/// The newest of the peer's sheets that we signed: we never sign another at this nonce.
 	pub peer_nonce: Nonce,
 	pub peer_balances: Balances,
+	pub peer_htlcs: Vec<Htlc>,
 	/// The waiver keys the peer announced, from its oldest sheet not yet revoked on.
 	pub peer_waivers: Vec<AccountId32>,
 	/// Every waiver secret the peer revealed: its revoked sheets.
@@ -91,6 +97,8 @@ pub struct Ledger {
 	/// the peer's: a payer waiting on its payment counts on these, whichever task moved it.
 	pub paid: u64,
 	pub yielded: u64,
+	/// How many of our HTLC updates became final, counted as `paid` is.
+	pub updated: u64,
 }
 
 /// A liquidation of the bank seen on chain.
@@ -128,6 +136,8 @@ pub struct Liquidation {
 	pub channel: ChannelId,
 	pub nonce: Nonce,
 	pub balances: Balances,
+	/// The HTLCs pending on the sheet: with any, the chain's `liquidate_with_htlcs`.
+	pub htlcs: Vec<Htlc>,
 	pub waiver: AccountId32,
 	pub peer_signature: MultiSignature,
 }
@@ -137,6 +147,7 @@ impl Ledger {
 		Self {
 			peer_nonce: 0,
 			peer_balances: sheet.balances,
+			peer_htlcs: sheet.htlcs.clone(),
 			sheet,
 			peer_waivers,
 			peer_secrets: RevealedSecrets::default(),
@@ -145,6 +156,7 @@ impl Ledger {
 			liquidated: None,
 			paid: 0,
 			yielded: 0,
+			updated: 0,
 		}
 	}
 

@@ -16,22 +16,31 @@ use codec::{Decode, Encode};
 use sp_core::{Pair, H256};
 use sp_runtime::{AccountId32, MultiSignature};
 use vbank_primitives::{
-	close_payload, sheet_payload, verify_signature, waiver_payload, Balance, Balances, ChannelId,
-	Nonce,
+	close_payload, htlc_sheet_payload, verify_signature, waiver_payload, Balance, Balances,
+	ChannelId, Nonce,
 };
 
 mod close;
 mod error;
 mod handshake;
+mod htlc;
 mod ledger;
 mod waivers;
 
 use waivers::WaiverKeys;
 
 pub use error::{Action, Error, Progress, Step};
+pub use htlc::{Htlc, HtlcUpdate, MAX_HTLCS};
 pub use ledger::{
 	Closing, InFlight, Ledger, Liquidation, OnChainLiquidation, Phase, SignedSheet, Terms,
 };
+
+/// What the peer proposes for its next sheet of ours: a payment (`Propose`), or an HTLC
+/// update (`Update`).
+enum Proposal {
+	Payment(Balances),
+	Update(HtlcUpdate),
+}
 
 /// One party's state of one bank.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -90,6 +99,11 @@ impl Bank {
 		self.ledger().map_or(0, |l| l.sheet.nonce)
 	}
 
+	/// The HTLCs pending on our newest sheet.
+	pub fn htlcs(&self) -> &[Htlc] {
+		self.ledger().map_or(&[], |l| &l.sheet.htlcs)
+	}
+
 	fn total(&self) -> Balance {
 		// Checked when the terms were made.
 		self.terms.balances[0].saturating_add(self.terms.balances[1])
@@ -119,11 +133,22 @@ impl Bank {
 		&self,
 		signer: &dyn Signer,
 		nonce: Nonce,
-		balances: Balances,
+		(balances, htlcs): (Balances, &[Htlc]),
 		waiver: &AccountId32,
 	) -> MultiSignature {
+		signer.sign(&self.sheet_payload(nonce, &balances, htlcs, waiver))
+	}
+
+	/// The bytes either client signs for a sheet of this bank: with no HTLC, SPEC section 3's.
+	fn sheet_payload(
+		&self,
+		nonce: Nonce,
+		balances: &Balances,
+		htlcs: &[Htlc],
+		waiver: &AccountId32,
+	) -> Vec<u8> {
 		let t = &self.terms;
-		signer.sign(&sheet_payload(&t.genesis_hash, t.channel, nonce, &balances, waiver))
+		htlc_sheet_payload(&t.genesis_hash, t.channel, nonce, balances, waiver, htlcs)
 	}
 
 	/// Our signature on the peer's sheet `nonce`. Never two different sheets at one nonce:
@@ -133,37 +158,37 @@ impl Bank {
 		signer: &dyn Signer,
 		nonce: Nonce,
 		balances: Balances,
+		htlcs: &[Htlc],
 	) -> Result<MultiSignature, Error> {
 		let ledger = self
 			.ledger()
 			.ok_or(Error::UnexpectedMessage { phase: self.phase.name(), message: "payment" })?;
 		if nonce < ledger.peer_nonce
-			|| (nonce == ledger.peer_nonce && balances != ledger.peer_balances)
+			|| (nonce == ledger.peer_nonce
+				&& (balances != ledger.peer_balances || htlcs != ledger.peer_htlcs))
 		{
 			return Err(Error::AlreadySigned { nonce });
 		}
 		let waiver = ledger
 			.peer_waiver(nonce)
 			.ok_or(Error::UnexpectedNonce { expected: ledger.peer_revoked() + 1, got: nonce })?;
-		Ok(self.sign_sheet(signer, nonce, balances, waiver))
+		Ok(self.sign_sheet(signer, nonce, (balances, htlcs), waiver))
 	}
 
 	/// Whether `signature` is the peer's over our sheet `nonce`.
 	fn peer_signed_my_sheet(
 		&self,
 		nonce: Nonce,
-		balances: &Balances,
+		(balances, htlcs): (&Balances, &[Htlc]),
 		signature: &MultiSignature,
 	) -> Result<bool, Error> {
-		let t = &self.terms;
-		let payload =
-			sheet_payload(&t.genesis_hash, t.channel, nonce, balances, &self.my_waiver(nonce)?);
+		let payload = self.sheet_payload(nonce, balances, htlcs, &self.my_waiver(nonce)?);
 		Ok(verify_signature(signature, &payload, self.peer()))
 	}
 
-	/// Start paying `amount` to the peer: the `Propose` message. One payment at a time.
-	pub fn propose(&mut self, amount: Balance, signer: &dyn Signer) -> Result<Message, Error> {
-		let me = self.me();
+	/// The ledger, when a new payment or HTLC update may start: active, not liquidated, not
+	/// closing, nothing in flight.
+	fn idle_ledger(&self) -> Result<&Ledger, Error> {
 		let ledger = self
 			.ledger()
 			.ok_or(Error::UnexpectedMessage { phase: self.phase.name(), message: "payment" })?;
@@ -176,6 +201,13 @@ impl Bank {
 		if ledger.in_flight.is_some() {
 			return Err(Error::Busy);
 		}
+		Ok(ledger)
+	}
+
+	/// Start paying `amount` to the peer: the `Propose` message. One payment at a time.
+	pub fn propose(&mut self, amount: Balance, signer: &dyn Signer) -> Result<Message, Error> {
+		let me = self.me();
+		let ledger = self.idle_ledger()?;
 		if amount == 0 {
 			return Err(Error::ZeroAmount);
 		}
@@ -183,29 +215,63 @@ impl Bank {
 		if amount > available {
 			return Err(Error::InsufficientFunds { available, requested: amount });
 		}
-		let nonce = ledger.sheet.nonce + 1;
 		let mut balances = ledger.sheet.balances;
 		balances[me] -= amount;
 		balances[1 - me] += amount;
-		let message = self.propose_message(nonce, balances, signer)?;
-		let ledger = self.ledger_mut().expect("checked above");
+		let htlcs = ledger.sheet.htlcs.clone();
+		self.start_proposal(balances, htlcs, None, signer)
+	}
+
+	/// Start changing the HTLCs pending on the newest sheet: the `Update` message, carried as
+	/// a payment is. One payment or update at a time; several HTLCs may be pending at once.
+	pub fn propose_update(
+		&mut self,
+		update: HtlcUpdate,
+		signer: &dyn Signer,
+	) -> Result<Message, Error> {
+		let ledger = self.idle_ledger()?;
+		let (balances, htlcs) =
+			update.apply(self.me(), &ledger.sheet.balances, &ledger.sheet.htlcs)?;
+		self.start_proposal(balances, htlcs, Some(update), signer)
+	}
+
+	/// Sign the peer's next sheet with `balances` and `htlcs` (made by `update`, or by a
+	/// payment) and wait for its `Accept`.
+	fn start_proposal(
+		&mut self,
+		balances: Balances,
+		htlcs: Vec<Htlc>,
+		update: Option<HtlcUpdate>,
+		signer: &dyn Signer,
+	) -> Result<Message, Error> {
+		let nonce = self.nonce() + 1;
+		let message = self.propose_message(nonce, (balances, &htlcs), update.as_ref(), signer)?;
+		let ledger = self.ledger_mut().expect("an idle ledger");
 		ledger.peer_nonce = nonce;
 		ledger.peer_balances = balances;
-		ledger.in_flight = Some(InFlight::Proposed { nonce, balances });
+		ledger.peer_htlcs = htlcs.clone();
+		ledger.in_flight = Some(InFlight::Proposed { nonce, balances, htlcs, update });
 		Ok(message)
 	}
 
+	/// Our proposal of the peer's sheet `nonce`: a `Propose` (a payment; the HTLCs stay), or
+	/// an `Update` that makes the sheet with `update`.
 	fn propose_message(
 		&self,
 		nonce: Nonce,
-		balances: Balances,
+		(balances, htlcs): (Balances, &[Htlc]),
+		update: Option<&HtlcUpdate>,
 		signer: &dyn Signer,
 	) -> Result<Message, Error> {
-		let signature = self.sign_peer_sheet(signer, nonce, balances)?;
+		let signature = self.sign_peer_sheet(signer, nonce, balances, htlcs)?;
 		let waivers = [self.my_waiver(nonce)?, self.my_waiver(nonce + 1)?];
 		// The key after those must exist too, for the payment after this one.
 		self.my_secret(nonce + 2)?;
-		Ok(self.message(Body::Propose { nonce, balances, signature, waivers }, signer))
+		let body = match update {
+			None => Body::Propose { nonce, balances, signature, waivers },
+			Some(update) => Body::Update { nonce, update: update.clone(), signature, waivers },
+		};
+		Ok(self.message(body, signer))
 	}
 
 	/// The message to send again when the peer has not answered: our last unanswered one.
@@ -216,13 +282,14 @@ impl Bank {
 			Phase::AwaitingOpenConfirm { .. } => self.open_accept_message(signer).ok(),
 			Phase::Active(ledger) if ledger.liquidated.is_some() => None,
 			Phase::Active(ledger) => match &ledger.in_flight {
-				Some(InFlight::Proposed { nonce, balances }) => {
-					self.propose_message(*nonce, *balances, signer).ok()
+				Some(InFlight::Proposed { nonce, balances, htlcs, update }) => {
+					self.propose_message(*nonce, (*balances, htlcs), update.as_ref(), signer).ok()
 				},
-				Some(InFlight::Yielded { nonce }) => {
-					self.propose_message(*nonce, ledger.peer_balances, signer).ok()
+				Some(InFlight::Yielded { nonce, update }) => {
+					let sheet = (ledger.peer_balances, &ledger.peer_htlcs[..]);
+					self.propose_message(*nonce, sheet, update.as_ref(), signer).ok()
 				},
-				Some(InFlight::Accepted { nonce }) => self.accept_message(*nonce, signer).ok(),
+				Some(InFlight::Accepted { nonce, .. }) => self.accept_message(*nonce, signer).ok(),
 				None => None,
 			},
 		}
@@ -258,12 +325,12 @@ impl Bank {
 			},
 			(Phase::AwaitingOpenAccept, Body::OpenAccept { waivers, signature }) => {
 				let balances = self.terms.balances;
-				if !self.peer_signed_my_sheet(0, &balances, signature)? {
+				if !self.peer_signed_my_sheet(0, (&balances, &[]), signature)? {
 					return Err(Error::BadSignature);
 				}
-				let reply = self.sign_sheet(signer, 0, balances, &waivers[0]);
+				let reply = self.sign_sheet(signer, 0, (balances, &[]), &waivers[0]);
 				self.phase = Phase::Active(Box::new(Ledger::new(
-					SignedSheet { nonce: 0, balances, signature: signature.clone() },
+					SignedSheet { nonce: 0, balances, htlcs: vec![], signature: signature.clone() },
 					waivers.to_vec(),
 				)));
 				Ok(Step::reply(self.message(Body::OpenConfirm { signature: reply }, signer))
@@ -271,11 +338,11 @@ impl Bank {
 			},
 			(Phase::AwaitingOpenConfirm { peer_waivers }, Body::OpenConfirm { signature }) => {
 				let balances = self.terms.balances;
-				if !self.peer_signed_my_sheet(0, &balances, signature)? {
+				if !self.peer_signed_my_sheet(0, (&balances, &[]), signature)? {
 					return Err(Error::BadSignature);
 				}
 				self.phase = Phase::Active(Box::new(Ledger::new(
-					SignedSheet { nonce: 0, balances, signature: signature.clone() },
+					SignedSheet { nonce: 0, balances, htlcs: vec![], signature: signature.clone() },
 					peer_waivers.to_vec(),
 				)));
 				Ok(Step::default().with(Progress::Handshake))
@@ -287,11 +354,11 @@ impl Bank {
 				if ledger.is_fresh() && self.me == 0 =>
 			{
 				if waivers[..] != ledger.peer_waivers[..]
-					|| !self.peer_signed_my_sheet(0, &self.terms.balances, signature)?
+					|| !self.peer_signed_my_sheet(0, (&self.terms.balances, &[]), signature)?
 				{
 					return Err(Error::Stale { nonce: 0 });
 				}
-				let signature = self.sign_peer_sheet(signer, 0, self.terms.balances)?;
+				let signature = self.sign_peer_sheet(signer, 0, self.terms.balances, &[])?;
 				Ok(Step::reply(self.message(Body::OpenConfirm { signature }, signer)))
 			},
 			(
@@ -302,7 +369,12 @@ impl Bank {
 				| Body::Offered,
 			) => Err(Error::Stale { nonce: 0 }),
 			(Phase::Active(_), Body::Propose { nonce, balances, signature, waivers }) => {
-				self.on_propose(*nonce, *balances, signature, waivers, signer)
+				let proposal = Proposal::Payment(*balances);
+				self.on_propose(*nonce, proposal, signature, waivers, signer)
+			},
+			(Phase::Active(_), Body::Update { nonce, update, signature, waivers }) => {
+				let proposal = Proposal::Update(update.clone());
+				self.on_propose(*nonce, proposal, signature, waivers, signer)
 			},
 			(Phase::Active(_), Body::Accept { nonce, signature, secrets, next_waiver }) => {
 				self.on_accept(*nonce, signature, secrets, next_waiver, signer)
@@ -341,11 +413,13 @@ impl Bank {
 
 	/// Payee: the peer signed our next sheet. Store it, sign theirs, reveal our old secrets.
 	/// A proposal that meets ours at the same nonce is a collision: `clients[0]`'s stands and
-	/// is made again at the next nonce, ours gives way and is proposed again after it.
+	/// is made again at the next nonce, ours gives way and is proposed again after it. An HTLC
+	/// update is handled as a payment is: the sheet it proposes is our newest one with the
+	/// update applied.
 	fn on_propose(
 		&mut self,
 		nonce: Nonce,
-		balances: Balances,
+		proposal: Proposal,
 		signature: &MultiSignature,
 		waivers: &[AccountId32; 2],
 		signer: &dyn Signer,
@@ -355,49 +429,80 @@ impl Bank {
 		if ledger.closing.is_some() && nonce > current {
 			return Err(Error::Closing);
 		}
-		match ledger.in_flight {
+		let (balances, htlcs, update) = match proposal {
+			Proposal::Payment(balances) => (balances, ledger.sheet.htlcs.clone(), None),
+			Proposal::Update(update) => {
+				let (balances, htlcs) =
+					update.apply(1 - self.me(), &ledger.sheet.balances, &ledger.sheet.htlcs)?;
+				(balances, htlcs, Some(update))
+			},
+		};
+		let sheet = (&balances, &htlcs[..]);
+		match &ledger.in_flight {
 			// Our `Accept` was lost: send it again.
-			Some(InFlight::Accepted { nonce: accepted })
-				if accepted == nonce && ledger.sheet.balances == balances =>
+			Some(InFlight::Accepted { nonce: accepted, .. })
+				if *accepted == nonce
+					&& ledger.sheet.balances == balances
+					&& ledger.sheet.htlcs == htlcs =>
 			{
 				return self.accept_message(nonce, signer).map(Step::reply)
 			},
 			// The payer proposes again while we still wait for its `Revoke`: it never got our
 			// `Accept` (or lost its own `Revoke`). Our `Accept`, sent again, makes it send
 			// the `Revoke` it owes; its proposal comes after.
-			Some(InFlight::Accepted { nonce: accepted }) if nonce > current => {
-				return self.accept_message(accepted, signer).map(Step::reply)
+			Some(InFlight::Accepted { nonce: accepted, .. }) if nonce > current => {
+				return self.accept_message(*accepted, signer).map(Step::reply)
 			},
 			// The peer's proposal collides with ours.
-			Some(InFlight::Proposed { nonce: ours, balances: our_balances }) if ours == nonce => {
-				self.check_proposal(&ledger, nonce, &balances, signature, waivers)?;
+			Some(InFlight::Proposed {
+				nonce: ours,
+				balances: our_balances,
+				htlcs: our_htlcs,
+				update: our_update,
+			}) if *ours == nonce => {
+				self.check_proposal(&ledger, nonce, sheet, update.is_some(), signature, waivers)?;
 				let mut next = ledger.clone();
 				next.learn_peer_waiver(nonce + 1, &waivers[1])?;
+				let ours = (*our_balances, &our_htlcs[..]);
 				if self.me == 0 {
 					// Ours stands: made again at the next nonce, the peer's key now known.
-					next.in_flight =
-						Some(InFlight::Proposed { nonce: nonce + 1, balances: our_balances });
+					next.in_flight = Some(InFlight::Proposed {
+						nonce: nonce + 1,
+						balances: *our_balances,
+						htlcs: our_htlcs.clone(),
+						update: our_update.clone(),
+					});
 					next.peer_nonce = nonce + 1;
 					// `handle` keeps none of this if signing fails.
 					self.phase = Phase::Active(Box::new(next));
-					return self.propose_message(nonce + 1, our_balances, signer).map(Step::reply);
+					let again =
+						self.propose_message(nonce + 1, ours, our_update.as_ref(), signer)?;
+					return Ok(Step::reply(again));
 				}
 				// The peer's stands. Our proposal, sent back, gives it our key for the next
 				// nonce, where it will propose again.
-				next.in_flight = Some(InFlight::Yielded { nonce });
+				next.in_flight = Some(InFlight::Yielded { nonce, update: our_update.clone() });
 				next.yielded += 1;
 				self.phase = Phase::Active(Box::new(next));
-				let ours = self.propose_message(nonce, our_balances, signer)?;
+				let ours = self.propose_message(nonce, ours, our_update.as_ref(), signer)?;
 				return Ok(Step::reply(ours).with(Progress::Yielded));
 			},
 			// The winner repeats its part of a collision it already resolved.
-			Some(InFlight::Proposed { nonce: ours, balances: our_balances })
-				if self.me == 0 && ours == current + 2 && nonce == current + 1 =>
-			{
-				return self.propose_message(ours, our_balances, signer).map(Step::reply)
+			Some(InFlight::Proposed {
+				nonce: ours,
+				balances: our_balances,
+				htlcs: our_htlcs,
+				update: our_update,
+			}) if self.me == 0 && *ours == current + 2 && nonce == current + 1 => {
+				let ours_again = (*our_balances, &our_htlcs[..]);
+				return self
+					.propose_message(*ours, ours_again, our_update.as_ref(), signer)
+					.map(Step::reply);
 			},
-			Some(InFlight::Yielded { nonce: yielded }) if nonce == yielded => {
-				let ours = self.propose_message(yielded, ledger.peer_balances, signer)?;
+			Some(InFlight::Yielded { nonce: yielded, update: our_update }) if nonce == *yielded => {
+				let ours_again = (ledger.peer_balances, &ledger.peer_htlcs[..]);
+				let ours =
+					self.propose_message(*yielded, ours_again, our_update.as_ref(), signer)?;
 				return Ok(Step::reply(ours));
 			},
 			_ => {},
@@ -407,9 +512,9 @@ impl Bank {
 		}
 		// After a collision the proposal that stands comes one nonce later; a collision we did
 		// not see (the peer's first proposal lost) shows as the same.
-		let (skipped, yields) = match ledger.in_flight {
+		let (skipped, yields) = match &ledger.in_flight {
 			None => (false, false),
-			Some(InFlight::Yielded { nonce: yielded }) if nonce == yielded + 1 => (true, false),
+			Some(InFlight::Yielded { nonce: yielded, .. }) if nonce == yielded + 1 => (true, false),
 			Some(InFlight::Proposed { nonce: ours, .. }) if self.me == 1 && nonce == ours + 1 => {
 				(true, true)
 			},
@@ -419,35 +524,43 @@ impl Bank {
 		if nonce != expected {
 			return Err(Error::UnexpectedNonce { expected, got: nonce });
 		}
-		self.check_proposal(&ledger, nonce, &balances, signature, waivers)?;
+		self.check_proposal(&ledger, nonce, sheet, update.is_some(), signature, waivers)?;
 		let mut next = ledger;
 		next.learn_peer_waiver(nonce, &waivers[0])?;
 		next.learn_peer_waiver(nonce + 1, &waivers[1])?;
-		next.sheet = SignedSheet { nonce, balances, signature: signature.clone() };
-		next.in_flight = Some(InFlight::Accepted { nonce });
+		next.sheet =
+			SignedSheet { nonce, balances, htlcs: htlcs.clone(), signature: signature.clone() };
+		next.in_flight = Some(InFlight::Accepted { nonce, update });
 		next.peer_nonce = nonce;
 		next.peer_balances = balances;
+		next.peer_htlcs = htlcs;
 		next.yielded += u64::from(yields);
 		self.phase = Phase::Active(Box::new(next));
 		let step = Step::reply(self.accept_message(nonce, signer)?);
 		Ok(if yields { step.with(Progress::Yielded) } else { step })
 	}
 
-	/// A proposal of the peer's at `nonce`: a payment to us out of its share of our newest
-	/// sheet, signed by the peer, with waiver keys that agree with those it announced.
+	/// A proposal of the peer's at `nonce`: its sheet adds up to the bank's total; a payment
+	/// (no `update`) pays us a positive amount out of the peer's share and leaves the HTLCs as
+	/// they are (an update's sheet was made by applying it); signed by the peer, with waiver
+	/// keys that agree with those it announced.
 	fn check_proposal(
 		&self,
 		ledger: &Ledger,
 		nonce: Nonce,
-		balances: &Balances,
+		(balances, htlcs): (&Balances, &[Htlc]),
+		update: bool,
 		signature: &MultiSignature,
 		waivers: &[AccountId32; 2],
 	) -> Result<(), Error> {
 		let me = self.me();
-		if balances[0].checked_add(balances[1]) != Some(self.total()) {
+		let total = balances[0]
+			.checked_add(balances[1])
+			.and_then(|sum| htlcs.iter().try_fold(sum, |sum, h| sum.checked_add(h.amount)));
+		if total != Some(self.total()) {
 			return Err(Error::BalanceMismatch);
 		}
-		if balances[me] <= ledger.sheet.balances[me] {
+		if !update && (balances[me] <= ledger.sheet.balances[me] || htlcs != ledger.sheet.htlcs) {
 			return Err(Error::NotAPayment);
 		}
 		self.my_secret(nonce + 1)?;
@@ -456,7 +569,7 @@ impl Bank {
 				return Err(Error::WaiverMismatch { nonce });
 			}
 		}
-		if !self.peer_signed_my_sheet(nonce, balances, signature)? {
+		if !self.peer_signed_my_sheet(nonce, (balances, htlcs), signature)? {
 			return Err(Error::BadSignature);
 		}
 		Ok(())
@@ -468,7 +581,8 @@ impl Bank {
 		let ledger = self
 			.ledger()
 			.ok_or(Error::UnexpectedMessage { phase: self.phase.name(), message: "Accept" })?;
-		let signature = self.sign_peer_sheet(signer, nonce, ledger.peer_balances)?;
+		let signature =
+			self.sign_peer_sheet(signer, nonce, ledger.peer_balances, &ledger.peer_htlcs)?;
 		let body = Body::Accept {
 			nonce,
 			signature,
@@ -496,7 +610,9 @@ impl Bank {
 		if !awaiting_revoke && nonce == ledger.sheet.nonce && nonce > 0 {
 			return self.revoke_message(nonce - 1, signer).map(Step::reply);
 		}
-		let Some(InFlight::Proposed { nonce: proposed, balances }) = ledger.in_flight else {
+		let Some(InFlight::Proposed { nonce: proposed, balances, htlcs, update }) =
+			ledger.in_flight.clone()
+		else {
 			return Err(if nonce <= ledger.sheet.nonce {
 				Error::Stale { nonce }
 			} else {
@@ -506,7 +622,7 @@ impl Bank {
 		if nonce != proposed {
 			return Err(Error::UnexpectedNonce { expected: proposed, got: nonce });
 		}
-		if !self.peer_signed_my_sheet(nonce, &balances, signature)? {
+		if !self.peer_signed_my_sheet(nonce, (&balances, &htlcs), signature)? {
 			return Err(Error::BadSignature);
 		}
 		let mut next = ledger.clone();
@@ -515,12 +631,21 @@ impl Bank {
 			return Err(Error::UnexpectedNonce { expected: nonce - 1, got: next.peer_revoked() });
 		}
 		next.learn_peer_waiver(nonce + 1, next_waiver)?;
-		next.sheet = SignedSheet { nonce, balances, signature: signature.clone() };
+		next.sheet = SignedSheet { nonce, balances, htlcs, signature: signature.clone() };
 		next.in_flight = None;
-		next.paid += 1;
+		let progress = match update {
+			Some(update) => {
+				next.updated += 1;
+				Progress::Htlc { nonce, update, by_us: true }
+			},
+			None => {
+				next.paid += 1;
+				Progress::Paid { nonce }
+			},
+		};
 		let revoke = self.revoke_message(nonce - 1, signer)?;
 		self.phase = Phase::Active(Box::new(next));
-		Ok(Step::reply(revoke).with(Progress::Paid { nonce }))
+		Ok(Step::reply(revoke).with(progress))
 	}
 
 	fn revoke_message(&self, nonce: Nonce, signer: &dyn Signer) -> Result<Message, Error> {
@@ -540,8 +665,10 @@ impl Bank {
 		next_waiver: &AccountId32,
 	) -> Result<Step, Error> {
 		let ledger = self.ledger().expect("matched by the caller");
-		match ledger.in_flight {
-			Some(InFlight::Accepted { nonce: accepted }) if accepted == nonce + 1 => {},
+		let update = match &ledger.in_flight {
+			Some(InFlight::Accepted { nonce: accepted, update }) if *accepted == nonce + 1 => {
+				update.clone()
+			},
 			_ if nonce < ledger.peer_revoked() => return Err(Error::Stale { nonce }),
 			_ => {
 				return Err(Error::UnexpectedMessage {
@@ -549,7 +676,7 @@ impl Bank {
 					message: "Revoke",
 				})
 			},
-		}
+		};
 		let mut next = ledger.clone();
 		next.take_peer_secrets(nonce, secrets)?;
 		if next.peer_revoked() != nonce + 1 {
@@ -558,7 +685,11 @@ impl Bank {
 		next.learn_peer_waiver(nonce + 2, next_waiver)?;
 		next.in_flight = None;
 		self.phase = Phase::Active(Box::new(next));
-		Ok(Step::default().with(Progress::Received { nonce: nonce + 1 }))
+		let progress = match update {
+			Some(update) => Progress::Htlc { nonce: nonce + 1, update, by_us: false },
+			None => Progress::Received { nonce: nonce + 1 },
+		};
+		Ok(Step::default().with(progress))
 	}
 
 	/// Record that the chain shows the bank liquidated by client `master` with sheet `nonce`.
@@ -575,6 +706,7 @@ impl Bank {
 			channel: self.terms.channel,
 			nonce: ledger.sheet.nonce,
 			balances: ledger.sheet.balances,
+			htlcs: ledger.sheet.htlcs.clone(),
 			waiver: self.my_waiver(ledger.sheet.nonce).ok()?,
 			peer_signature: ledger.sheet.signature.clone(),
 		})

@@ -8,6 +8,7 @@ mod crash;
 mod driver;
 mod fuzz;
 mod handshake;
+mod htlc;
 mod payments;
 mod store;
 mod watchtower;
@@ -19,7 +20,9 @@ use rsmc::{
 use sp_core::H256;
 use sp_runtime::AccountId32;
 use std::sync::Arc;
-use vbank_primitives::{sheet_payload, verify_signature, waiver_payload, Balances, ChannelId};
+use vbank_primitives::{
+	htlc_sheet_payload, sheet_payload, verify_signature, waiver_payload, Balances, ChannelId,
+};
 
 pub const GENESIS: H256 = H256([0x47; 32]);
 pub const CHANNEL: ChannelId = 7;
@@ -108,12 +111,13 @@ pub fn pay_on<S: Store, T: Store>(
 /// naming its waiver key; and the peer cannot punish it.
 pub fn assert_can_liquidate(bank: &Bank, peer: &Bank) {
 	let liquidation = bank.liquidation().expect("an active bank");
-	let payload = sheet_payload(
+	let payload = htlc_sheet_payload(
 		&GENESIS,
 		liquidation.channel,
 		liquidation.nonce,
 		&liquidation.balances,
 		&liquidation.waiver,
+		&liquidation.htlcs,
 	);
 	assert!(
 		verify_signature(&liquidation.peer_signature, &payload, bank.peer()),
@@ -142,7 +146,7 @@ pub fn assert_agree(a: &Bank, b: &Bank) {
 	let (la, lb) = (a.ledger().unwrap(), b.ledger().unwrap());
 	assert_eq!(la.in_flight, None);
 	assert_eq!(lb.in_flight, None);
-	let sheet = |s: &SignedSheet| (s.nonce, s.balances);
+	let sheet = |s: &SignedSheet| (s.nonce, s.balances, s.htlcs.clone());
 	assert_eq!(sheet(&la.sheet), sheet(&lb.sheet));
-	assert_eq!((la.peer_nonce, la.peer_balances), sheet(&lb.sheet));
+	assert_eq!((la.peer_nonce, la.peer_balances, la.peer_htlcs.clone()), sheet(&lb.sheet));
 }

@@ -1,9 +1,16 @@
 //! Payments between two helpers: the handshake, both directions, and thousands of random
-//! payments over a network that delays, repeats, reorders and drops messages.
+//! payments and HTLC updates over a network that delays, repeats, reorders and drops
+//! messages.
 
 use super::*;
 use rand::{Rng, SeedableRng};
-use rsmc::{store::MemoryStore, Action, Error, HelperError};
+use rsmc::{
+	bank::{Htlc, HtlcUpdate, MAX_HTLCS},
+	store::MemoryStore,
+	Action, Error, HelperError,
+};
+use std::collections::BTreeMap;
+use vbank_primitives::{hashlock, Preimage};
 
 #[test]
 fn the_handshake_gives_each_side_a_signed_sheet_zero() {
@@ -106,24 +113,104 @@ fn settled(alice: &Helper<Shared>, bob: &Helper<Shared>) -> bool {
 	idle(alice) && idle(bob)
 }
 
-/// A payer's payment as a driver tracks it: the amount, and once proposed, the counts of
-/// payments made and given way at that moment.
-#[derive(Default)]
-struct Payment {
-	amount: u128,
-	proposed: Option<(u64, u64)>,
+/// What a side sets out to do: pay, or change the HTLCs (those it settles or fails named by
+/// hashlock: their index is looked up when proposed).
+#[derive(Clone, Debug)]
+enum Kind {
+	Pay(u128),
+	Add(Htlc),
+	Settle(Preimage),
+	Fail(H256),
 }
 
-fn counts(helper: &Helper<Shared>) -> (u64, u64) {
+/// A side's payment or update as a driver tracks it: what, and once proposed, the counts of
+/// payments made, proposals given way and updates made at that moment.
+struct Payment {
+	kind: Kind,
+	proposed: Option<(u64, u64, u64)>,
+}
+
+fn counts(helper: &Helper<Shared>) -> (u64, u64, u64) {
 	let ledger = helper.bank(CHANNEL).unwrap().ledger().unwrap();
-	(ledger.paid, ledger.yielded)
+	(ledger.paid, ledger.yielded, ledger.updated)
+}
+
+/// Propose `kind` on `helper`'s bank as client `me`: the message, `None` when it must wait.
+fn propose(helper: &mut Helper<Shared>, kind: &Kind) -> Option<Message> {
+	let htlcs = helper.bank(CHANNEL).unwrap().htlcs().to_vec();
+	let index_of = |lock: H256| htlcs.iter().position(|h| h.hashlock == lock).unwrap() as u32;
+	let result = match kind {
+		Kind::Pay(amount) => helper.pay(CHANNEL, *amount),
+		Kind::Add(htlc) => helper.update(CHANNEL, HtlcUpdate::Add(htlc.clone())),
+		Kind::Settle(preimage) => {
+			let index = index_of(hashlock(preimage));
+			helper.update(CHANNEL, HtlcUpdate::Settle { index, preimage: *preimage })
+		},
+		Kind::Fail(lock) => {
+			helper.update(CHANNEL, HtlcUpdate::Fail { index: index_of(*lock), hashlock: *lock })
+		},
+	};
+	match result {
+		Ok(message) => Some(message),
+		Err(HelperError::Protocol(Error::Busy)) => None,
+		// The peer's payment to us is not final yet: our share may still be short.
+		Err(HelperError::Protocol(Error::InsufficientFunds { .. })) => None,
+		Err(e) => panic!("{kind:?}: {e}"),
+	}
+}
+
+fn bank_is_full(helper: &Helper<Shared>) -> bool {
+	helper.bank(CHANNEL).unwrap().htlcs().len() == MAX_HTLCS
+}
+
+/// A new thing for client `me` to do: mostly a payment, sometimes an HTLC to the peer, or
+/// settling or failing one the peer locked for it (always, once the payments are made, so
+/// that none stays pending). The preimages it made are in `preimages`, by hashlock (the
+/// test's knowledge: in a route, the payee's).
+fn next_kind(
+	rng: &mut rand::rngs::StdRng,
+	bank: &Bank,
+	me: usize,
+	busy: &[Kind],
+	payments_left: bool,
+	preimages: &mut BTreeMap<H256, Preimage>,
+) -> Option<Kind> {
+	let taken = |lock: H256| {
+		busy.iter().any(|kind| match kind {
+			Kind::Settle(preimage) => hashlock(preimage) == lock,
+			Kind::Fail(l) => *l == lock,
+			_ => false,
+		})
+	};
+	let owed: Vec<&Htlc> =
+		bank.htlcs().iter().filter(|h| usize::from(h.from) != me && !taken(h.hashlock)).collect();
+	if let Some(h) = owed.first().filter(|_| !payments_left || rng.gen_bool(0.2)) {
+		return Some(if rng.gen_bool(0.7) {
+			Kind::Settle(preimages[&h.hashlock])
+		} else {
+			Kind::Fail(h.hashlock)
+		});
+	}
+	let available = bank.balances()[me];
+	if !payments_left || available == 0 || !rng.gen_bool(0.5) {
+		return None;
+	}
+	let amount = rng.gen_range(1..=available.min(5_000));
+	if rng.gen_bool(0.2) && bank.htlcs().len() < MAX_HTLCS {
+		let preimage: Preimage = rng.r#gen();
+		let lock = hashlock(&preimage);
+		preimages.insert(lock, preimage);
+		return Some(Kind::Add(Htlc { from: me as u8, amount, hashlock: lock, expiry: 1_000 }));
+	}
+	Some(Kind::Pay(amount))
 }
 
 /// The consistency fuzzer's core (after LDK's `chanmon_consistency`): both sides start
-/// payments whenever they like, so proposals meet at the same nonce, over a wire that loses,
-/// repeats and reorders; a payment that gives way is proposed again. At every step each side
-/// holds a sheet it can liquidate with that the other can't punish; at the end both agree on
-/// exactly the payments that completed, and every one of them did.
+/// payments and HTLC updates whenever they like, so proposals meet at the same nonce, over a
+/// wire that loses, repeats and reorders; a proposal that gives way is made again. At every
+/// step each side holds a sheet it can liquidate with that the other can't punish; at the
+/// end both agree on exactly the payments and updates that completed, and every one of them
+/// did.
 fn run_random_payments(seed: u64, payments: usize) {
 	let start = [1_000_000, 1_000_000];
 	let stores = [Arc::new(MemoryStore::default()), Arc::new(MemoryStore::default())];
@@ -135,41 +222,76 @@ fn run_random_payments(seed: u64, payments: usize) {
 	let mut restarts = 0;
 	let mut steps = 0;
 	let mut pending: [Option<Payment>; 2] = [None, None];
-	while made < payments || pending.iter().any(Option::is_some) || !settled(&alice, &bob) {
+	// The HTLCs whose addition completed, by hashlock: what settling or failing one moves.
+	let mut locked: BTreeMap<H256, Htlc> = BTreeMap::new();
+	let mut preimages = BTreeMap::new();
+	let (mut added, mut resolved) = (0, 0);
+	let htlcs_pending = |h: &Helper<Shared>| !h.bank(CHANNEL).unwrap().htlcs().is_empty();
+	while made < payments
+		|| pending.iter().any(Option::is_some)
+		|| !settled(&alice, &bob)
+		|| htlcs_pending(&alice)
+	{
 		steps += 1;
 		assert!(steps < payments * 400 + 10_000, "no progress after {steps} steps");
 		for from in [0, 1] {
 			let payer = if from == 0 { &mut alice } else { &mut bob };
-			let payment = &mut pending[from];
-			// A payment in flight: final, or given way to the peer's and due again.
-			if let Some(Payment { amount, proposed: Some((paid, yielded)) }) = payment {
-				let (now_paid, now_yielded) = counts(payer);
-				if now_paid > *paid {
-					expected[from] -= *amount;
-					expected[1 - from] += *amount;
-					*payment = None;
+			// In flight: final, or given way to the peer's and due again.
+			if let Some(Payment { kind, proposed: Some((paid, yielded, updated)) }) = &pending[from]
+			{
+				let (now_paid, now_yielded, now_updated) = counts(payer);
+				let done = match kind {
+					Kind::Pay(_) => now_paid > *paid,
+					_ => now_updated > *updated,
+				};
+				if done {
+					match kind {
+						Kind::Pay(amount) => {
+							expected[from] -= amount;
+							expected[1 - from] += amount;
+						},
+						Kind::Add(htlc) => {
+							expected[from] -= htlc.amount;
+							locked.insert(htlc.hashlock, htlc.clone());
+							added += 1;
+						},
+						Kind::Settle(preimage) => {
+							expected[from] += locked.remove(&hashlock(preimage)).unwrap().amount;
+							resolved += 1;
+						},
+						Kind::Fail(lock) => {
+							let htlc = locked.remove(lock).unwrap();
+							expected[usize::from(htlc.from)] += htlc.amount;
+							resolved += 1;
+						},
+					}
+					pending[from] = None;
 				} else if now_yielded > *yielded {
-					payment.as_mut().unwrap().proposed = None;
+					pending[from].as_mut().unwrap().proposed = None;
 				}
 			}
-			if payment.is_none() && made < payments && wire.rng.gen_bool(0.5) {
-				let available = payer.bank(CHANNEL).unwrap().balances()[from];
-				if available > 0 {
-					let amount = wire.rng.gen_range(1..=available.min(5_000));
-					*payment = Some(Payment { amount, proposed: None });
-					made += 1;
+			if pending[from].is_none() && wire.rng.gen_bool(0.5) {
+				let bank = payer.bank(CHANNEL).unwrap();
+				let busy: Vec<Kind> = pending.iter().flatten().map(|p| p.kind.clone()).collect();
+				let kind =
+					next_kind(&mut wire.rng, bank, from, &busy, made < payments, &mut preimages);
+				if let Some(kind) = kind {
+					made += usize::from(matches!(kind, Kind::Pay(_) | Kind::Add(_)));
+					pending[from] = Some(Payment { kind, proposed: None });
 				}
 			}
-			if let Some(Payment { amount, proposed: proposed @ None }) = payment {
-				match payer.pay(CHANNEL, *amount) {
-					Ok(propose) => {
-						*proposed = Some(counts(payer));
-						wire.send(from == 0, Some(propose));
-					},
-					Err(HelperError::Protocol(Error::Busy)) => {},
-					// The peer's payment to us is not final yet: our share may still be short.
-					Err(HelperError::Protocol(Error::InsufficientFunds { .. })) => {},
-					Err(e) => panic!("{e}"),
+			// The peer filled the list meanwhile: this HTLC is given up (both sides may be
+			// waiting to add one, and neither would settle).
+			if matches!(&pending[from], Some(Payment { kind: Kind::Add(_), proposed: None }))
+				&& bank_is_full(payer)
+			{
+				pending[from] = None;
+			}
+			if let Some(Payment { kind, proposed: proposed @ None }) = &mut pending[from] {
+				let before = counts(payer);
+				if let Some(message) = propose(payer, kind) {
+					*proposed = Some(before);
+					wire.send(from == 0, Some(message));
 				}
 			}
 		}
@@ -206,6 +328,8 @@ fn run_random_payments(seed: u64, payments: usize) {
 		assert_can_punish_every_revoked_sheet(peer, bank);
 	}
 	assert!(b.ledger().unwrap().yielded > 0 || payments < 100, "seed {seed}: no collision");
+	assert!(locked.is_empty() && added == resolved, "{added} HTLCs added, {resolved} resolved");
+	assert!(added > 0 || payments < 100, "seed {seed}: no HTLC");
 	if wire.rng.gen_bool(0.5) {
 		settle_by_close(&mut alice, &mut bob, &mut wire, expected);
 	} else {

@@ -174,16 +174,26 @@ fn bank_json(view: &BankView) -> Value {
 		"balances": balances_json(&view.balances),
 		"lock_period": view.lock_period,
 		"unlock_at": view.unlock_at,
+		"htlcs": view.htlcs.iter().map(|h| json!({
+			"from": h.from,
+			"amount": h.amount.to_string(),
+			"hashlock": format!("{:?}", h.hashlock),
+			"expiry": h.expiry,
+		})).collect::<Vec<_>>(),
 	})
 }
 
 fn event_json(event: &Event) -> Value {
-	json!({
+	let mut json = json!({
 		"kind": event.kind.name(),
 		"channel": event.channel,
 		"nonce": event.nonce,
 		"balances": balances_json(&event.balances),
-	})
+	});
+	if let Some(hashlock) = event.hashlock {
+		json["hashlock"] = format!("{hashlock:?}").into();
+	}
+	json
 }
 
 fn liquidated_json((nonce, unlock_at): (Nonce, BlockNumber)) -> Value {

@@ -1,0 +1,102 @@
+//! HTLCs on a bank's sheets (SPEC section 6, `docs/htlc.md`): the updates that add, settle
+//! and fail them, each carried by one round of the payment exchange, and the rules a helper
+//! checks before it signs a sheet that applies one.
+
+use super::Error;
+use codec::{Decode, Encode};
+use sp_core::H256;
+use vbank_primitives::{hashlock, Balances, Preimage};
+
+/// An HTLC as the chain's sheets carry it: the runtime counts blocks in `u32`, and the bytes a
+/// peer signs must be the chain's.
+pub type Htlc = vbank_primitives::Htlc<u32>;
+
+/// The most HTLCs a sheet may carry: the runtime's `MaxHtlcs`, so that every sheet a helper
+/// signs can be liquidated.
+pub const MAX_HTLCS: usize = 30;
+
+/// A change to the HTLCs pending on a bank's newest sheet, proposed by one client.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum HtlcUpdate {
+	/// The payer (the HTLC's `from`) locks `amount` of its balance under `hashlock` until
+	/// `expiry`.
+	Add(Htlc),
+	/// The receiver of pending HTLC `index` takes it, showing its preimage.
+	Settle { index: u32, preimage: Preimage },
+	/// The receiver of pending HTLC `index`, locked under `hashlock`, gives it back to the
+	/// payer. The hashlock guards against naming another HTLC than meant.
+	Fail { index: u32, hashlock: H256 },
+}
+
+impl HtlcUpdate {
+	/// The hashlock of the HTLC the update is about.
+	pub fn hashlock(&self) -> H256 {
+		match self {
+			Self::Add(htlc) => htlc.hashlock,
+			Self::Settle { preimage, .. } => hashlock(preimage),
+			Self::Fail { hashlock, .. } => *hashlock,
+		}
+	}
+
+	/// The sheet that results from client `proposer` applying this update to a sheet with
+	/// `balances` and `htlcs` pending; refused when the proposer may not make it.
+	pub fn apply(
+		&self,
+		proposer: usize,
+		balances: &Balances,
+		htlcs: &[Htlc],
+	) -> Result<(Balances, Vec<Htlc>), Error> {
+		let mut balances = *balances;
+		let mut htlcs = htlcs.to_vec();
+		match self {
+			Self::Add(htlc) => {
+				let from = usize::from(htlc.from);
+				if htlc.from > 1 || from != proposer {
+					return Err(Error::BadHtlc("only its payer adds an HTLC"));
+				}
+				if htlc.amount == 0 {
+					return Err(Error::ZeroAmount);
+				}
+				if htlcs.len() >= MAX_HTLCS {
+					return Err(Error::BadHtlc(
+						"the sheet carries as many HTLCs as the chain takes",
+					));
+				}
+				let available = balances[from];
+				balances[from] = available
+					.checked_sub(htlc.amount)
+					.ok_or(Error::InsufficientFunds { available, requested: htlc.amount })?;
+				htlcs.push(htlc.clone());
+			},
+			Self::Settle { index, .. } => {
+				let htlc = Self::take(&mut htlcs, *index, self.hashlock(), proposer)?;
+				balances[proposer] = balances[proposer].saturating_add(htlc.amount);
+			},
+			Self::Fail { index, hashlock } => {
+				let htlc = Self::take(&mut htlcs, *index, *hashlock, proposer)?;
+				let from = usize::from(htlc.from);
+				balances[from] = balances[from].saturating_add(htlc.amount);
+			},
+		}
+		Ok((balances, htlcs))
+	}
+
+	/// Take pending HTLC `index`, locked under `hashlock`, out of `htlcs` for its receiver,
+	/// `proposer`.
+	fn take(
+		htlcs: &mut Vec<Htlc>,
+		index: u32,
+		hashlock: H256,
+		proposer: usize,
+	) -> Result<Htlc, Error> {
+		let index = index as usize;
+		let htlc = htlcs.get(index).ok_or(Error::BadHtlc("no HTLC pending at this index"))?;
+		if htlc.hashlock != hashlock {
+			return Err(Error::BadHtlc("the HTLC at this index has another hashlock"));
+		}
+		if usize::from(htlc.from) == proposer {
+			return Err(Error::BadHtlc("only its receiver settles or fails an HTLC"));
+		}
+		Ok(htlcs.remove(index))
+	}
+}

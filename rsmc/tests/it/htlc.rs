@@ -1,0 +1,177 @@
+//! HTLC updates (`docs/htlc.md`): each carried by the payment exchange, several pending at
+//! once, and refused when the peer may not make them.
+
+use super::*;
+use rsmc::{
+	bank::{Htlc, HtlcUpdate, MAX_HTLCS},
+	store::MemoryStore,
+	Error, HelperError, Progress,
+};
+use vbank_primitives::{hashlock, Preimage};
+
+fn htlc(from: u8, amount: u128, preimage: &Preimage) -> Htlc {
+	Htlc { from, amount, hashlock: hashlock(preimage), expiry: 1_000 }
+}
+
+fn preimage(n: u8) -> Preimage {
+	[n; 32]
+}
+
+/// `update` proposed by `proposer` and carried to `peer` over a perfect network: what each
+/// side's last step reported.
+fn update_on<S: Store>(
+	proposer: &mut Helper<S>,
+	peer: &mut Helper<S>,
+	update: HtlcUpdate,
+) -> (Option<Progress>, Option<Progress>) {
+	let propose = proposer.update(CHANNEL, update).unwrap();
+	let accept = deliver(peer, &propose).unwrap();
+	let step = proposer.handle(&accept).unwrap();
+	let peer_step = peer.handle(&step.reply.unwrap()).unwrap();
+	assert_eq!(peer_step.reply, None);
+	(step.progress, peer_step.progress)
+}
+
+fn banks<S: Store>(a: &Helper<S>, b: &Helper<S>) -> (Bank, Bank) {
+	(a.bank(CHANNEL).unwrap().clone(), b.bank(CHANNEL).unwrap().clone())
+}
+
+#[test]
+fn an_htlc_is_added_settled_and_failed_by_the_same_exchange_as_a_payment() {
+	let (mut alice, mut bob) =
+		opened(MemoryStore::default(), MemoryStore::default(), [1_000, 1_000]);
+	let h = htlc(0, 30, &preimage(1));
+	let (ours, theirs) = update_on(&mut alice, &mut bob, HtlcUpdate::Add(h.clone()));
+	assert_eq!(
+		ours,
+		Some(Progress::Htlc { nonce: 1, update: HtlcUpdate::Add(h.clone()), by_us: true })
+	);
+	assert_eq!(
+		theirs,
+		Some(Progress::Htlc { nonce: 1, update: HtlcUpdate::Add(h.clone()), by_us: false })
+	);
+	let (a, b) = banks(&alice, &bob);
+	assert_agree(&a, &b);
+	assert_eq!((a.balances(), a.htlcs()), ([970, 1_000], &[h.clone()][..]));
+	// Each can liquidate with the sheet and its HTLC; sheet 0 is revoked on both sides.
+	assert_can_liquidate(&a, &b);
+	assert_can_liquidate(&b, &a);
+	assert_eq!(a.liquidation().unwrap().htlcs, vec![h.clone()]);
+	assert_can_punish_every_revoked_sheet(&a, &b);
+
+	// Bob, the receiver, settles it with the preimage: the amount is his.
+	let settle = HtlcUpdate::Settle { index: 0, preimage: preimage(1) };
+	update_on(&mut bob, &mut alice, settle);
+	let (a, b) = banks(&alice, &bob);
+	assert_agree(&a, &b);
+	assert_eq!((a.balances(), a.htlcs()), ([970, 1_030], &[][..]));
+
+	// Another, failed by Bob: it goes back to Alice.
+	let h = htlc(0, 50, &preimage(2));
+	update_on(&mut alice, &mut bob, HtlcUpdate::Add(h.clone()));
+	let fail = HtlcUpdate::Fail { index: 0, hashlock: h.hashlock };
+	let (ours, _) = update_on(&mut bob, &mut alice, fail.clone());
+	assert_eq!(ours, Some(Progress::Htlc { nonce: 4, update: fail, by_us: true }));
+	let (a, b) = banks(&alice, &bob);
+	assert_agree(&a, &b);
+	assert_eq!((a.balances(), a.htlcs()), ([970, 1_030], &[][..]));
+	assert_can_punish_every_revoked_sheet(&b, &a);
+	// Each side made two updates: Alice's two additions, Bob's settle and fail.
+	assert_eq!((a.ledger().unwrap().updated, b.ledger().unwrap().updated), (2, 2));
+	assert_eq!(a.ledger().unwrap().paid, 0, "an update is not a payment");
+}
+
+#[test]
+fn several_htlcs_stay_pending_at_once_while_payments_go_on_and_the_bank_closes_after() {
+	let (mut alice, mut bob) =
+		opened(MemoryStore::default(), MemoryStore::default(), [1_000, 1_000]);
+	let to_bob = [htlc(0, 10, &preimage(1)), htlc(0, 20, &preimage(2))];
+	let to_alice = htlc(1, 40, &preimage(3));
+	update_on(&mut alice, &mut bob, HtlcUpdate::Add(to_bob[0].clone()));
+	pay(&mut bob, &mut alice, 5);
+	update_on(&mut bob, &mut alice, HtlcUpdate::Add(to_alice.clone()));
+	update_on(&mut alice, &mut bob, HtlcUpdate::Add(to_bob[1].clone()));
+	pay(&mut alice, &mut bob, 7);
+	let (a, b) = banks(&alice, &bob);
+	assert_agree(&a, &b);
+	assert_eq!(a.balances(), [1_000 - 30 + 5 - 7, 1_000 - 40 - 5 + 7]);
+	assert_eq!(a.htlcs(), [to_bob[0].clone(), to_alice.clone(), to_bob[1].clone()]);
+
+	// Closing is refused while any is pending: the close payload can't carry them.
+	assert!(matches!(alice.close(CHANNEL), Err(HelperError::Protocol(Error::HtlcsPending))));
+
+	// Resolved in any order, each by its receiver; the indexes follow the list.
+	update_on(&mut bob, &mut alice, HtlcUpdate::Settle { index: 2, preimage: preimage(2) });
+	update_on(&mut alice, &mut bob, HtlcUpdate::Settle { index: 1, preimage: preimage(3) });
+	let fail = HtlcUpdate::Fail { index: 0, hashlock: to_bob[0].hashlock };
+	update_on(&mut bob, &mut alice, fail);
+	let (a, b) = banks(&alice, &bob);
+	assert_agree(&a, &b);
+	assert_eq!(a.balances(), [1_000 + 5 - 7 - 20 + 40, 1_000 - 5 + 7 + 20 - 40]);
+	assert!(a.htlcs().is_empty());
+	for (bank, peer) in [(&a, &b), (&b, &a)] {
+		assert_can_liquidate(bank, peer);
+		assert_can_punish_every_revoked_sheet(peer, bank);
+	}
+	let close = alice.close(CHANNEL).unwrap();
+	let accept = deliver(&mut bob, &close).unwrap();
+	deliver(&mut alice, &accept);
+	assert!(alice.bank(CHANNEL).unwrap().closing().unwrap().signatures().is_some());
+}
+
+/// Updates the peer may not make: each refused, and the bank left as it was.
+#[test]
+fn updates_the_peer_is_not_entitled_to_are_refused_and_change_nothing() {
+	let (mut alice, mut bob) =
+		opened(MemoryStore::default(), MemoryStore::default(), [1_000, 1_000]);
+	let h = htlc(0, 30, &preimage(1));
+	update_on(&mut alice, &mut bob, HtlcUpdate::Add(h.clone()));
+	let full = (0..MAX_HTLCS as u8).map(|i| htlc(0, 1, &preimage(100 + i)));
+	let hostile = [
+		// Alice spends Bob's money, pays nothing, or more than she has.
+		(HtlcUpdate::Add(htlc(1, 30, &preimage(2))), "only its payer"),
+		(HtlcUpdate::Add(htlc(0, 0, &preimage(2))), "ZeroAmount"),
+		(HtlcUpdate::Add(htlc(0, 971, &preimage(2))), "InsufficientFunds"),
+		(HtlcUpdate::Add(htlc(2, 1, &preimage(2))), "only its payer"),
+		// Alice settles or fails her own HTLC to Bob: only its receiver may.
+		(HtlcUpdate::Settle { index: 0, preimage: preimage(1) }, "only its receiver"),
+		(HtlcUpdate::Fail { index: 0, hashlock: h.hashlock }, "only its receiver"),
+		// Nothing pending there, or another HTLC than named.
+		(HtlcUpdate::Fail { index: 1, hashlock: h.hashlock }, "no HTLC pending"),
+	];
+	let before = bob.bank(CHANNEL).cloned();
+	let nonce = before.as_ref().unwrap().nonce() + 1;
+	for (update, why) in hostile {
+		let waivers = [
+			alice.bank(CHANNEL).unwrap().my_waiver(nonce).unwrap(),
+			alice.bank(CHANNEL).unwrap().my_waiver(nonce + 1).unwrap(),
+		];
+		let signature = alice.bank(CHANNEL).unwrap().liquidation().unwrap().peer_signature;
+		let body = rsmc::Body::Update { nonce, update: update.clone(), signature, waivers };
+		let message = Message::signed(&GENESIS, CHANNEL, body, &*signer("Alice"));
+		let refused = bob.handle(&message).expect_err(why);
+		assert!(format!("{refused:?}").contains(why), "{update:?}: {refused:?}");
+		assert_eq!(bob.bank(CHANNEL).cloned(), before, "{update:?} changed the bank");
+	}
+	// Bob settles with a wrong preimage, or names another hashlock: Alice refuses.
+	let before = alice.bank(CHANNEL).cloned();
+	for update in [
+		HtlcUpdate::Settle { index: 0, preimage: preimage(9) },
+		HtlcUpdate::Fail { index: 0, hashlock: hashlock(&preimage(9)) },
+	] {
+		assert!(matches!(
+			bob.update(CHANNEL, update),
+			Err(HelperError::Protocol(Error::BadHtlc(_)))
+		));
+	}
+	assert_eq!(alice.bank(CHANNEL).cloned(), before);
+	// A sheet carries at most what the chain takes.
+	let (mut alice, mut bob) =
+		opened(MemoryStore::default(), MemoryStore::default(), [1_000, 1_000]);
+	for h in full {
+		update_on(&mut alice, &mut bob, HtlcUpdate::Add(h));
+	}
+	let one_more = alice.update(CHANNEL, HtlcUpdate::Add(htlc(0, 1, &preimage(99))));
+	assert!(matches!(one_more, Err(HelperError::Protocol(Error::BadHtlc(_)))));
+	assert_eq!(bob.bank(CHANNEL).unwrap().htlcs().len(), MAX_HTLCS);
+}
