@@ -3,7 +3,7 @@
 //! sends anything that depends on it; banks moving at once share a commit (group commit).
 
 use crate::bank::Bank;
-use codec::{Decode, Encode};
+use codec::Encode;
 use redb::ReadableDatabase;
 use std::{
 	collections::BTreeMap,
@@ -60,7 +60,7 @@ impl Store for MemoryStore {
 
 	fn load_all(&self) -> Result<Vec<Bank>, StoreError> {
 		let banks = self.0.lock().map_err(store_error)?;
-		banks.values().map(|bytes| Bank::decode(&mut &bytes[..]).map_err(store_error)).collect()
+		banks.values().map(|bytes| Bank::from_stored(bytes).map_err(store_error)).collect()
 	}
 
 	fn stored_bytes(&self) -> Result<u64, StoreError> {
@@ -204,7 +204,7 @@ impl Store for RedbStore {
 		let mut banks = Vec::new();
 		for entry in table.iter().map_err(store_error)? {
 			let (_, bytes) = entry.map_err(store_error)?;
-			banks.push(Bank::decode(&mut bytes.value()).map_err(store_error)?);
+			banks.push(Bank::from_stored(bytes.value()).map_err(store_error)?);
 		}
 		Ok(banks)
 	}

@@ -25,6 +25,7 @@ mod error;
 mod handshake;
 mod htlc;
 mod ledger;
+mod legacy;
 mod waivers;
 
 use waivers::WaiverKeys;
