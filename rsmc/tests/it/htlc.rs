@@ -175,3 +175,35 @@ fn updates_the_peer_is_not_entitled_to_are_refused_and_change_nothing() {
 	assert!(matches!(one_more, Err(HelperError::Protocol(Error::BadHtlc(_)))));
 	assert_eq!(bob.bank(CHANNEL).unwrap().htlcs().len(), MAX_HTLCS);
 }
+
+/// The payee's `Accept` of an update is lost: the proposer's update, sent again, is answered
+/// with the same `Accept` (not applied twice), and a copy arriving after all is done is
+/// ignored as stale.
+#[test]
+fn an_update_sent_again_after_a_lost_accept_is_answered_and_not_applied_twice() {
+	let (mut alice, mut bob) =
+		opened(MemoryStore::default(), MemoryStore::default(), [1_000, 1_000]);
+	let h = htlc(0, 30, &preimage(1));
+	let steps: [(bool, HtlcUpdate); 2] = [
+		(true, HtlcUpdate::Add(h.clone())),
+		(false, HtlcUpdate::Settle { index: 0, preimage: preimage(1) }),
+	];
+	for (by_alice, update) in steps {
+		let (proposer, peer) =
+			if by_alice { (&mut alice, &mut bob) } else { (&mut bob, &mut alice) };
+		let first = proposer.update(CHANNEL, update).unwrap();
+		let _lost = deliver(peer, &first).unwrap();
+		let again = proposer.retransmission(CHANNEL).expect("the update is unanswered");
+		let accept = deliver(peer, &again).unwrap();
+		assert!(matches!(accept.body, Body::Accept { .. }), "{:?}", accept.body);
+		let revoke = deliver(proposer, &accept).unwrap();
+		assert_eq!(deliver(peer, &revoke), None);
+		let before = peer.bank(CHANNEL).cloned();
+		let late = peer.handle(&first).expect_err("a stale update");
+		assert!(matches!(late, HelperError::Protocol(Error::Stale { .. })), "{late:?}");
+		assert_eq!(peer.bank(CHANNEL).cloned(), before);
+	}
+	let (a, b) = banks(&alice, &bob);
+	assert_agree(&a, &b);
+	assert_eq!((a.balances(), a.htlcs()), ([970, 1_030], &[][..]));
+}
