@@ -58,36 +58,30 @@ impl<T: Config> HtlcBook<T> {
 }
 
 impl<T: Config> Pallet<T> {
-	/// The pending HTLC at `index` of bank `channel`.
-	pub(crate) fn pending_htlc(channel: ChannelId, index: u32) -> Result<HtlcOf<T>, DispatchError> {
-		ensure!(Channels::<T>::contains_key(channel), Error::<T>::UnknownChannel);
-		let book = Htlcs::<T>::get(channel).ok_or(Error::<T>::UnknownHtlc)?;
-		let htlc = book.htlcs.get(index as usize).cloned().flatten();
-		Ok(htlc.ok_or(Error::<T>::UnknownHtlc)?)
-	}
-
 	/// Whether the master's share of liquidated bank `channel` has been released while
 	/// HTLCs kept the bank.
 	pub(crate) fn master_released(channel: ChannelId) -> bool {
 		Htlcs::<T>::get(channel).is_some_and(|book| book.master_released)
 	}
 
-	/// Pay HTLC `index` out of the master's holds to client `receiver`: to the peer free (or,
+	/// Pay pending HTLC `index` out of the master's holds to the client `receiver` names once
+	/// it has checked the HTLC (the claim's or the refund's rule): to the peer free (or,
 	/// when dust to it, to the master: [`Event::Trimmed`]); to the master frozen with its
 	/// share until that is released, free after. The last HTLC paid out removes the bank
-	/// when the master's share has been released, and the book in any case. Who was paid,
-	/// and what.
+	/// when the master's share has been released, and the book in any case. The HTLC, who
+	/// was paid, and what.
 	pub(crate) fn pay_htlc(
 		channel: ChannelId,
 		index: u32,
-		receiver: usize,
-	) -> Result<(T::AccountId, Balance), DispatchError> {
+		receiver: impl FnOnce(&HtlcOf<T>) -> Result<usize, DispatchError>,
+	) -> Result<(HtlcOf<T>, T::AccountId, Balance), DispatchError> {
 		let mut bank = Channels::<T>::get(channel).ok_or(Error::<T>::UnknownChannel)?;
 		let mut book = Htlcs::<T>::get(channel).ok_or(Error::<T>::UnknownHtlc)?;
-		let liquidation = bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?;
-		let master = usize::from(liquidation.master);
 		let slot = book.htlcs.get_mut(index as usize).ok_or(Error::<T>::UnknownHtlc)?;
 		let htlc = slot.take().ok_or(Error::<T>::UnknownHtlc)?;
+		let receiver = receiver(&htlc)?;
+		let liquidation = bank.liquidation.as_ref().ok_or(Error::<T>::WrongState)?;
+		let master = usize::from(liquidation.master);
 		let reason = HoldReason::ChannelDeposit.into();
 		let who = bank.clients[receiver].clone();
 		let mut paid = htlc.amount;
@@ -132,7 +126,7 @@ impl<T: Config> Pallet<T> {
 				Channels::<T>::insert(channel, bank);
 			},
 		}
-		Ok((who, paid))
+		Ok((htlc, who, paid))
 	}
 
 	/// Remember `preimage` under `hashlock` until `PreimageRetention` blocks from now, or the

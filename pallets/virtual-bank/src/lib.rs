@@ -607,14 +607,12 @@ pub mod pallet {
 			preimage: Preimage,
 		) -> DispatchResult {
 			ensure_signed(origin)?;
-			let htlc = Self::pending_htlc(channel, index)?;
-			ensure!(Self::now() < htlc.expiry, Error::<T>::HtlcExpired);
-			ensure!(
-				vbank_primitives::hashlock(&preimage) == htlc.hashlock,
-				Error::<T>::WrongPreimage
-			);
-			let receiver = 1 - usize::from(htlc.from);
-			let (who, amount) = Self::pay_htlc(channel, index, receiver)?;
+			let (htlc, who, amount) = Self::pay_htlc(channel, index, |htlc| {
+				ensure!(Self::now() < htlc.expiry, Error::<T>::HtlcExpired);
+				let shown = vbank_primitives::hashlock(&preimage);
+				ensure!(shown == htlc.hashlock, Error::<T>::WrongPreimage);
+				Ok(1 - usize::from(htlc.from))
+			})?;
 			Self::remember_preimage(htlc.hashlock, preimage);
 			Self::deposit_event(Event::HtlcClaimed {
 				channel,
@@ -640,9 +638,10 @@ pub mod pallet {
 		#[pallet::call_index(9)]
 		pub fn refund_htlc(origin: OriginFor<T>, channel: ChannelId, index: u32) -> DispatchResult {
 			ensure_signed(origin)?;
-			let htlc = Self::pending_htlc(channel, index)?;
-			ensure!(Self::now() >= htlc.expiry, Error::<T>::HtlcNotExpired);
-			let (who, amount) = Self::pay_htlc(channel, index, usize::from(htlc.from))?;
+			let (htlc, who, amount) = Self::pay_htlc(channel, index, |htlc| {
+				ensure!(Self::now() >= htlc.expiry, Error::<T>::HtlcNotExpired);
+				Ok(usize::from(htlc.from))
+			})?;
 			Self::deposit_event(Event::HtlcRefunded {
 				channel,
 				index,

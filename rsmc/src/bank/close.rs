@@ -9,15 +9,7 @@ impl Bank {
 	/// this bank.
 	pub fn close(&mut self, signer: &dyn Signer) -> Result<Message, Error> {
 		let me = self.me();
-		let ledger = self
-			.ledger()
-			.ok_or(Error::UnexpectedMessage { phase: self.phase.name(), message: "close" })?;
-		if ledger.liquidated.is_some() {
-			return Err(Error::Liquidated);
-		}
-		if ledger.in_flight.is_some() {
-			return Err(Error::Busy);
-		}
+		let ledger = self.quiet_ledger("close")?;
 		if !ledger.sheet.htlcs.is_empty() {
 			return Err(Error::HtlcsPending);
 		}

@@ -73,6 +73,21 @@ impl Bank {
 		}
 	}
 
+	/// The ledger, for a `request` of ours that needs it active, not liquidated, and with
+	/// nothing in flight.
+	fn quiet_ledger(&self, request: &'static str) -> Result<&Ledger, Error> {
+		let ledger = self
+			.ledger()
+			.ok_or(Error::UnexpectedMessage { phase: self.phase.name(), message: request })?;
+		if ledger.liquidated.is_some() {
+			return Err(Error::Liquidated);
+		}
+		if ledger.in_flight.is_some() {
+			return Err(Error::Busy);
+		}
+		Ok(ledger)
+	}
+
 	fn ledger_mut(&mut self) -> Option<&mut Ledger> {
 		match &mut self.phase {
 			Phase::Active(ledger) => Some(ledger),

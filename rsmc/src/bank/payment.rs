@@ -15,17 +15,9 @@ impl Bank {
 	/// The ledger, when a new payment or HTLC update may start: active, not liquidated, not
 	/// closing, nothing in flight.
 	fn idle_ledger(&self) -> Result<&Ledger, Error> {
-		let ledger = self
-			.ledger()
-			.ok_or(Error::UnexpectedMessage { phase: self.phase.name(), message: "payment" })?;
-		if ledger.liquidated.is_some() {
-			return Err(Error::Liquidated);
-		}
+		let ledger = self.quiet_ledger("payment")?;
 		if ledger.closing.is_some() {
 			return Err(Error::Closing);
-		}
-		if ledger.in_flight.is_some() {
-			return Err(Error::Busy);
 		}
 		Ok(ledger)
 	}
