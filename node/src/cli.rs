@@ -82,7 +82,18 @@ pub struct HelperParams {
 	#[arg(long = "rsmc-min-lock", value_name = "BLOCKS")]
 	pub min_lock: Option<u64>,
 
-	/// Tests only: serve `rsmc_liquidateRevoked`, which liquidates with a revoked sheet.
+	/// Blocks an HTLC this node's helpers pass on must expire before the one they were given,
+	/// and that a payee's HTLC is given to expire: the time each hop has to claim on chain.
+	#[arg(long = "rsmc-htlc-delta", value_name = "BLOCKS", default_value_t = 40)]
+	pub htlc_delta: u32,
+
+	/// What this node's helpers take, in planck, for passing a payment on (and what routes
+	/// found here assume each intermediary takes).
+	#[arg(long = "rsmc-forward-fee", value_name = "PLANCK", default_value_t = 0)]
+	pub forward_fee: u128,
+
+	/// Tests only: serve `rsmc_liquidateRevoked`, which liquidates with a revoked sheet, and
+	/// `rsmc_testIgnore`, which makes a helper ignore its peer on one bank.
 	#[arg(long = "rsmc-test-cheats")]
 	pub test_cheats: bool,
 }

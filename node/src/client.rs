@@ -52,6 +52,12 @@ pub enum Action {
 	Pay { account: String, channel: u64, amount: String },
 	/// Close a bank cooperatively (or liquidate it if the peer does not answer).
 	Close { account: String, channel: u64 },
+	/// Ask to be paid an amount: prints the hashlock to give the payer (the helper keeps the
+	/// preimage, and reveals it only when paid in full).
+	Invoice { account: String, amount: String },
+	/// Pay an invoice through the banks on chain (a direct bank, or a route through others);
+	/// returns once the payee's preimage has come back.
+	Send { account: String, payee: String, amount: String, hashlock: String },
 }
 
 impl RsmcCmd {
@@ -136,6 +142,25 @@ impl RsmcCmd {
 					"bank {channel} {how}: {} / {}",
 					units(&closed["balances"][0]),
 					units(&closed["balances"][1])
+				);
+			},
+			Action::Invoice { account, amount } => {
+				let invoice = call("rsmc_invoice", rpc_params![address(account)?, amount]).await?;
+				println!(
+					"invoice of {}: hashlock {}",
+					units(&invoice["amount"]),
+					invoice["hashlock"].as_str().unwrap_or_default()
+				);
+			},
+			Action::Send { account, payee, amount, hashlock } => {
+				let params = rpc_params![address(account)?, address(payee)?, amount, hashlock];
+				let sent = call("rsmc_send", params).await?;
+				println!(
+					"sent {} through banks {} (fees {}): preimage {}",
+					units(&sent["amount"]),
+					sent["route"],
+					units(&sent["fees"]),
+					sent["preimage"].as_str().unwrap_or_default()
 				);
 			},
 		}

@@ -1,9 +1,10 @@
 //! What a helper learns from the chain and owes it: the events the watchtower follows, and
 //! the calls it submits on a bank's behalf until they are included or moot.
 
-use crate::bank::{Bank, Liquidation, OnChainLiquidation};
+use crate::bank::{Bank, Htlc, Liquidation, OnChainLiquidation};
+use sp_core::H256;
 use sp_runtime::{AccountId32, MultiSignature};
-use vbank_primitives::{Balances, ChannelId, Nonce};
+use vbank_primitives::{Balances, ChannelId, Nonce, Preimage};
 
 /// Block numbers, as the chain counts them.
 pub type BlockNumber = u64;
@@ -28,8 +29,24 @@ pub enum ChainEvent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChainCall {
 	Liquidate(Liquidation),
-	WithdrawByMaster { channel: ChannelId },
-	WithdrawByPeer { channel: ChannelId, waiver_signature: MultiSignature },
+	WithdrawByMaster {
+		channel: ChannelId,
+	},
+	WithdrawByPeer {
+		channel: ChannelId,
+		waiver_signature: MultiSignature,
+	},
+	/// Take HTLC `index` of a liquidated bank, paid to us, with its preimage.
+	ClaimHtlc {
+		channel: ChannelId,
+		index: u32,
+		preimage: Preimage,
+	},
+	/// Take back HTLC `index` of a liquidated bank, which we sent, after its expiry.
+	RefundHtlc {
+		channel: ChannelId,
+		index: u32,
+	},
 }
 
 impl ChainCall {
@@ -37,7 +54,10 @@ impl ChainCall {
 	pub fn channel(&self) -> ChannelId {
 		match self {
 			Self::Liquidate(sheet) => sheet.channel,
-			Self::WithdrawByMaster { channel } | Self::WithdrawByPeer { channel, .. } => *channel,
+			Self::WithdrawByMaster { channel }
+			| Self::WithdrawByPeer { channel, .. }
+			| Self::ClaimHtlc { channel, .. }
+			| Self::RefundHtlc { channel, .. } => *channel,
 		}
 	}
 
@@ -62,4 +82,58 @@ pub fn owed(bank: &Bank, liquidation: &OnChainLiquidation, now: BlockNumber) -> 
 	}
 	let waiver_signature = bank.penalty(liquidation.nonce)?;
 	Some(ChainCall::WithdrawByPeer { channel, waiver_signature })
+}
+
+/// What the watchtower owes the chain for the HTLCs a liquidated bank holds (`htlcs`, by
+/// index, `None` once paid out), as client `me`, when the next block is `now + 1`: a claim of
+/// each paid to us whose preimage we know, while it can be claimed; a refund of each we sent,
+/// once it has expired.
+pub fn owed_htlcs(
+	channel: ChannelId,
+	me: usize,
+	htlcs: &[Option<Htlc>],
+	preimage: impl Fn(&H256) -> Option<Preimage>,
+	now: BlockNumber,
+) -> Vec<ChainCall> {
+	let next = now.saturating_add(1);
+	htlcs
+		.iter()
+		.enumerate()
+		.filter_map(|(index, htlc)| {
+			let htlc = htlc.as_ref()?;
+			let index = u32::try_from(index).ok()?;
+			let expired = next >= BlockNumber::from(htlc.expiry);
+			if usize::from(htlc.from) == me {
+				expired.then_some(ChainCall::RefundHtlc { channel, index })
+			} else if expired {
+				None
+			} else {
+				let preimage = preimage(&htlc.hashlock)?;
+				Some(ChainCall::ClaimHtlc { channel, index, preimage })
+			}
+		})
+		.collect()
+}
+
+/// Why a running `bank` must go on chain at block `now`, if it must: an HTLC we sent has
+/// expired with the peer neither settling nor failing it (only the chain gives it back), or
+/// one paid to us whose preimage we know is within `margin` blocks of its expiry, the peer
+/// not having taken our settlement.
+pub fn htlc_deadline(
+	bank: &Bank,
+	preimage: impl Fn(&H256) -> Option<Preimage>,
+	now: BlockNumber,
+	margin: BlockNumber,
+) -> Option<&'static str> {
+	let next = now.saturating_add(1);
+	bank.htlcs().iter().find_map(|htlc| {
+		let expiry = BlockNumber::from(htlc.expiry);
+		if usize::from(htlc.from) == bank.me() {
+			(next >= expiry).then_some("an HTLC we sent expired unresolved")
+		} else {
+			let due = (expiry.saturating_sub(margin)..expiry).contains(&next);
+			(due && preimage(&htlc.hashlock).is_some())
+				.then_some("the peer did not take the preimage of an HTLC it owes us")
+		}
+	})
 }

@@ -5,7 +5,7 @@
 //! collision rule lets both payments complete.
 
 use crate::{
-	bank::{Action, Closing, Error, Progress, Terms},
+	bank::{Action, Bank, Closing, Error, HtlcUpdate, Ledger, Progress, Terms},
 	helper::{Helper, HelperError},
 	message::Message,
 	store::Store,
@@ -191,15 +191,43 @@ impl<S: Store, T: Transport> Driver<'_, S, T> {
 		channel: ChannelId,
 		amount: Balance,
 	) -> Result<(Nonce, Balances), DriveError> {
+		self.until_final(channel, |h| h.pay(channel, amount), |l| l.paid).await
+	}
+
+	/// Make the HTLC update `make` returns on `channel` (asked anew before each proposal, so
+	/// that an index another update moved is looked up again); returns the newest sheet once
+	/// it is final for us, as [`Self::pay`] does.
+	pub async fn update(
+		&self,
+		channel: ChannelId,
+		make: impl Fn(&Bank) -> Result<HtlcUpdate, Error>,
+	) -> Result<(Nonce, Balances), DriveError> {
+		let propose = |h: &mut Helper<S>| {
+			let bank = h.bank(channel).ok_or(HelperError::UnknownBank(channel))?;
+			let update = make(bank)?;
+			h.update(channel, update)
+		};
+		self.until_final(channel, propose, |l| l.updated).await
+	}
+
+	/// Propose what `propose` makes on `channel` and carry it until the count `made` of our
+	/// proposals made final grows: finish first what is in flight (ours after a crash, or the
+	/// peer's), and propose again after the peer's when ours gave way in a collision.
+	async fn until_final(
+		&self,
+		channel: ChannelId,
+		propose: impl Fn(&mut Helper<S>) -> Result<Message, HelperError>,
+		made: fn(&Ledger) -> u64,
+	) -> Result<(Nonce, Balances), DriveError> {
 		let deadline = Instant::now() + self.timeout;
-		// Counts of our payments made and given way, once ours is proposed.
+		// Counts of our proposals made and given way, once ours is proposed.
 		let mut proposed: Option<(u64, u64)> = None;
 		loop {
-			let counts = self.counts(channel);
-			if let (Some((paid, yielded)), Some((now_paid, now_yielded, nonce, balances))) =
+			let counts = self.counts(channel, made);
+			if let (Some((done, yielded)), Some((now_done, now_yielded, nonce, balances))) =
 				(proposed, counts)
 			{
-				if now_paid > paid {
+				if now_done > done {
 					return Ok((nonce, balances));
 				}
 				if now_yielded > yielded {
@@ -219,12 +247,10 @@ impl<S: Store, T: Transport> Driver<'_, S, T> {
 				});
 			}
 			let step = if proposed.is_none() {
-				// Finish what is in flight first (ours after a crash, or the peer's), then
-				// propose.
 				let ours = self.with(|h| {
-					let message = h.pay(channel, amount)?;
+					let message = propose(h)?;
 					let ledger = h.bank(channel).and_then(|b| b.ledger()).expect("just proposed");
-					Ok::<_, HelperError>((message, (ledger.paid, ledger.yielded)))
+					Ok::<_, HelperError>((message, (made(ledger), ledger.yielded)))
 				});
 				match ours {
 					Ok((message, counts)) => {
@@ -244,9 +270,9 @@ impl<S: Store, T: Transport> Driver<'_, S, T> {
 				// Only our `Revoke` may be lost: the payment is final for us all the same, and
 				// the peer asks for the `Revoke` again when it is back.
 				Err(e) => {
-					return match (proposed, self.counts(channel)) {
-						(Some((paid, _)), Some((now_paid, _, nonce, balances)))
-							if now_paid > paid =>
+					return match (proposed, self.counts(channel, made)) {
+						(Some((done, _)), Some((now_done, _, nonce, balances)))
+							if now_done > done =>
 						{
 							Ok((nonce, balances))
 						},
@@ -257,11 +283,16 @@ impl<S: Store, T: Transport> Driver<'_, S, T> {
 		}
 	}
 
-	/// Our payments made and given way on `channel`, and its newest sheet.
-	fn counts(&self, channel: ChannelId) -> Option<(u64, u64, Nonce, Balances)> {
+	/// Our proposals made final (as `made` counts them) and given way on `channel`, and its
+	/// newest sheet.
+	fn counts(
+		&self,
+		channel: ChannelId,
+		made: fn(&Ledger) -> u64,
+	) -> Option<(u64, u64, Nonce, Balances)> {
 		self.with(|h| {
 			let ledger = h.bank(channel)?.ledger()?;
-			Some((ledger.paid, ledger.yielded, ledger.sheet.nonce, ledger.sheet.balances))
+			Some((made(ledger), ledger.yielded, ledger.sheet.nonce, ledger.sheet.balances))
 		})
 	}
 

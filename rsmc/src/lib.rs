@@ -5,6 +5,7 @@
 //! - [`secrets`]: waiver secrets, BOLT #3's per-commitment secrets and their compact store;
 //! - [`keys`]: the account signer and the waiver key pairs;
 //! - [`message`]: what helpers say to each other;
+//! - [`route`]: routes through other banks, and what forwarding and paying check;
 //! - [`store`]: crash-safe storage of banks (in memory, or redb on disk);
 //! - [`transport`], [`chain`]: how helpers reach each other and the chain, and the
 //!   watchtower's decisions;
@@ -19,6 +20,7 @@ pub mod fuzzing;
 pub mod helper;
 pub mod keys;
 pub mod message;
+pub mod route;
 pub mod secrets;
 pub mod store;
 pub mod transport;

@@ -265,6 +265,24 @@ impl NodeChain {
 	}
 
 	/// The value at `key` in the best block's state, if any; `what` names it in an error.
+	/// The HTLCs liquidated bank `channel` holds, by index, `None` once paid out; empty when it
+	/// holds none.
+	pub fn htlcs(&self, channel: ChannelId) -> Result<Vec<Option<rsmc::Htlc>>, String> {
+		type Book = pallet_virtual_bank::HtlcBook<vbank_runtime::Runtime>;
+		let key = pallet_virtual_bank::Htlcs::<vbank_runtime::Runtime>::hashed_key_for(channel);
+		let book: Option<Book> = self.read(key, || format!("the HTLCs of bank {channel}"))?;
+		Ok(book.map(|b| b.htlcs.into_inner()).unwrap_or_default())
+	}
+
+	/// The preimage of `hashlock` shown on chain and still remembered, if any.
+	pub fn preimage(&self, hashlock: H256) -> Result<Option<vbank_primitives::Preimage>, String> {
+		let key =
+			pallet_virtual_bank::Preimages::<vbank_runtime::Runtime>::hashed_key_for(hashlock);
+		let found: Option<(vbank_primitives::Preimage, BlockNumber)> =
+			self.read(key, || format!("the preimage of {hashlock:?}"))?;
+		Ok(found.map(|(preimage, _)| preimage))
+	}
+
 	fn read<V: Decode>(
 		&self,
 		key: Vec<u8>,

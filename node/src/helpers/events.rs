@@ -49,6 +49,8 @@ pub enum EventKind {
 	HtlcSettled,
 	/// An HTLC was failed: its amount went back to its payer.
 	HtlcFailed,
+	/// We passed a payment on: an HTLC paid to us is matched by this one we added.
+	Forwarded,
 }
 
 impl EventKind {
@@ -68,6 +70,7 @@ impl EventKind {
 			Self::HtlcAdded => "HtlcAdded",
 			Self::HtlcSettled => "HtlcSettled",
 			Self::HtlcFailed => "HtlcFailed",
+			Self::Forwarded => "Forwarded",
 		}
 	}
 }

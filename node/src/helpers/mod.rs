@@ -11,6 +11,7 @@ pub mod chain;
 pub mod events;
 mod opening;
 mod party;
+mod routing;
 pub mod rpc;
 pub mod transport;
 pub mod watchtower;
@@ -23,13 +24,14 @@ use party::Party;
 use rsmc::{
 	bank::Action,
 	driver::{DriveError, Driver},
+	route::Forwarding,
 	transport::{answer, Miss},
 	Body, HelperError, Htlc, HtlcUpdate, Liquidation, Message, Policy, Progress,
 };
 use std::{
 	collections::{BTreeMap, BTreeSet},
 	path::PathBuf,
-	sync::{Arc, Mutex},
+	sync::{Arc, Mutex, Weak},
 	time::Duration,
 };
 use tokio::sync::broadcast;
@@ -58,6 +60,9 @@ pub struct Settings {
 	pub test_cheats: bool,
 	/// Which banks opened by others the helpers join without asking (SPEC section 4).
 	pub policy: Policy,
+	/// The fee our helpers take for passing a payment on, and the blocks they keep between
+	/// an incoming HTLC's expiry and the outgoing one's (SPEC section 6).
+	pub forwarding: Forwarding,
 }
 
 /// Why a request failed; each becomes a JSON-RPC error whose message names the problem.
@@ -140,6 +145,8 @@ pub struct Helpers {
 	remotes: Remotes,
 	/// Calls owed to the chain being submitted now, so that each goes once at a time.
 	submitting: Arc<Mutex<BTreeSet<(AccountId, ChannelId, bool)>>>,
+	/// Ourselves, for the work a helper's progress starts (forwarding, settling upstream).
+	me: Weak<Self>,
 }
 
 /// A bank as `rsmc_banks` shows it.
@@ -182,13 +189,14 @@ impl Helpers {
 			parties.insert(party.account.clone(), Arc::new(party));
 		}
 		let (events, _) = broadcast::channel(4096);
-		Ok(Arc::new(Self {
+		Ok(Arc::new_cyclic(|me| Self {
 			parties,
 			chain,
 			settings,
 			events,
 			remotes: Default::default(),
 			submitting: Default::default(),
+			me: me.clone(),
 		}))
 	}
 
@@ -248,26 +256,52 @@ impl Helpers {
 				self.submit_owed(party);
 				return;
 			},
-			Progress::Htlc { nonce, update, .. } => {
-				let kind = match update {
-					HtlcUpdate::Add(_) => EventKind::HtlcAdded,
-					HtlcUpdate::Settle { .. } => EventKind::HtlcSettled,
-					HtlcUpdate::Fail { .. } => EventKind::HtlcFailed,
-				};
-				let balances = party.bank(channel).map(|b| b.balances()).unwrap_or_default();
-				let event = Event {
-					account: party.account.clone(),
-					kind,
-					channel,
-					nonce: *nonce,
-					balances,
-					hashlock: Some(update.hashlock()),
-				};
-				announce_event(&self.events, event);
+			Progress::Htlc { update, by_us, .. } => {
+				self.htlc_progressed(party, channel, update, *by_us);
 				return;
 			},
 		};
 		self.emit(party, kind, channel);
+	}
+
+	/// Report an HTLC update made final on `channel`, and act on what the peer did: an HTLC
+	/// added to us is paid on, settled or failed; one of ours settled gives us its preimage
+	/// (kept before it is told) to settle upstream with; one of ours failed is failed upstream.
+	fn htlc_progressed(
+		&self,
+		party: &Arc<Party>,
+		channel: ChannelId,
+		update: &HtlcUpdate,
+		by_us: bool,
+	) {
+		let kind = match update {
+			HtlcUpdate::Add(_) | HtlcUpdate::AddRouted { .. } => EventKind::HtlcAdded,
+			HtlcUpdate::Settle { .. } => EventKind::HtlcSettled,
+			HtlcUpdate::Fail { .. } => EventKind::HtlcFailed,
+		};
+		let lock = update.hashlock();
+		if let (false, HtlcUpdate::Settle { preimage, .. }) = (by_us, update) {
+			party.learn(lock, *preimage);
+		}
+		self.emit_htlc(party, kind, channel, lock);
+		let Some(me) = self.me.upgrade() else { return };
+		if by_us {
+			return;
+		}
+		let party = party.clone();
+		match update {
+			HtlcUpdate::Add(_) | HtlcUpdate::AddRouted { .. } => {
+				let (htlc, onward) = update.added().expect("an addition");
+				let (htlc, onward) = (htlc.clone(), onward.to_vec());
+				tokio::spawn(me.incoming(party, channel, htlc, onward));
+			},
+			HtlcUpdate::Settle { preimage, .. } => {
+				tokio::spawn(me.learned(party, lock, *preimage));
+			},
+			HtlcUpdate::Fail { .. } => {
+				tokio::spawn(me.failed_downstream(party, lock));
+			},
+		}
 	}
 
 	/// Run `f` with the driver of `party`'s bank `channel` (made empty for a bank we open).
@@ -401,6 +435,17 @@ impl Helpers {
 		self.submit_liquidation(party, sheet).await
 	}
 
+	/// Tests only (`--rsmc-test-cheats`): from now on `account`'s helper answers no message of
+	/// its peer on `channel`, as a peer gone silent (it still sends its own).
+	pub fn test_ignore(&self, account: &AccountId, channel: ChannelId) -> Result<(), Failure> {
+		let party = self.party(account)?;
+		let ignored = party.ignored.as_ref().ok_or_else(|| {
+			Failure::BadRequest("this node was not started with --rsmc-test-cheats".into())
+		})?;
+		ignored.lock().expect("not poisoned").insert(channel);
+		Ok(())
+	}
+
 	/// Tests only (`--rsmc-test-cheats`): liquidate with an older sheet, revoked or not.
 	pub async fn liquidate_revoked(
 		&self,
@@ -473,6 +518,11 @@ impl Helpers {
 		from_url: Option<String>,
 	) -> Result<Option<Message>, Miss> {
 		let channel = message.channel;
+		if party.ignores(channel) {
+			// Gone silent (`rsmc_testIgnore`): the sender times out first.
+			tokio::time::sleep(self.settings.peer_timeout * 2).await;
+			return Err(Miss::Unreachable(format!("bank {channel} is ignored (a test's cheat)")));
+		}
 		let opening = matches!(message.body, Body::Open { .. }) && party.bank(channel).is_none();
 		if opening {
 			self.check_open(message).await.map_err(|e| Miss::Refused(e.to_string()))?;
@@ -501,7 +551,6 @@ impl Helpers {
 	}
 }
 
-/// The `liquidate` call of a sheet.
 /// The call that liquidates with `sheet`: `liquidate`, or with HTLCs pending
 /// `liquidate_with_htlcs` (a helper signs no sheet with more than the chain takes).
 pub(crate) fn liquidate_call(sheet: Liquidation) -> RuntimeCall {

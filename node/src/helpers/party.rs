@@ -6,6 +6,7 @@ use rsmc::{
 	store::{RedbStore, Store, StoreError},
 	Bank, Helper, Liquidation, Policy,
 };
+use serde::{de::DeserializeOwned, Serialize};
 use sp_core::{sr25519, Pair};
 use std::{
 	collections::BTreeMap,
@@ -15,35 +16,38 @@ use std::{
 use vbank_primitives::{ChannelId, Nonce};
 use vbank_runtime::AccountId;
 
-/// The banks each helper talks to on other nodes: channel → RPC URL of the peer's node,
-/// kept beside the store so that a restarted helper still knows where its peers are.
-pub(super) struct PeerBook {
+/// A small map kept durably in a JSON file beside an account's store: each change is written
+/// aside, synced, then renamed over the old file.
+pub(super) struct Book<K, V> {
 	path: PathBuf,
-	urls: Mutex<BTreeMap<ChannelId, String>>,
+	entries: Mutex<BTreeMap<K, V>>,
 }
 
-impl PeerBook {
+impl<K, V> Book<K, V>
+where
+	K: Ord + Clone + Serialize + DeserializeOwned,
+	V: Clone + PartialEq + Serialize + DeserializeOwned,
+{
 	pub(super) fn open(path: PathBuf) -> Result<Self, String> {
-		let urls = match std::fs::read(&path) {
+		let entries = match std::fs::read(&path) {
 			Ok(raw) => serde_json::from_slice(&raw)
-				.map_err(|e| format!("{} is not a peer book: {e}", path.display()))?,
+				.map_err(|e| format!("{} does not decode: {e}", path.display()))?,
 			Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
 			Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
 		};
-		Ok(Self { path, urls: Mutex::new(urls) })
+		Ok(Self { path, entries: Mutex::new(entries) })
 	}
 
-	pub(super) fn get(&self, channel: ChannelId) -> Option<String> {
-		self.urls.lock().expect("not poisoned").get(&channel).cloned()
+	pub(super) fn get(&self, key: &K) -> Option<V> {
+		self.entries.lock().expect("not poisoned").get(key).cloned()
 	}
 
-	/// Record (or with `None`, forget) the peer of `channel`, durably: written aside, synced,
-	/// then renamed over the old book.
-	pub(super) fn set(&self, channel: ChannelId, url: Option<String>) -> Result<(), String> {
-		let mut urls = self.urls.lock().expect("not poisoned");
-		let changed = match url {
-			Some(url) => urls.insert(channel, url.clone()).as_ref() != Some(&url),
-			None => urls.remove(&channel).is_some(),
+	/// Record (or with `None`, forget) the entry of `key`, durably.
+	pub(super) fn set(&self, key: K, value: Option<V>) -> Result<(), String> {
+		let mut entries = self.entries.lock().expect("not poisoned");
+		let changed = match value {
+			Some(value) => entries.insert(key, value.clone()).as_ref() != Some(&value),
+			None => entries.remove(&key).is_some(),
 		};
 		if !changed {
 			return Ok(());
@@ -51,13 +55,44 @@ impl PeerBook {
 		let write = || -> std::io::Result<()> {
 			let aside = self.path.with_extension("json.new");
 			let mut file = std::fs::File::create(&aside)?;
-			std::io::Write::write_all(&mut file, &serde_json::to_vec(&*urls)?)?;
+			std::io::Write::write_all(&mut file, &serde_json::to_vec(&*entries)?)?;
 			file.sync_all()?;
 			std::fs::rename(&aside, &self.path)
 		};
 		write().map_err(|e| format!("cannot write {}: {e}", self.path.display()))
 	}
 }
+
+/// The banks each helper talks to on other nodes: channel → RPC URL of the peer's node, so
+/// that a restarted helper still knows where its peers are.
+pub(super) type PeerBook = Book<ChannelId, String>;
+
+/// A preimage this account knows: one it made for an invoice (with the amount it asks), or
+/// one it learned from a payment it passed on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub(super) struct Known {
+	#[serde(with = "hex_bytes")]
+	pub preimage: vbank_primitives::Preimage,
+	/// The amount an invoice asks, as a decimal string; `None` for a preimage learned.
+	pub invoice: Option<String>,
+}
+
+mod hex_bytes {
+	use serde::{Deserialize, Deserializer, Serializer};
+
+	pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+		s.serialize_str(&format!("0x{}", hex::encode(bytes)))
+	}
+
+	pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+		let text = String::deserialize(d)?;
+		let raw = hex::decode(text.trim_start_matches("0x")).map_err(serde::de::Error::custom)?;
+		raw.try_into().map_err(|_| serde::de::Error::custom("not 32 bytes"))
+	}
+}
+
+/// The preimages an account knows, by hashlock, kept until the HTLCs they unlock are paid.
+pub(super) type PreimageBook = Book<sp_core::H256, Known>;
 
 /// A bank's helper: one per bank, each behind its own lock, all of an account's sharing its
 /// store, so that the banks of one account never wait on each other.
@@ -110,9 +145,13 @@ pub struct Party {
 	store: NodeStore,
 	pub(super) banks: std::sync::RwLock<BTreeMap<ChannelId, Arc<Mutex<BankHelper>>>>,
 	pub(super) peers: PeerBook,
+	pub(super) preimages: PreimageBook,
 	/// With `--rsmc-test-cheats` only: every sheet this party could once liquidate with, so
 	/// that a test can make it cheat. Never stored.
 	pub(super) history: Option<Mutex<BTreeMap<(ChannelId, Nonce), Liquidation>>>,
+	/// With `--rsmc-test-cheats` only: the banks whose peer this party ignores
+	/// (`rsmc_testIgnore`).
+	pub(super) ignored: Option<Mutex<std::collections::BTreeSet<ChannelId>>>,
 }
 
 impl Party {
@@ -133,7 +172,9 @@ impl Party {
 		let store = NodeStore(Arc::new(store));
 		let signer = Arc::new(Sr25519Signer::new(pair.clone()));
 		let peers = PeerBook::open(dir.join("peers.json"))?;
+		let preimages = PreimageBook::open(dir.join("preimages.json"))?;
 		let history = cheats.then(Default::default);
+		let ignored = cheats.then(Default::default);
 		let party = Self {
 			account,
 			pair,
@@ -143,7 +184,9 @@ impl Party {
 			store: store.clone(),
 			banks: Default::default(),
 			peers,
+			preimages,
 			history,
+			ignored,
 		};
 		for bank in store.load_all().map_err(|e| e.to_string())? {
 			let channel = bank.channel();
@@ -201,6 +244,39 @@ impl Party {
 	/// Every bank we hold.
 	pub(super) fn channels(&self) -> Vec<ChannelId> {
 		self.banks.read().expect("not poisoned").keys().copied().collect()
+	}
+
+	/// The preimage of `hashlock`, if this account knows it.
+	pub(super) fn preimage(&self, hashlock: &sp_core::H256) -> Option<vbank_primitives::Preimage> {
+		self.preimages.get(hashlock).map(|known| known.preimage)
+	}
+
+	/// Keep a preimage learned from a payment passed on (an invoice's stays as it is).
+	pub(super) fn learn(&self, lock: sp_core::H256, preimage: vbank_primitives::Preimage) {
+		if self.preimage(&lock).is_some() {
+			return;
+		}
+		let known = Known { preimage, invoice: None };
+		if let Err(e) = self.preimages.set(lock, Some(known)) {
+			log::warn!(target: super::LOG, "💸 {}: cannot keep a preimage learned: {e}", self.account);
+		}
+	}
+
+	/// Keep a preimage shown on chain if an HTLC of one of our banks is locked under it.
+	pub(super) fn learn_if_ours(&self, lock: sp_core::H256, preimage: vbank_primitives::Preimage) {
+		let ours = self
+			.channels()
+			.into_iter()
+			.filter_map(|c| self.bank(c))
+			.any(|b| b.htlcs().iter().any(|h| h.hashlock == lock));
+		if ours {
+			self.learn(lock, preimage);
+		}
+	}
+
+	/// Whether a test made this party ignore its peer on `channel`.
+	pub(super) fn ignores(&self, channel: ChannelId) -> bool {
+		self.ignored.as_ref().is_some_and(|i| i.lock().expect("not poisoned").contains(&channel))
 	}
 
 	/// Keep the newest sheet of `channel` for the cheat method (test builds of the flag).

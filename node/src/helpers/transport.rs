@@ -54,7 +54,7 @@ impl Transport for NodeTransport<'_> {
 		to: &AccountId,
 		message: &Message,
 	) -> Result<Option<Message>, Miss> {
-		let Some(url) = self.party.peers.get(message.channel) else {
+		let Some(url) = self.party.peers.get(&message.channel) else {
 			let Some(party) = self.helpers.parties.get(to) else {
 				return Err(Miss::Refused(format!(
 					"{to} is not served by this node and its node's URL is unknown"

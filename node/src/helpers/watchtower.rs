@@ -92,8 +92,15 @@ impl Helpers {
 				WithdrawnByPeer { channel, nonce, .. } => {
 					self.settled(channel, EventKind::Punished, Some(nonce))
 				},
-				WithdrawnByMaster { channel, .. } => {
+				// With HTLCs pending the bank stays until the last is paid out.
+				WithdrawnByMaster { channel, .. } if self.removed(channel) => {
 					self.settled(channel, EventKind::Withdrawn, None)
+				},
+				HtlcClaimed { channel, hashlock, preimage, .. } => {
+					self.htlc_paid_out(channel, hashlock, Some(preimage))
+				},
+				HtlcRefunded { channel, hashlock, .. } => {
+					self.htlc_paid_out(channel, hashlock, None)
 				},
 				Closed { channel, .. } => self.settled(channel, EventKind::Closed, None),
 				Cancelled { channel } => self.settled(channel, EventKind::Closed, None),
@@ -103,6 +110,43 @@ impl Helpers {
 		let tick = ChainEvent::Block { number: number.into() };
 		for party in self.parties.values() {
 			self.watch(party, &tick);
+		}
+	}
+
+	/// Whether the chain no longer holds bank `channel`.
+	fn removed(&self, channel: ChannelId) -> bool {
+		matches!(self.chain.channel(channel), Ok(None))
+	}
+
+	/// An HTLC of liquidated bank `channel` was paid out on chain: claimed with `preimage`, or
+	/// refunded. Its holders hear of it; a preimage shown settles, on every bank of ours, the
+	/// HTLCs locked under it that are paid to us; a refund fails those upstream of it. The
+	/// last one paid out removes the bank.
+	fn htlc_paid_out(&self, channel: ChannelId, lock: H256, preimage: Option<[u8; 32]>) {
+		let kind = if preimage.is_some() { EventKind::HtlcSettled } else { EventKind::HtlcFailed };
+		let holders = self.holders(channel);
+		if let Some(preimage) = preimage {
+			for party in self.parties.values() {
+				party.learn_if_ours(lock, preimage);
+			}
+		}
+		for party in &holders {
+			self.emit_htlc(party, kind, channel, lock);
+		}
+		if let Some(me) = self.me.upgrade() {
+			for party in self.parties.values() {
+				let party = party.clone();
+				match preimage {
+					Some(preimage) => drop(tokio::spawn(me.clone().learned(party, lock, preimage))),
+					None if holders.iter().any(|h| h.account == party.account) => {
+						drop(tokio::spawn(me.clone().failed_downstream(party, lock)))
+					},
+					None => {},
+				}
+			}
+		}
+		if self.removed(channel) {
+			self.settled(channel, EventKind::Withdrawn, None);
 		}
 	}
 
@@ -137,6 +181,23 @@ impl Helpers {
 					None => self.forget(party, channel),
 					Some(bank) => self.resume_bank(party, channel, bank).await,
 				}
+				self.resume_htlcs(party, channel);
+			}
+		}
+	}
+
+	/// After a restart: settle the HTLCs paid to us on `channel` whose preimage we know, or the
+	/// chain showed while we were away.
+	fn resume_htlcs(&self, party: &Arc<Party>, channel: ChannelId) {
+		let Some(bank) = party.bank(channel) else { return };
+		let Some(me) = self.me.upgrade() else { return };
+		for htlc in bank.htlcs().iter().filter(|h| usize::from(h.from) != bank.me()) {
+			let lock = htlc.hashlock;
+			let preimage =
+				party.preimage(&lock).or_else(|| self.chain.preimage(lock).ok().flatten());
+			if let Some(preimage) = preimage {
+				party.learn(lock, preimage);
+				tokio::spawn(me.clone().learned(party.clone(), lock, preimage));
 			}
 		}
 	}
@@ -178,6 +239,10 @@ impl Helpers {
 				Some(Ok(owed)) => calls.extend(owed),
 				Some(Err(e)) => log::warn!(target: LOG, "💸 {} watchtower: {e}", party.account),
 				None => {},
+			}
+			if let ChainEvent::Block { number } = event {
+				let now = u32::try_from(*number).unwrap_or(u32::MAX);
+				calls.extend(self.htlc_calls(party, channel, now));
 			}
 		}
 		self.submit_calls(party, calls);
@@ -247,6 +312,12 @@ fn chain_call(call: ChainCall) -> RuntimeCall {
 		ChainCall::WithdrawByPeer { channel, waiver_signature } => {
 			pallet_virtual_bank::Call::withdraw_by_peer { channel, waiver_signature }.into()
 		},
+		ChainCall::ClaimHtlc { channel, index, preimage } => {
+			pallet_virtual_bank::Call::claim_htlc { channel, index, preimage }.into()
+		},
+		ChainCall::RefundHtlc { channel, index } => {
+			pallet_virtual_bank::Call::refund_htlc { channel, index }.into()
+		},
 	}
 }
 
@@ -258,6 +329,12 @@ fn describe_call(call: &ChainCall) -> String {
 		ChainCall::WithdrawByMaster { channel } => format!("withdraw_by_master on bank {channel}"),
 		ChainCall::WithdrawByPeer { channel, .. } => {
 			format!("withdraw_by_peer on bank {channel}: the peer liquidated with a revoked sheet")
+		},
+		ChainCall::ClaimHtlc { channel, index, .. } => {
+			format!("claim_htlc {index} of bank {channel} with its preimage")
+		},
+		ChainCall::RefundHtlc { channel, index } => {
+			format!("refund_htlc {index} of bank {channel}: it expired")
 		},
 	}
 }

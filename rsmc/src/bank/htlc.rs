@@ -3,6 +3,7 @@
 //! checks before it signs a sheet that applies one.
 
 use super::Error;
+use crate::route::{Hop, MAX_HOPS};
 use codec::{Decode, Encode};
 use sp_core::H256;
 use vbank_primitives::{hashlock, Balances, Preimage};
@@ -26,15 +27,28 @@ pub enum HtlcUpdate {
 	/// The receiver of pending HTLC `index`, locked under `hashlock`, gives it back to the
 	/// payer. The hashlock guards against naming another HTLC than meant.
 	Fail { index: u32, hashlock: H256 },
+	/// As `Add`, asking the receiver to pass the payment on along `onward`, the route's
+	/// remaining hops (at most [`MAX_HOPS`]); the receiver locks the first of them only if
+	/// [`crate::route::next_hop`] allows it, and fails this HTLC otherwise.
+	AddRouted { htlc: Htlc, onward: Vec<Hop> },
 }
 
 impl HtlcUpdate {
 	/// The hashlock of the HTLC the update is about.
 	pub fn hashlock(&self) -> H256 {
 		match self {
-			Self::Add(htlc) => htlc.hashlock,
+			Self::Add(htlc) | Self::AddRouted { htlc, .. } => htlc.hashlock,
 			Self::Settle { preimage, .. } => hashlock(preimage),
 			Self::Fail { hashlock, .. } => *hashlock,
+		}
+	}
+
+	/// The HTLC the update adds, and the hops it asks the receiver to pass it on along.
+	pub fn added(&self) -> Option<(&Htlc, &[Hop])> {
+		match self {
+			Self::Add(htlc) => Some((htlc, &[])),
+			Self::AddRouted { htlc, onward } => Some((htlc, onward)),
+			_ => None,
 		}
 	}
 
@@ -49,7 +63,10 @@ impl HtlcUpdate {
 		let mut balances = *balances;
 		let mut htlcs = htlcs.to_vec();
 		match self {
-			Self::Add(htlc) => {
+			Self::AddRouted { onward, .. } if onward.is_empty() || onward.len() > MAX_HOPS => {
+				return Err(Error::BadHtlc("a route has from one to MAX_HOPS hops"));
+			},
+			Self::Add(htlc) | Self::AddRouted { htlc, .. } => {
 				let from = usize::from(htlc.from);
 				if htlc.from > 1 || from != proposer {
 					return Err(Error::BadHtlc("only its payer adds an HTLC"));

@@ -45,6 +45,15 @@ const SUBSCRIBE: Signature =
 	Signature { method: "rsmc_subscribeEvents", names: &["account"], optional: 0 };
 const MESSAGE: Signature =
 	Signature { method: "rsmc_message", names: &["message", "sender_url"], optional: 1 };
+const INVOICE: Signature =
+	Signature { method: "rsmc_invoice", names: &["account", "amount"], optional: 0 };
+const SEND: Signature = Signature {
+	method: "rsmc_send",
+	names: &["account", "payee", "amount", "hashlock"],
+	optional: 0,
+};
+const TEST_IGNORE: Signature =
+	Signature { method: "rsmc_testIgnore", names: &["account", "channel"], optional: 0 };
 const LIQUIDATE_REVOKED: Signature = Signature {
 	method: "rsmc_liquidateRevoked",
 	names: &["account", "channel", "nonce"],
@@ -82,6 +91,8 @@ impl Rsmc {
 		method(&mut module, &CLOSE, |rsmc, args| async move { rsmc.close(args).await })?;
 		method(&mut module, &LIQUIDATE, |rsmc, args| async move { rsmc.liquidate(args).await })?;
 		method(&mut module, &MESSAGE, |rsmc, args| async move { rsmc.message(args).await })?;
+		method(&mut module, &INVOICE, |rsmc, args| async move { rsmc.invoice(args) })?;
+		method(&mut module, &SEND, |rsmc, args| async move { rsmc.send(args).await })?;
 		module.register_subscription(
 			SUBSCRIBE.method,
 			"rsmc_event",
@@ -100,6 +111,7 @@ impl Rsmc {
 			method(&mut module, &LIQUIDATE_REVOKED, |rsmc, args| async move {
 				rsmc.liquidate_revoked(args).await
 			})?;
+			method(&mut module, &TEST_IGNORE, |rsmc, args| async move { rsmc.test_ignore(args) })?;
 		}
 		Ok(module)
 	}
@@ -243,6 +255,30 @@ impl Rsmc {
 	async fn liquidate_revoked(&self, mut args: Arguments) -> RpcResult<Value> {
 		let (account, channel, nonce) = (args.account()?, args.channel()?, args.nonce()?);
 		Ok(liquidated_json(self.0.liquidate_revoked(&account, channel, nonce).await?))
+	}
+
+	fn invoice(&self, mut args: Arguments) -> RpcResult<Value> {
+		let (account, amount) = (args.account()?, args.amount()?);
+		let lock = self.0.invoice(&account, amount)?;
+		Ok(json!({ "hashlock": format!("{lock:?}"), "amount": amount.to_string() }))
+	}
+
+	async fn send(&self, mut args: Arguments) -> RpcResult<Value> {
+		let (account, payee) = (args.account()?, args.account()?);
+		let (amount, lock) = (args.amount()?, args.hashlock()?);
+		let sent = self.0.send(&account, &payee, amount, lock).await?;
+		Ok(json!({
+			"preimage": format!("0x{}", hex::encode(sent.preimage)),
+			"route": sent.route,
+			"amount": sent.amount.to_string(),
+			"fees": sent.fees.to_string(),
+		}))
+	}
+
+	fn test_ignore(&self, mut args: Arguments) -> RpcResult<Value> {
+		let (account, channel) = (args.account()?, args.channel()?);
+		self.0.test_ignore(&account, channel)?;
+		Ok(Value::Null)
 	}
 
 	/// The peer-facing method: a protocol message (hex SCALE) in, the answer (hex SCALE, or

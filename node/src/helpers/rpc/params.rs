@@ -126,6 +126,16 @@ impl Arguments {
 		blocks.ok_or_else(|| Self::refuse(name, &value, "a number of blocks (0 to 2^32 - 1)"))
 	}
 
+	/// A hashlock: `0x` and 64 hex digits.
+	pub fn hashlock(&mut self) -> Result<sp_core::H256, Failure> {
+		let (name, value) = self.next();
+		let bad = || Self::refuse(name, &value, "a hashlock (0x and 64 hex digits)");
+		let text = value.as_str().ok_or_else(bad)?;
+		let hex_digits = text.strip_prefix("0x").filter(|h| h.len() == 64).ok_or_else(bad)?;
+		let raw = hex::decode(hex_digits).map_err(|_| bad())?;
+		Ok(sp_core::H256::from_slice(&raw))
+	}
+
 	/// A string.
 	pub fn text(&mut self) -> Result<String, Failure> {
 		let (name, value) = self.next();

@@ -1,0 +1,348 @@
+//! Payments through other banks (SPEC section 6): invoices, routes from the chain's banks,
+//! forwarding, and settling or failing each HTLC upstream as soon as its fate is known
+//! downstream. The decisions are the pure crate's ([`rsmc::route`], [`rsmc::chain`]); this
+//! wires them to the helpers, the chain and the RPC.
+
+use super::{party::Known, party::Party, EventKind, Failure, Helpers, LOG};
+use rsmc::{
+	chain::{htlc_deadline, owed_htlcs, ChainCall},
+	driver::DriveError,
+	route::{find_route, next_hop, payee_accepts, Edge, Expiries, Hop},
+	Bank, Error, Htlc, HtlcUpdate,
+};
+use sp_core::H256;
+use std::{sync::Arc, time::Duration};
+use tokio::sync::broadcast::error::RecvError;
+use vbank_primitives::{hashlock, Balance, ChannelId, ChannelState, Preimage};
+use vbank_runtime::AccountId;
+
+/// A payment made through `rsmc_send`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+	pub preimage: Preimage,
+	pub route: Vec<ChannelId>,
+	pub amount: Balance,
+	pub fees: Balance,
+}
+
+/// What an HTLC paid to us becomes.
+#[derive(Clone, Copy, Debug)]
+enum Resolve {
+	Settle(Preimage),
+	Fail,
+}
+
+impl Helpers {
+	/// A fresh preimage for `account` to be paid `amount` against: its hashlock.
+	pub fn invoice(&self, account: &AccountId, amount: Balance) -> Result<H256, Failure> {
+		let party = self.party(account)?;
+		if amount == 0 {
+			return Err(Failure::BadRequest("an invoice asks for a positive amount".into()));
+		}
+		let preimage: Preimage = rand::random();
+		let known = Known { preimage, invoice: Some(amount.to_string()) };
+		let lock = hashlock(&preimage);
+		party.preimages.set(lock, Some(known)).map_err(Failure::Store)?;
+		Ok(lock)
+	}
+
+	/// The banks on chain as `party` can route through them: running ones, what each client
+	/// can send (exact for ours, the bank's total for others').
+	fn edges(&self, party: &Party) -> Result<Vec<Edge>, Failure> {
+		let next = self.chain.next_channel_id().map_err(Failure::Chain)?;
+		let mut edges = Vec::new();
+		for channel in 0..next {
+			let Some(bank) = self.chain.channel(channel).map_err(Failure::Chain)? else {
+				continue;
+			};
+			if bank.state != ChannelState::Running {
+				continue;
+			}
+			let can_send = match party.bank(channel) {
+				Some(ours) if ours.ledger().is_some_and(|l| l.liquidated.is_none()) => {
+					ours.balances()
+				},
+				Some(_) => continue,
+				None => [bank.total().unwrap_or_default(); 2],
+			};
+			edges.push(Edge { channel, clients: bank.clients.clone(), can_send });
+		}
+		Ok(edges)
+	}
+
+	/// Pay `amount` to `payee` against `lock` through the route with the fewest hops, then
+	/// the lowest fees; returns once the payee's preimage has come back. Refused before
+	/// anything is locked when no route has the capacity.
+	pub async fn send(
+		&self,
+		account: &AccountId,
+		payee: &AccountId,
+		amount: Balance,
+		lock: H256,
+	) -> Result<Sent, Failure> {
+		let party = self.party(account)?;
+		if amount == 0 {
+			return Err(Failure::BadRequest("a payment of nothing".into()));
+		}
+		let edges = self.edges(party)?;
+		let (_, now) = self.chain.best();
+		let fee = self.settings.forwarding.fee;
+		let delta = self.settings.forwarding.delta;
+		let expiries = Expiries { delta, final_delta: delta };
+		let route = find_route(&edges, account, payee, amount, |_| fee, expiries, now).ok_or_else(
+			|| {
+				Failure::Refused(format!(
+					"no route from {account} to {payee} with the capacity for {amount}"
+				))
+			},
+		)?;
+		let (first, onward) = route.hops.split_first().expect("a route has a hop");
+		let channel = first.channel;
+		let me = party.bank(channel).map(|b| b.me).expect("our own bank");
+		let htlc = Htlc { from: me, amount: first.amount, hashlock: lock, expiry: first.expiry };
+		let update = match onward {
+			[] => HtlcUpdate::Add(htlc),
+			onward => HtlcUpdate::AddRouted { htlc, onward: onward.to_vec() },
+		};
+		let mut events = self.subscribe();
+		self.drive(party, channel, async |d| d.update(channel, |_| Ok(update.clone())).await)
+			.await
+			.map_err(Failure::from)?;
+		log::info!(target: LOG, "💸 {account} sends {amount} to {payee} through {:?}", route.hops);
+		// Settled or failed by the next hop, off chain or on.
+		let wait = send_wait(self.settings.peer_timeout, route.hops.len());
+		let resolved = tokio::time::timeout(wait, async {
+			loop {
+				match events.recv().await {
+					Ok(e)
+						if e.account == *account
+							&& e.channel == channel
+							&& e.hashlock == Some(lock) =>
+					{
+						match e.kind {
+							EventKind::HtlcSettled => return true,
+							EventKind::HtlcFailed => return false,
+							_ => {},
+						}
+					},
+					Ok(_) | Err(RecvError::Lagged(_)) => {},
+					Err(RecvError::Closed) => return false,
+				}
+			}
+		})
+		.await;
+		match resolved {
+			Ok(true) => Ok(Sent {
+				preimage: party
+					.preimage(&lock)
+					.ok_or_else(|| Failure::Store("the preimage learned was not kept".into()))?,
+				route: route.hops.iter().map(|h| h.channel).collect(),
+				amount,
+				fees: route.fees,
+			}),
+			Ok(false) => Err(Failure::Refused(format!(
+				"the payment failed on the route {:?}; its HTLC went back to us",
+				route.hops.iter().map(|h| h.channel).collect::<Vec<_>>()
+			))),
+			Err(_) => Err(Failure::PeerSilent(format!(
+				"the payment is still pending after {wait:?}: it is settled, or given back by \
+				 block {} at the latest",
+				first.expiry
+			))),
+		}
+	}
+
+	/// An HTLC the peer added to us on `channel` is final: pay it on along `onward`, or, with
+	/// no hop left, settle it against our invoice; fail it back when neither is possible.
+	pub(super) async fn incoming(
+		self: Arc<Self>,
+		party: Arc<Party>,
+		channel: ChannelId,
+		htlc: Htlc,
+		onward: Vec<Hop>,
+	) {
+		let (_, now) = self.chain.best();
+		let lock = htlc.hashlock;
+		// `None`: passed on, its fate to come back from the next hop.
+		let outcome = if onward.is_empty() {
+			self.pay_us(&party, &htlc, now).map(|preimage| Some(Resolve::Settle(preimage)))
+		} else {
+			match next_hop(&htlc, &onward, self.settings.forwarding, now) {
+				Ok((next, rest)) => {
+					self.forward(&party, channel, &htlc, next, rest).await.map(|()| None)
+				},
+				Err(why) => Err(why.to_string()),
+			}
+		};
+		match outcome {
+			Ok(None) => {},
+			Ok(Some(resolve)) => self.resolve(&party, channel, lock, resolve).await,
+			Err(why) => {
+				log::info!(target: LOG, "💸 {} bank {channel}: failing HTLC {lock:?}: {why}", party.account);
+				self.resolve(&party, channel, lock, Resolve::Fail).await
+			},
+		}
+	}
+
+	/// Our preimage for `htlc`, when it pays an invoice of ours in full, in time.
+	fn pay_us(&self, party: &Party, htlc: &Htlc, now: u32) -> Result<Preimage, String> {
+		let known = party.preimages.get(&htlc.hashlock).ok_or("no invoice of ours")?;
+		let asked = known.invoice.as_deref().ok_or("not an invoice of ours")?;
+		let asked: Balance = asked.parse().map_err(|_| "a damaged invoice")?;
+		payee_accepts(htlc, asked, now)?;
+		Ok(known.preimage)
+	}
+
+	/// Lock `next` for `incoming` on our bank `next.channel`, asking its receiver to pass it
+	/// on along `rest`. Its fate, settled or failed, comes back later ([`Self::learned`],
+	/// [`Self::failed_downstream`]).
+	async fn forward(
+		&self,
+		party: &Arc<Party>,
+		from: ChannelId,
+		incoming: &Htlc,
+		next: &Hop,
+		rest: &[Hop],
+	) -> Result<(), String> {
+		let out = next.channel;
+		let me = party
+			.bank(out)
+			.filter(|_| out != from)
+			.map(|b| b.me)
+			.ok_or("the next hop is no bank of ours")?;
+		let lock = incoming.hashlock;
+		let htlc = Htlc { from: me, amount: next.amount, hashlock: lock, expiry: next.expiry };
+		let update = match rest {
+			[] => HtlcUpdate::Add(htlc),
+			rest => HtlcUpdate::AddRouted { htlc, onward: rest.to_vec() },
+		};
+		self.drive(party, out, async |d| d.update(out, |_| Ok(update.clone())).await)
+			.await
+			.map_err(|e| format!("the next hop, bank {out}: {e}"))?;
+		log::info!(target: LOG, "💸 {} forwarded {lock:?} from bank {from} to bank {out}", party.account);
+		self.emit_htlc(party, EventKind::Forwarded, out, lock);
+		Ok(())
+	}
+
+	/// Settle or fail the HTLC locked under `lock` that `party`'s peer pays it on `channel`:
+	/// off chain; when the peer stays silent, a settlement goes on chain (liquidate now, the
+	/// watchtower claims), a failure is left to expire (the peer takes it back on chain).
+	async fn resolve(&self, party: &Arc<Party>, channel: ChannelId, lock: H256, resolve: Resolve) {
+		let make = |bank: &Bank| {
+			let index = bank
+				.htlcs()
+				.iter()
+				.position(|h| h.hashlock == lock && usize::from(h.from) != bank.me())
+				.ok_or(Error::BadHtlc("no such HTLC pending to us"))?;
+			let index = index as u32;
+			Ok(match resolve {
+				Resolve::Settle(preimage) => HtlcUpdate::Settle { index, preimage },
+				Resolve::Fail => HtlcUpdate::Fail { index, hashlock: lock },
+			})
+		};
+		let done = self.drive(party, channel, async |d| d.update(channel, make).await).await;
+		match (done, resolve) {
+			(Ok(_), _) => {},
+			(Err(DriveError::Silent { why, .. }), Resolve::Settle(_)) => {
+				log::warn!(target: LOG, "💸 {} bank {channel}: {why}; claiming {lock:?} on chain", party.account);
+				if let Err(e) = self.liquidate(&party.account, channel).await {
+					log::warn!(target: LOG, "💸 {} bank {channel}: cannot liquidate: {e}; the watchtower tries again", party.account);
+				}
+			},
+			(Err(e), _) => {
+				log::warn!(target: LOG, "💸 {} bank {channel}: cannot resolve {lock:?} off chain: {e}", party.account)
+			},
+		}
+	}
+
+	/// `party` learned (and kept) the preimage of `lock`, from the next hop, off chain or on:
+	/// settle every HTLC locked under it that is paid to us.
+	pub(super) async fn learned(
+		self: Arc<Self>,
+		party: Arc<Party>,
+		lock: H256,
+		preimage: Preimage,
+	) {
+		if hashlock(&preimage) != lock {
+			return;
+		}
+		for channel in self.upstream(&party, lock) {
+			self.resolve(&party, channel, lock, Resolve::Settle(preimage)).await;
+		}
+	}
+
+	/// An HTLC `party` sent under `lock` came back: fail the ones paid to us under it.
+	pub(super) async fn failed_downstream(self: Arc<Self>, party: Arc<Party>, lock: H256) {
+		// While one we sent is still pending elsewhere, its preimage may yet come back.
+		let pending_out =
+			party.channels().into_iter().filter_map(|c| party.bank(c)).any(|b| {
+				b.htlcs().iter().any(|h| h.hashlock == lock && usize::from(h.from) == b.me())
+			});
+		if pending_out || party.preimage(&lock).is_some() {
+			return;
+		}
+		for channel in self.upstream(&party, lock) {
+			self.resolve(&party, channel, lock, Resolve::Fail).await;
+		}
+	}
+
+	/// `party`'s running banks with an HTLC locked under `lock` paid to us.
+	fn upstream(&self, party: &Party, lock: H256) -> Vec<ChannelId> {
+		party
+			.channels()
+			.into_iter()
+			.filter(|&c| {
+				party.bank(c).is_some_and(|b| {
+					b.ledger().is_some_and(|l| l.liquidated.is_none())
+						&& b.htlcs()
+							.iter()
+							.any(|h| h.hashlock == lock && usize::from(h.from) != b.me())
+				})
+			})
+			.collect()
+	}
+
+	pub(super) fn emit_htlc(&self, party: &Party, kind: EventKind, channel: ChannelId, lock: H256) {
+		let (nonce, balances) =
+			party.bank(channel).map(|b| (b.nonce(), b.balances())).unwrap_or_default();
+		let event = super::Event {
+			account: party.account.clone(),
+			kind,
+			channel,
+			nonce,
+			balances,
+			hashlock: Some(lock),
+		};
+		super::events::announce_event(&self.events, event);
+	}
+
+	/// What the watchtower owes the chain for the HTLCs of `party`'s bank `channel` at block
+	/// `now`: claims and refunds on a liquidated bank; the liquidation of a running one whose
+	/// HTLCs can be saved only on chain.
+	pub(super) fn htlc_calls(&self, party: &Party, channel: ChannelId, now: u32) -> Vec<ChainCall> {
+		let Some(bank) = party.bank(channel) else { return Vec::new() };
+		let Some(ledger) = bank.ledger() else { return Vec::new() };
+		let known = |lock: &H256| party.preimage(lock);
+		if ledger.liquidated.is_some() {
+			return match self.chain.htlcs(channel) {
+				Ok(htlcs) => owed_htlcs(channel, bank.me(), &htlcs, known, now.into()),
+				Err(e) => {
+					log::warn!(target: LOG, "💸 watchtower: {e}");
+					Vec::new()
+				},
+			};
+		}
+		let margin = (self.settings.forwarding.delta / 2).max(1);
+		let Some(why) = htlc_deadline(&bank, known, now.into(), margin.into()) else {
+			return Vec::new();
+		};
+		log::warn!(target: LOG, "💸 {} bank {channel}: {why}; liquidating", party.account);
+		bank.liquidation().map(ChainCall::Liquidate).into_iter().collect()
+	}
+}
+
+/// How long a routed payment may wait for its preimage before `rsmc_send` answers that it is
+/// still pending.
+pub(super) fn send_wait(peer_timeout: Duration, hops: usize) -> Duration {
+	peer_timeout * (hops as u32 + 2)
+}

@@ -1,0 +1,283 @@
+//! Payments through other banks (SPEC section 6, `docs/htlc.md`): the route a payer picks
+//! from the chain's banks, the hops its HTLC carries, and the checks an intermediary makes
+//! before it locks the next hop and a payee before it reveals its preimage.
+//!
+//! A route is a list of [`Hop`]s, one per bank from the payer to the payee: the amount locked
+//! on that bank and the block it expires at. The payer adds the first hop's HTLC with the rest
+//! attached ([`crate::HtlcUpdate::AddRouted`]); each intermediary checks what it is asked to
+//! lock against what it was given ([`next_hop`]) and passes the rest on. The hops are not
+//! hidden from the intermediaries (no onion): each sees the route after it.
+
+use crate::bank::Htlc;
+use codec::{Decode, Encode};
+use sp_runtime::AccountId32;
+use std::collections::{BTreeMap, BinaryHeap};
+use vbank_primitives::{Balance, ChannelId};
+
+/// The most hops a route may have: more can't be useful, and bounds what a peer can make us
+/// keep.
+pub const MAX_HOPS: usize = 20;
+
+/// One bank of a route: lock `amount` on `channel` until block `expiry`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Hop {
+	pub channel: ChannelId,
+	pub amount: Balance,
+	pub expiry: u32,
+}
+
+/// A bank as a payer sees it when it looks for a route: its clients, and the most each can
+/// send through it (exact for our own banks; the bank's total for others', whose split the
+/// chain does not know).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edge {
+	pub channel: ChannelId,
+	pub clients: [AccountId32; 2],
+	pub can_send: [Balance; 2],
+}
+
+/// The expiries a route's HTLCs get: the payee's `final_delta` blocks from now, each hop
+/// before it `delta` more, so that an intermediary who learns the preimage on the last
+/// moment of its outgoing HTLC still has `delta` blocks to claim the incoming one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expiries {
+	pub delta: u32,
+	pub final_delta: u32,
+}
+
+/// A route found: its hops from the payer's bank to the payee's, and the fees the
+/// intermediaries take (what the first hop locks beyond the amount).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+	pub hops: Vec<Hop>,
+	pub fees: Balance,
+}
+
+/// The cheapest way found from an account to the payee: (hops, what it must send), and the
+/// edge it takes with the account at its other end.
+type Best<'a> = ((usize, Balance), Option<(usize, &'a AccountId32)>);
+
+/// The route from `from` to `to` that carries `amount` with the fewest hops, then the lowest
+/// fees (`fee` is what each intermediary takes), over `edges` that can send what each hop
+/// must; `None` when no route has the capacity. Expiries count from block `now`.
+pub fn find_route(
+	edges: &[Edge],
+	from: &AccountId32,
+	to: &AccountId32,
+	amount: Balance,
+	fee: impl Fn(&AccountId32) -> Balance,
+	expiries: Expiries,
+	now: u32,
+) -> Option<Route> {
+	if from == to || amount == 0 {
+		return None;
+	}
+	// Searched from the payee back to the payer, as each hop's amount depends on the fees of
+	// the hops after it. `best[v]`: the cheapest way from v to the payee found, as (hops,
+	// what v must send) and the edge it takes.
+	let mut best: BTreeMap<&AccountId32, Best> = BTreeMap::new();
+	let mut done = std::collections::BTreeSet::new();
+	let mut queue = BinaryHeap::new();
+	best.insert(to, ((0, amount), None));
+	queue.push(std::cmp::Reverse(((0usize, amount), to)));
+	while let Some(std::cmp::Reverse(((hops, sends), v))) = queue.pop() {
+		if !done.insert(v) || v == from || hops >= MAX_HOPS {
+			continue;
+		}
+		// What must reach v: what it sends on, plus its fee unless it is the payee.
+		let arrives = if v == to { amount } else { sends.checked_add(fee(v))? };
+		for (index, edge) in edges.iter().enumerate() {
+			let Some(side) = edge.clients.iter().position(|c| c == v) else { continue };
+			let u = &edge.clients[1 - side];
+			if u == v || done.contains(u) || edge.can_send[1 - side] < arrives {
+				continue;
+			}
+			let cost = (hops + 1, arrives);
+			if best.get(u).is_none_or(|(known, _)| cost < *known) {
+				best.insert(u, (cost, Some((index, v))));
+				queue.push(std::cmp::Reverse((cost, u)));
+			}
+		}
+	}
+	let mut hops = Vec::new();
+	let mut at = from;
+	while let Some((_, Some((index, next)))) = best.get(at) {
+		let (_, sends) = best[at].0;
+		hops.push(Hop { channel: edges[*index].channel, amount: sends, expiry: 0 });
+		at = next;
+	}
+	if at != to || hops.is_empty() {
+		return None;
+	}
+	let last = hops.len() - 1;
+	for (i, hop) in hops.iter_mut().enumerate() {
+		let later = u32::try_from(last - i).ok()?;
+		hop.expiry = now
+			.checked_add(expiries.final_delta)?
+			.checked_add(expiries.delta.checked_mul(later)?)?;
+	}
+	let fees = hops[0].amount - amount;
+	Some(Route { hops, fees })
+}
+
+/// What an intermediary asks of an HTLC it forwards: `fee` for itself, and `delta` blocks
+/// between the outgoing HTLC's expiry and the incoming one's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forwarding {
+	pub fee: Balance,
+	pub delta: u32,
+}
+
+/// The hop an intermediary locks for `incoming`, which asks it to lock `onward` next, at block
+/// `now`; refused (with why) when the next hop asks more than `incoming` brings less the fee,
+/// leaves less than `delta` blocks before `incoming` expires, or has already expired.
+pub fn next_hop<'a>(
+	incoming: &Htlc,
+	onward: &'a [Hop],
+	forwarding: Forwarding,
+	now: u32,
+) -> Result<(&'a Hop, &'a [Hop]), &'static str> {
+	let (next, rest) = onward.split_first().ok_or("no hop to forward to")?;
+	if next.amount == 0 {
+		return Err("the next hop locks nothing");
+	}
+	if next.amount.checked_add(forwarding.fee).is_none_or(|needed| needed > incoming.amount) {
+		return Err("the next hop asks more than the incoming HTLC brings, less our fee");
+	}
+	if next.expiry.checked_add(forwarding.delta).is_none_or(|latest| latest > incoming.expiry) {
+		return Err("the next hop expires too close to the incoming HTLC");
+	}
+	if next.expiry <= now.saturating_add(1) {
+		return Err("the next hop has expired");
+	}
+	Ok((next, rest))
+}
+
+/// Whether a payee reveals its preimage for `htlc`, paid against an invoice of
+/// `invoice_amount`, at block `now`: it brings the whole amount and is still claimable.
+pub fn payee_accepts(htlc: &Htlc, invoice_amount: Balance, now: u32) -> Result<(), &'static str> {
+	if htlc.amount < invoice_amount {
+		return Err("the HTLC brings less than the invoice asks");
+	}
+	if htlc.expiry <= now.saturating_add(1) {
+		return Err("the HTLC has expired");
+	}
+	Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn account(n: u8) -> AccountId32 {
+		AccountId32::new([n; 32])
+	}
+
+	fn edge(channel: ChannelId, a: u8, b: u8, can_send: [Balance; 2]) -> Edge {
+		Edge { channel, clients: [account(a), account(b)], can_send }
+	}
+
+	const EXPIRIES: Expiries = Expiries { delta: 10, final_delta: 20 };
+
+	fn route(edges: &[Edge], from: u8, to: u8, amount: Balance, fee: Balance) -> Option<Route> {
+		let payer = account(from);
+		let fee = |who: &AccountId32| if *who == payer { 0 } else { fee };
+		find_route(edges, &account(from), &account(to), amount, fee, EXPIRIES, 100)
+	}
+
+	#[test]
+	fn a_direct_bank_is_a_route_of_one() {
+		let edges = [edge(1, 1, 2, [50, 0])];
+		let found = route(&edges, 1, 2, 50, 7).unwrap();
+		assert_eq!(
+			found,
+			Route { hops: vec![Hop { channel: 1, amount: 50, expiry: 120 }], fees: 0 }
+		);
+		// The other way, client 1 has nothing to send.
+		assert_eq!(route(&edges, 2, 1, 1, 0), None);
+		assert_eq!(route(&edges, 1, 2, 51, 0), None);
+	}
+
+	#[test]
+	fn each_earlier_hop_locks_the_later_fees_and_expires_delta_later() {
+		// 1 - 2 - 3 - 4, each intermediary taking 5.
+		let edges = [edge(7, 1, 2, [100, 0]), edge(8, 3, 2, [0, 100]), edge(9, 3, 4, [100, 0])];
+		let found = route(&edges, 1, 4, 40, 5).unwrap();
+		assert_eq!(
+			found.hops,
+			vec![
+				Hop { channel: 7, amount: 50, expiry: 140 },
+				Hop { channel: 8, amount: 45, expiry: 130 },
+				Hop { channel: 9, amount: 40, expiry: 120 },
+			]
+		);
+		assert_eq!(found.fees, 10);
+		// The first hop must carry the fees too.
+		assert_eq!(route(&edges, 1, 4, 91, 5), None);
+		assert!(route(&edges, 1, 4, 90, 5).is_some());
+	}
+
+	#[test]
+	fn the_fewest_hops_win_then_the_lowest_fees() {
+		let cheap = account(5);
+		let edges = [
+			// 1 - 2 - 4, 1 - 5 - 4 (5 is cheaper), and 1 - 3 - 6 - 4 (longer).
+			edge(1, 1, 2, [100, 0]),
+			edge(2, 2, 4, [100, 0]),
+			edge(3, 1, 5, [100, 0]),
+			edge(4, 5, 4, [100, 0]),
+			edge(5, 1, 3, [100, 0]),
+			edge(6, 3, 6, [100, 0]),
+			edge(7, 6, 4, [100, 0]),
+		];
+		let fee = |who: &AccountId32| if *who == cheap { 1 } else { 3 };
+		let found = find_route(&edges, &account(1), &account(4), 10, fee, EXPIRIES, 0).unwrap();
+		assert_eq!(found.hops.iter().map(|h| h.channel).collect::<Vec<_>>(), vec![3, 4]);
+		assert_eq!(found.fees, 1);
+		// Without capacity on the short routes, the long one.
+		let mut narrow = edges.clone();
+		narrow[1].can_send = [5, 0];
+		narrow[3].can_send = [5, 0];
+		let found = find_route(&narrow, &account(1), &account(4), 10, fee, EXPIRIES, 0).unwrap();
+		assert_eq!(found.hops.iter().map(|h| h.channel).collect::<Vec<_>>(), vec![5, 6, 7]);
+		assert_eq!(found.fees, 6);
+	}
+
+	#[test]
+	fn no_route_to_oneself_nor_for_nothing_nor_to_a_stranger() {
+		let edges = [edge(1, 1, 2, [100, 100])];
+		assert_eq!(route(&edges, 1, 1, 10, 0), None);
+		assert_eq!(route(&edges, 1, 2, 0, 0), None);
+		assert_eq!(route(&edges, 1, 3, 10, 0), None);
+	}
+
+	fn htlc(amount: Balance, expiry: u32) -> Htlc {
+		Htlc { from: 0, amount, hashlock: [1; 32].into(), expiry }
+	}
+
+	#[test]
+	fn an_intermediary_forwards_only_what_it_was_given_less_its_fee_and_delta() {
+		let policy = Forwarding { fee: 5, delta: 10 };
+		let onward = [
+			Hop { channel: 2, amount: 45, expiry: 120 },
+			Hop { channel: 3, amount: 40, expiry: 110 },
+		];
+		let (next, rest) = next_hop(&htlc(50, 130), &onward, policy, 100).unwrap();
+		assert_eq!((next, rest), (&onward[0], &onward[1..]));
+		assert!(next_hop(&htlc(49, 130), &onward, policy, 100).unwrap_err().contains("more"));
+		assert!(next_hop(&htlc(50, 129), &onward, policy, 100).unwrap_err().contains("close"));
+		assert!(next_hop(&htlc(50, 130), &onward, policy, 119).unwrap_err().contains("expired"));
+		assert!(next_hop(&htlc(50, 130), &[], policy, 100).is_err());
+		let nothing = [Hop { channel: 2, amount: 0, expiry: 120 }];
+		assert!(next_hop(&htlc(50, 130), &nothing, policy, 100).is_err());
+		let huge = [Hop { channel: 2, amount: Balance::MAX, expiry: u32::MAX }];
+		assert!(next_hop(&htlc(Balance::MAX, u32::MAX), &huge, policy, 100).is_err());
+	}
+
+	#[test]
+	fn a_payee_reveals_only_for_the_whole_amount_before_expiry() {
+		assert_eq!(payee_accepts(&htlc(40, 110), 40, 100), Ok(()));
+		assert!(payee_accepts(&htlc(39, 110), 40, 100).is_err());
+		assert!(payee_accepts(&htlc(40, 101), 40, 100).is_err());
+	}
+}
