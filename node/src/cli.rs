@@ -92,8 +92,9 @@ pub struct HelperParams {
 	#[arg(long = "rsmc-forward-fee", value_name = "PLANCK", default_value_t = 0)]
 	pub forward_fee: u128,
 
-	/// Tests only: serve `rsmc_liquidateRevoked`, which liquidates with a revoked sheet, and
-	/// `rsmc_testIgnore`, which makes a helper ignore its peer on one bank.
+	/// Tests only: serve `rsmc_liquidateRevoked`, which liquidates with a revoked sheet,
+	/// `rsmc_testIgnore`, which makes a helper ignore its peer on one bank, and
+	/// `rsmc_testHold`, which makes it keep the HTLCs paid to it unresolved.
 	#[arg(long = "rsmc-test-cheats")]
 	pub test_cheats: bool,
 }

@@ -25,7 +25,7 @@ pub(crate) fn addr(who: Sr25519Keyring) -> String {
 	who.to_account_id().to_string()
 }
 
-fn open_deposit() -> Balance {
+pub(crate) fn open_deposit() -> Balance {
 	<Runtime as pallet_virtual_bank::Config>::OpenDeposit::get()
 }
 
@@ -82,10 +82,21 @@ pub(crate) fn pay(
 
 /// Alice's helper on an authoring node, Bob's on a node following it; both synced.
 pub(crate) fn two_nodes(alice_extra: &[&str], bob_base: Option<&std::path::Path>) -> (Node, Node) {
-	let alice = Node::start(&[&["--rsmc-account", "//Alice"], alice_extra].concat());
+	let alice_args = [&["--rsmc-account", "//Alice"], alice_extra].concat();
+	two_nodes_with(&alice_args, &["--rsmc-account", "//Bob"], bob_base)
+}
+
+/// An authoring node started with `first`, and a node following it started with `second`
+/// (keeping its chain under `second_base` if given); both synced.
+pub(crate) fn two_nodes_with(
+	first: &[&str],
+	second: &[&str],
+	second_base: Option<&std::path::Path>,
+) -> (Node, Node) {
+	let alice = Node::start(first);
 	let bootnode = alice.bootnode();
-	let bob_args = ["--consensus", "none", "--bootnodes", &bootnode, "--rsmc-account", "//Bob"];
-	let bob = match bob_base {
+	let bob_args = [&["--consensus", "none", "--bootnodes", &bootnode], second].concat();
+	let bob = match second_base {
 		Some(base) => Node::start_at(base, &bob_args),
 		None => Node::start(&bob_args),
 	};

@@ -3,6 +3,7 @@
 
 mod chain;
 mod helpers;
+mod htlc;
 mod load;
 mod node;
 mod polkadot_js;

@@ -446,6 +446,19 @@ impl Helpers {
 		Ok(())
 	}
 
+	/// Tests only (`--rsmc-test-cheats`): from now on `account`'s helper neither settles nor
+	/// fails the HTLCs paid to it, as a payee that never reveals its preimage.
+	pub fn test_hold(&self, account: &AccountId) -> Result<(), Failure> {
+		let party = self.party(account)?;
+		if !self.settings.test_cheats {
+			return Err(Failure::BadRequest(
+				"this node was not started with --rsmc-test-cheats".into(),
+			));
+		}
+		party.holds.store(true, std::sync::atomic::Ordering::Relaxed);
+		Ok(())
+	}
+
 	/// Tests only (`--rsmc-test-cheats`): liquidate with an older sheet, revoked or not.
 	pub async fn liquidate_revoked(
 		&self,

@@ -152,6 +152,9 @@ pub struct Party {
 	/// With `--rsmc-test-cheats` only: the banks whose peer this party ignores
 	/// (`rsmc_testIgnore`).
 	pub(super) ignored: Option<Mutex<std::collections::BTreeSet<ChannelId>>>,
+	/// With `--rsmc-test-cheats` only: set by `rsmc_testHold`, this party neither settles nor
+	/// fails the HTLCs paid to it, as a payee that never reveals its preimage.
+	pub(super) holds: std::sync::atomic::AtomicBool,
 }
 
 impl Party {
@@ -187,6 +190,7 @@ impl Party {
 			preimages,
 			history,
 			ignored,
+			holds: Default::default(),
 		};
 		for bank in store.load_all().map_err(|e| e.to_string())? {
 			let channel = bank.channel();

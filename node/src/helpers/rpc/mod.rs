@@ -54,6 +54,8 @@ const SEND: Signature = Signature {
 };
 const TEST_IGNORE: Signature =
 	Signature { method: "rsmc_testIgnore", names: &["account", "channel"], optional: 0 };
+const TEST_HOLD: Signature =
+	Signature { method: "rsmc_testHold", names: &["account"], optional: 0 };
 const LIQUIDATE_REVOKED: Signature = Signature {
 	method: "rsmc_liquidateRevoked",
 	names: &["account", "channel", "nonce"],
@@ -112,6 +114,7 @@ impl Rsmc {
 				rsmc.liquidate_revoked(args).await
 			})?;
 			method(&mut module, &TEST_IGNORE, |rsmc, args| async move { rsmc.test_ignore(args) })?;
+			method(&mut module, &TEST_HOLD, |rsmc, args| async move { rsmc.test_hold(args) })?;
 		}
 		Ok(module)
 	}
@@ -278,6 +281,11 @@ impl Rsmc {
 	fn test_ignore(&self, mut args: Arguments) -> RpcResult<Value> {
 		let (account, channel) = (args.account()?, args.channel()?);
 		self.0.test_ignore(&account, channel)?;
+		Ok(Value::Null)
+	}
+
+	fn test_hold(&self, mut args: Arguments) -> RpcResult<Value> {
+		self.0.test_hold(&args.account()?)?;
 		Ok(Value::Null)
 	}
 

@@ -1,0 +1,342 @@
+//! Payments through an intermediary (SPEC section 6, issue 16): Alice pays Charlie through
+//! Bob over two banks, Alice–Bob and Bob–Charlie, with all three helpers on one node, or with
+//! Bob's on a second node; and what happens when Bob goes silent, Charlie never reveals, a
+//! cheat liquidates with a revoked sheet that carried an HTLC, or no route has the capacity.
+
+use crate::{
+	chain::Chain,
+	helpers::{
+		addr, balances, cli, on_chain, open_deposit, two_nodes_with, view, wait_until, AMOUNT,
+	},
+	node::Node,
+};
+use jsonrpsee::rpc_params;
+use serde_json::Value;
+use sp_keyring::Sr25519Keyring::{self, Alice, Bob, Charlie};
+use std::time::Duration;
+use vbank_primitives::{hashlock, Balance, Balances, ChannelId};
+use vbank_runtime::{Runtime, RuntimeEvent, UNIT};
+
+type BankEvent = pallet_virtual_bank::Event<Runtime>;
+
+/// Alice–Bob and Bob–Charlie, `AMOUNT` each side; `a` is the node of Alice and Charlie, `b`
+/// Bob's (the same node, or a second one).
+struct Network {
+	nodes: Vec<Node>,
+	a: Chain,
+	b: Chain,
+	ab: ChannelId,
+	bc: ChannelId,
+}
+
+impl Network {
+	/// All three helpers on one node started with `extra`.
+	fn one_node(extra: &[&str], bc_amounts: [Balance; 2]) -> Network {
+		let accounts = ["--rsmc-account", "//Alice", "--rsmc-account", "//Bob"];
+		let node = Node::start(&[&accounts[..], &["--rsmc-account", "//Charlie"], extra].concat());
+		let (a, b) = (Chain::connect(&node.url()), Chain::connect(&node.url()));
+		Network::open(vec![node], a, b, None, None, bc_amounts)
+	}
+
+	/// Alice's and Charlie's helpers on an authoring node (started with `authoring` too), Bob's
+	/// on a second node following it; both started with `extra`.
+	fn two_nodes(extra: &[&str], authoring: &[&str]) -> Network {
+		let first =
+			[&["--rsmc-account", "//Alice", "--rsmc-account", "//Charlie"], extra, authoring]
+				.concat();
+		let second = [&["--rsmc-account", "//Bob"], extra].concat();
+		let (first, second) = two_nodes_with(&first, &second, None);
+		let (a, b) = (Chain::connect(&first.url()), Chain::connect(&second.url()));
+		let (a_url, b_url) = (Some(first.url()), Some(second.url()));
+		Network::open(vec![first, second], a, b, a_url, b_url, [AMOUNT, AMOUNT])
+	}
+
+	fn open(
+		nodes: Vec<Node>,
+		a: Chain,
+		b: Chain,
+		a_url: Option<String>,
+		b_url: Option<String>,
+		bc_amounts: [Balance; 2],
+	) -> Network {
+		let ab = open(&a, Alice, Bob, [AMOUNT, AMOUNT], b_url);
+		let bc = open(&b, Bob, Charlie, bc_amounts, a_url);
+		wait_until("both nodes see both banks running", Duration::from_secs(30), || {
+			[(&a, Alice, bc), (&b, Bob, ab)].iter().all(|(chain, _, channel)| {
+				on_chain(chain, *channel).is_some_and(|c| c.deposited == [true, true])
+			})
+		});
+		Network { nodes, a, b, ab, bc }
+	}
+
+	/// The node of `who`.
+	fn of(&self, who: Sr25519Keyring) -> &Chain {
+		if who == Bob {
+			&self.b
+		} else {
+			&self.a
+		}
+	}
+
+	/// Charlie's invoice of `amount`: its hashlock.
+	fn invoice(&self, amount: Balance) -> String {
+		let invoice = self.a.rpc("rsmc_invoice", rpc_params![addr(Charlie), amount.to_string()]);
+		assert_eq!(invoice["amount"], amount.to_string());
+		invoice["hashlock"].as_str().expect("a hashlock").to_string()
+	}
+
+	/// Alice sends `amount` to Charlie against `lock`: the answer, or the error's message.
+	fn send(&self, amount: Balance, lock: &str) -> Result<Value, String> {
+		let params = rpc_params![addr(Alice), addr(Charlie), amount.to_string(), lock];
+		self.a.try_rpc("rsmc_send", params).map_err(|e| match e {
+			jsonrpsee::core::ClientError::Call(e) => format!("{}: {}", e.code(), e.message()),
+			e => e.to_string(),
+		})
+	}
+
+	/// `who`'s newest sheet of `channel`: nonce, balances, HTLCs pending.
+	fn sheet(&self, who: Sr25519Keyring, channel: ChannelId) -> (u64, Balances, usize) {
+		let bank = view(self.of(who), who, channel).expect("the helper holds the bank");
+		let htlcs = bank["htlcs"].as_array().map_or(0, Vec::len);
+		(bank["nonce"].as_u64().unwrap(), balances(&bank["balances"]), htlcs)
+	}
+
+	fn events_since(&self, block: u32) -> Vec<BankEvent> {
+		self.a
+			.events_between(block, self.a.best_number())
+			.into_iter()
+			.filter_map(|event| match event {
+				RuntimeEvent::VirtualBank(event) => Some(event),
+				_ => None,
+			})
+			.collect()
+	}
+}
+
+fn open(
+	chain: &Chain,
+	opener: Sr25519Keyring,
+	peer: Sr25519Keyring,
+	amounts: [Balance; 2],
+	peer_url: Option<String>,
+) -> ChannelId {
+	let [mine, theirs] = amounts.map(|a| a.to_string());
+	let params = rpc_params![addr(opener), addr(peer), mine, theirs, 10, peer_url];
+	let bank = chain.rpc("rsmc_open", params);
+	assert_eq!(bank["state"], "Running", "{bank}");
+	bank["channel"].as_u64().expect("a channel id")
+}
+
+fn preimage_of(sent: &Value) -> [u8; 32] {
+	let text = sent["preimage"].as_str().expect("a preimage");
+	hex::decode(text.trim_start_matches("0x")).unwrap().try_into().expect("32 bytes")
+}
+
+fn hashlock_text(preimage: &[u8; 32]) -> String {
+	format!("{:?}", hashlock(preimage))
+}
+
+#[test]
+fn alice_pays_charlie_through_bob_200_times_among_direct_payments_and_all_close_agreeing() {
+	const FEE: Balance = 1_000;
+	let fee = FEE.to_string();
+	let net = Network::one_node(&["--rsmc-forward-fee", &fee], [AMOUNT, AMOUNT]);
+	let (ab, bc) = (net.ab, net.bc);
+	let mut expected = [[AMOUNT, AMOUNT], [AMOUNT, AMOUNT]];
+	let mut seed = 0x0b0b_u64;
+	for i in 0..200u64 {
+		seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+		let amount = (seed >> 33) as Balance % UNIT + 1;
+		let lock = net.invoice(amount);
+		let sent = net.send(amount, &lock).unwrap_or_else(|e| panic!("payment {i}: {e}"));
+		assert_eq!(sent["route"], serde_json::json!([ab, bc]), "payment {i}");
+		assert_eq!(
+			(sent["amount"].as_str(), sent["fees"].as_str()),
+			(Some(&*amount.to_string()), Some(&*fee))
+		);
+		assert_eq!(hashlock_text(&preimage_of(&sent)), lock, "the preimage of the invoice");
+		expected[0][0] -= amount + FEE;
+		expected[0][1] += amount + FEE;
+		expected[1][0] -= amount;
+		expected[1][1] += amount;
+		// Direct payments both ways on both banks, in between.
+		if i % 4 == 0 {
+			net.a.rpc("rsmc_pay", rpc_params![addr(Alice), ab, "1000000"]);
+			net.b.rpc("rsmc_pay", rpc_params![addr(Bob), bc, "3000000"]);
+			net.a.rpc("rsmc_pay", rpc_params![addr(Charlie), bc, "2000000"]);
+			net.b.rpc("rsmc_pay", rpc_params![addr(Bob), ab, "500000"]);
+			expected[0][0] -= 500_000;
+			expected[0][1] += 500_000;
+			expected[1][0] -= 1_000_000;
+			expected[1][1] += 1_000_000;
+		}
+	}
+	for (who, channel, sheet) in [(Alice, ab, 0), (Bob, ab, 0), (Bob, bc, 1), (Charlie, bc, 1)] {
+		let (_, balances, htlcs) = net.sheet(who, channel);
+		assert_eq!((balances, htlcs), (expected[sheet], 0), "{who:?}'s view of bank {channel}");
+	}
+	let from = net.a.best_number() + 1;
+	for (who, channel) in [(Alice, ab), (Charlie, bc)] {
+		let closed = net.of(who).rpc("rsmc_close", rpc_params![addr(who), channel]);
+		assert_eq!(closed["how"], "close", "{closed}");
+	}
+	let events = net.events_since(from);
+	for (channel, balances) in [(ab, expected[0]), (bc, expected[1])] {
+		assert!(events.contains(&BankEvent::Closed { channel, balances }), "{events:?}");
+	}
+}
+
+#[test]
+fn bob_goes_silent_after_forwarding_charlie_claims_on_chain_and_bob_claims_from_alice() {
+	let net = Network::two_nodes(&["--rsmc-test-cheats", "--rsmc-peer-timeout", "3"], &[]);
+	let (ab, bc) = (net.ab, net.bc);
+	// Bob forwards, then answers nothing Charlie says on their bank.
+	net.b.rpc("rsmc_testIgnore", rpc_params![addr(Bob), bc]);
+	let from = net.a.best_number() + 1;
+	let amount = 7 * UNIT;
+	let lock = net.invoice(amount);
+	let sent = net.send(amount, &lock).expect("settled through the chain");
+	let preimage = preimage_of(&sent);
+	assert_eq!(hashlock_text(&preimage), lock);
+
+	// Charlie liquidated Bob–Charlie with the HTLC pending and claimed it before its expiry.
+	let events = net.events_since(from);
+	let claimed = events.iter().find_map(|e| match e {
+		BankEvent::HtlcClaimed { channel, preimage: shown, who, amount: paid, .. }
+			if *channel == bc =>
+		{
+			Some((*shown, who.clone(), *paid))
+		},
+		_ => None,
+	});
+	assert_eq!(claimed, Some((preimage, Charlie.to_account_id(), amount)), "{events:?}");
+	assert!(events
+		.iter()
+		.any(|e| matches!(e, BankEvent::Liquidated { channel, .. } if *channel == bc)));
+	// Bob's node learned the preimage on chain and took its HTLC from Alice off chain: the
+	// Alice–Bob bank is still running, agreed on both sides, the amount Bob's.
+	let settled = [AMOUNT - amount, AMOUNT + amount];
+	wait_until("both sides of Alice–Bob agree", Duration::from_secs(30), || {
+		let (a, b) = (net.sheet(Alice, ab), net.sheet(Bob, ab));
+		a == b && a.1 == settled && a.2 == 0
+	});
+	assert!(on_chain(&net.a, ab).is_some_and(|c| c.liquidation.is_none()));
+}
+
+#[test]
+fn charlie_never_reveals_and_after_expiry_the_amounts_go_back_hop_by_hop() {
+	let flags = ["--rsmc-test-cheats", "--rsmc-peer-timeout", "3", "--rsmc-htlc-delta", "6"];
+	let net = Network::two_nodes(&flags, &["--consensus", "manual-seal-400"]);
+	let (ab, bc) = (net.ab, net.bc);
+	net.a.rpc("rsmc_testHold", rpc_params![addr(Charlie)]);
+	let from = net.a.best_number() + 1;
+	let bob_before = net.a.account(&Bob.to_account_id());
+	let charlie_before = net.a.account(&Charlie.to_account_id());
+	let amount = 5 * UNIT;
+	let lock = net.invoice(amount);
+	let error = net.send(amount, &lock).expect_err("Charlie never reveals");
+	assert!(error.starts_with("1001") && error.contains("failed"), "{error}");
+
+	// Bob took his HTLC back on chain after its expiry, and gave Alice hers back off chain.
+	wait_until("Alice–Bob back where it was", Duration::from_secs(30), || {
+		let (a, b) = (net.sheet(Alice, ab), net.sheet(Bob, ab));
+		a == b && a.1 == [AMOUNT, AMOUNT] && a.2 == 0
+	});
+	let events = net.events_since(from);
+	let refunded = events.iter().find_map(|e| match e {
+		BankEvent::HtlcRefunded { channel, who, amount, .. } if *channel == bc => {
+			Some((who.clone(), *amount))
+		},
+		_ => None,
+	});
+	assert_eq!(refunded, Some((Bob.to_account_id(), amount)), "{events:?}");
+	// Once Bob's lock ends, Bob–Charlie is paid out as it stood before the payment: Bob has
+	// his deposit back (and the bank's storage deposit), Charlie hers.
+	wait_until("Bob–Charlie paid out", Duration::from_secs(60), || {
+		on_chain(&net.a, bc).is_none()
+	});
+	let events = net.events_since(from);
+	let liquidated = events.iter().find_map(|e| match e {
+		BankEvent::Liquidated { channel, balances, .. } if *channel == bc => Some(*balances),
+		_ => None,
+	});
+	assert_eq!(liquidated, Some([AMOUNT - amount, AMOUNT]), "{events:?}");
+	for (who, before, gained) in
+		[(Bob, &bob_before, AMOUNT + open_deposit()), (Charlie, &charlie_before, AMOUNT)]
+	{
+		let now = net.a.account(&who.to_account_id());
+		let fees = net.a.fees_paid(&who.to_account_id(), from, net.a.best_number());
+		assert_eq!(now.free + fees, before.free + gained, "{who:?} lost something");
+	}
+	assert!(on_chain(&net.a, ab).is_some_and(|c| c.liquidation.is_none()));
+}
+
+#[test]
+fn a_cheat_liquidating_with_a_revoked_sheet_that_carried_an_htlc_loses_it_too() {
+	let net = Network::one_node(&["--rsmc-test-cheats"], [AMOUNT, AMOUNT]);
+	let ab = net.ab;
+	let amount = 9 * UNIT;
+	let lock = net.invoice(amount);
+	net.send(amount, &lock).expect("paid");
+	// Alice's sheet 1 carried the HTLC; sheet 2 settled it. She liquidates with sheet 1.
+	let alice_before = net.a.account(&Alice.to_account_id()).free;
+	let from = net.a.best_number() + 1;
+	let cheat = net.a.rpc("rsmc_liquidateRevoked", rpc_params![addr(Alice), ab, 1]);
+	assert_eq!(cheat["nonce"], 1);
+	wait_until("Bob's watchtower punishes the cheat", Duration::from_secs(60), || {
+		on_chain(&net.a, ab).is_none()
+	});
+	let events = net.events_since(from);
+	let pending = events.iter().find_map(|e| match e {
+		BankEvent::HtlcsPending { channel, htlcs } if *channel == ab => Some(htlcs.len()),
+		_ => None,
+	});
+	assert_eq!(pending, Some(1), "the revoked sheet carried the HTLC: {events:?}");
+	// Bob took Alice's share and the HTLC: the bank's whole total went to him.
+	let to_bob: Balance = events
+		.iter()
+		.filter_map(|e| match e {
+			BankEvent::WithdrawnByPeer { channel, who, amount, .. } if *channel == ab => {
+				assert_eq!(who, &Bob.to_account_id());
+				Some(*amount)
+			},
+			BankEvent::HtlcClaimed { channel, who, amount, .. } if *channel == ab => {
+				assert_eq!(who, &Bob.to_account_id());
+				Some(*amount)
+			},
+			BankEvent::Liquidated { channel, balances, .. } if *channel == ab => Some(balances[1]),
+			_ => None,
+		})
+		.sum();
+	assert_eq!(to_bob, 2 * AMOUNT, "{events:?}");
+	// Alice got back only the bank's storage deposit.
+	let fees = net.a.fees_paid(&Alice.to_account_id(), from, net.a.best_number());
+	let alice_now = net.a.account(&Alice.to_account_id());
+	assert_eq!(alice_now.free + fees, alice_before + open_deposit());
+}
+
+#[test]
+fn a_route_without_the_capacity_is_refused_before_anything_is_locked() {
+	// Bob–Charlie holds 10 VBK in all.
+	let net = Network::one_node(&[], [10 * UNIT, 0]);
+	let before = [net.sheet(Alice, net.ab), net.sheet(Bob, net.bc)];
+	let lock = net.invoice(20 * UNIT);
+	let error = net.send(20 * UNIT, &lock).expect_err("no route");
+	assert!(error.starts_with("1001") && error.contains("no route"), "{error}");
+	// More than Alice has on her own bank: no route either.
+	let error = net.send(AMOUNT + 1, &lock).expect_err("no route");
+	assert!(error.contains("no route"), "{error}");
+	assert_eq!([net.sheet(Alice, net.ab), net.sheet(Bob, net.bc)], before, "nothing locked");
+	// Within the capacity it goes through, on the command line.
+	let (out, _) = cli(&net.a_url(), &["invoice", "//Charlie", "4000000000000"]);
+	let lock = out.split("hashlock ").nth(1).expect("a hashlock").trim().to_string();
+	let (out, _) = cli(&net.a_url(), &["send", "//Alice", "//Charlie", "4000000000000", &lock]);
+	assert!(out.contains(&format!("through banks [{},{}]", net.ab, net.bc)), "{out}");
+	assert_eq!(net.sheet(Charlie, net.bc).1, [6 * UNIT, 4 * UNIT]);
+}
+
+impl Network {
+	fn a_url(&self) -> String {
+		self.nodes[0].url()
+	}
+}
