@@ -5,7 +5,11 @@
 //!   as a wallet showing the bank's events holds one;
 //! - two nodes, Alice's helper on an authoring node and Bob's on a node following it, each
 //!   payment a `rsmc_pay` to Alice's node, which carries `Propose` and `Revoke` to Bob's node
-//!   through its `rsmc_message`: on one bank, and on 20 banks at once.
+//!   through its `rsmc_message`: on one bank, and on 20 banks at once;
+//! - one node serving Alice, Bob and Charlie, banks Alice–Bob and Bob–Charlie: a direct
+//!   payment (`rsmc_pay` on Alice–Bob) against a routed one (Charlie's `rsmc_invoice`, then
+//!   Alice's `rsmc_send` through Bob, which returns once the preimage is back: two banks,
+//!   an HTLC added and settled on each).
 //!
 //! The figures in BENCHMARKS.md come from release nodes, driven by this harness built with
 //! the test profile (which the test command has built already):
@@ -31,7 +35,7 @@ use jsonrpsee::{
 use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
 use node::Node;
 use serde_json::Value;
-use sp_keyring::Sr25519Keyring::{Alice, Bob};
+use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie};
 use std::time::{Duration, Instant};
 
 const BANKS: usize = 20;
@@ -56,21 +60,43 @@ async fn pay(client: &WsClient, channel: u64) {
 
 /// `rsmc_open` from Alice to Bob on Alice's node: the new bank.
 async fn open(client: &WsClient, bob_url: Option<String>) -> u64 {
+	open_between(client, Alice, Bob, bob_url).await
+}
+
+async fn open_between(
+	client: &WsClient,
+	opener: sp_keyring::Sr25519Keyring,
+	peer: sp_keyring::Sr25519Keyring,
+	peer_url: Option<String>,
+) -> u64 {
 	let bank: Value = client
 		.request(
 			"rsmc_open",
 			rpc_params![
-				Alice.to_account_id().to_string(),
-				Bob.to_account_id().to_string(),
+				opener.to_account_id().to_string(),
+				peer.to_account_id().to_string(),
 				AMOUNT.to_string(),
 				AMOUNT.to_string(),
 				10,
-				bob_url
+				peer_url
 			],
 		)
 		.await
 		.unwrap_or_else(|e| panic!("rsmc_open: {e}"));
 	bank["channel"].as_u64().expect("a channel")
+}
+
+/// Charlie's invoice of one planck, paid by Alice through Bob.
+async fn send_routed(client: &WsClient) {
+	let charlie = Charlie.to_account_id().to_string();
+	let invoice: Value = client
+		.request("rsmc_invoice", rpc_params![charlie.clone(), "1"])
+		.await
+		.unwrap_or_else(|e| panic!("rsmc_invoice: {e}"));
+	let params =
+		rpc_params![Alice.to_account_id().to_string(), charlie, "1", invoice["hashlock"].clone()];
+	let _: Value =
+		client.request("rsmc_send", params).await.unwrap_or_else(|e| panic!("rsmc_send: {e}"));
 }
 
 /// `payments` payments, one after another, on `channel`: how long they took.
@@ -187,5 +213,36 @@ fn two_nodes(c: &mut Criterion) {
 	group.finish();
 }
 
-criterion_group!(benches, one_node, two_nodes);
+fn routed(c: &mut Criterion) {
+	let accounts = ["//Alice", "//Bob", "//Charlie"].map(|a| ["--rsmc-account", a]).concat();
+	let node = Node::start(&accounts);
+	let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+	let client = runtime.block_on(connect(&node.url()));
+	let ab = runtime.block_on(async {
+		let ab = open_between(&client, Alice, Bob, None).await;
+		open_between(&client, Bob, Charlie, None).await;
+		ab
+	});
+
+	let mut group = c.benchmark_group("direct and routed payments, one node");
+	group.sample_size(10).measurement_time(Duration::from_secs(10));
+	group.throughput(Throughput::Elements(1));
+	group.bench_function("direct", |b| {
+		b.iter_custom(|payments| pay_in_turn(&runtime, &client, ab, payments))
+	});
+	group.bench_function("through one intermediary", |b| {
+		b.iter_custom(|payments| {
+			runtime.block_on(async {
+				let started = Instant::now();
+				for _ in 0..payments {
+					send_routed(&client).await;
+				}
+				started.elapsed()
+			})
+		})
+	});
+	group.finish();
+}
+
+criterion_group!(benches, one_node, two_nodes, routed);
 criterion_main!(benches);

@@ -207,3 +207,68 @@ fn an_update_sent_again_after_a_lost_accept_is_answered_and_not_applied_twice() 
 	assert_agree(&a, &b);
 	assert_eq!((a.balances(), a.htlcs()), ([970, 1_030], &[][..]));
 }
+
+/// A routed addition is an addition: the receiver gets the route's remaining hops with it,
+/// and a route of no hop, or of more than `MAX_HOPS`, is refused.
+#[test]
+fn a_routed_htlc_carries_its_onward_hops_to_the_receiver_and_nothing_else_changes() {
+	use rsmc::route::{Hop, MAX_HOPS};
+	let (mut alice, mut bob) =
+		opened(MemoryStore::default(), MemoryStore::default(), [1_000, 1_000]);
+	let h = htlc(0, 30, &preimage(1));
+	let onward = vec![Hop { channel: 9, amount: 29, expiry: 900 }];
+	let routed = HtlcUpdate::AddRouted { htlc: h.clone(), onward: onward.clone() };
+	assert_eq!(routed.added(), Some((&h, &onward[..])));
+	assert_eq!(routed.hashlock(), h.hashlock);
+	let (_, theirs) = update_on(&mut alice, &mut bob, routed.clone());
+	assert_eq!(theirs, Some(Progress::Htlc { nonce: 1, update: routed, by_us: false }));
+	let (a, b) = banks(&alice, &bob);
+	assert_agree(&a, &b);
+	assert_eq!((a.balances(), a.htlcs()), ([970, 1_000], &[h.clone()][..]));
+
+	for onward in [vec![], vec![Hop { channel: 9, amount: 1, expiry: 1 }; MAX_HOPS + 1]] {
+		let bad = HtlcUpdate::AddRouted { htlc: htlc(0, 1, &preimage(2)), onward };
+		let err = alice.update(CHANNEL, bad).unwrap_err();
+		assert!(matches!(err, HelperError::Protocol(Error::BadHtlc(_))), "{err:?}");
+	}
+	assert_eq!(alice.bank(CHANNEL).unwrap(), &a, "a refused update changes nothing");
+}
+
+/// The watchtower's HTLC rules: on a liquidated bank, claim what is ours while it can be
+/// claimed and we know the preimage, refund what we sent once it expired; on a running one,
+/// go on chain when only the chain can save an HTLC.
+#[test]
+fn the_watchtower_claims_before_expiry_refunds_after_and_liquidates_only_when_it_must() {
+	use rsmc::chain::{htlc_deadline, owed_htlcs, ChainCall};
+	let known = |lock: &sp_core::H256| (*lock == hashlock(&preimage(1))).then_some(preimage(1));
+	let ours_to_us = Htlc { expiry: 100, ..htlc(1, 5, &preimage(1)) };
+	let unknown_to_us = Htlc { expiry: 100, ..htlc(1, 5, &preimage(2)) };
+	let ours_sent = Htlc { expiry: 50, ..htlc(0, 5, &preimage(3)) };
+	let htlcs = [Some(ours_to_us.clone()), None, Some(unknown_to_us), Some(ours_sent.clone())];
+	// We are client 0. The next block is `now + 1`.
+	let claim = ChainCall::ClaimHtlc { channel: CHANNEL, index: 0, preimage: preimage(1) };
+	let refund = ChainCall::RefundHtlc { channel: CHANNEL, index: 3 };
+	assert_eq!(owed_htlcs(CHANNEL, 0, &htlcs, known, 10), vec![claim.clone()]);
+	assert_eq!(owed_htlcs(CHANNEL, 0, &htlcs, known, 49), vec![claim.clone(), refund.clone()]);
+	assert_eq!(owed_htlcs(CHANNEL, 0, &htlcs, known, 98), vec![claim, refund.clone()]);
+	assert_eq!(owed_htlcs(CHANNEL, 0, &htlcs, known, 99), vec![refund]);
+	assert!(owed_htlcs(CHANNEL, 1, &htlcs, known, 10).is_empty(), "the other side's view");
+
+	// Running: Bob's HTLC to Alice, whose preimage she knows, goes on chain `margin` blocks
+	// before its expiry; hers to Bob once it expired.
+	let (mut alice, mut bob) =
+		opened(MemoryStore::default(), MemoryStore::default(), [1_000, 1_000]);
+	update_on(&mut bob, &mut alice, HtlcUpdate::Add(ours_to_us));
+	let a = alice.bank(CHANNEL).unwrap().clone();
+	// The next block is `now + 1`: block 90 is the first within 10 of 100, 99 the last
+	// before it.
+	assert_eq!(htlc_deadline(&a, known, 88, 10), None);
+	assert!(htlc_deadline(&a, known, 89, 10).is_some());
+	assert!(htlc_deadline(&a, known, 98, 10).is_some());
+	assert_eq!(htlc_deadline(&a, |_| None, 89, 10), None, "no preimage, nothing to save");
+	assert_eq!(htlc_deadline(&a, known, 99, 10), None, "too late to claim");
+	update_on(&mut alice, &mut bob, HtlcUpdate::Add(ours_sent));
+	let a = alice.bank(CHANNEL).unwrap().clone();
+	assert_eq!(htlc_deadline(&a, |_| None, 48, 10), None);
+	assert!(htlc_deadline(&a, |_| None, 49, 10).is_some());
+}
