@@ -150,6 +150,12 @@ pub fn next_hop<'a>(
 	if next.expiry <= now.saturating_add(1) {
 		return Err("the next hop has expired");
 	}
+	// No route expires further out than the longest a payer makes: our money is not locked
+	// for longer than a route could need.
+	let furthest = forwarding.delta.saturating_mul(MAX_HOPS as u32 + 1);
+	if next.expiry > now.saturating_add(furthest) {
+		return Err("the next hop expires too far in the future");
+	}
 	Ok((next, rest))
 }
 
@@ -272,6 +278,11 @@ mod tests {
 		assert!(next_hop(&htlc(50, 130), &nothing, policy, 100).is_err());
 		let huge = [Hop { channel: 2, amount: Balance::MAX, expiry: u32::MAX }];
 		assert!(next_hop(&htlc(Balance::MAX, u32::MAX), &huge, policy, 100).is_err());
+		// Our money locked for longer than any route needs: refused.
+		let far = [Hop { channel: 2, amount: 45, expiry: 100 + 10 * 21 + 1 }];
+		assert!(next_hop(&htlc(50, 1_000), &far, policy, 100).unwrap_err().contains("far"));
+		let furthest = [Hop { channel: 2, amount: 45, expiry: 100 + 10 * 21 }];
+		assert!(next_hop(&htlc(50, 1_000), &furthest, policy, 100).is_ok());
 	}
 
 	#[test]

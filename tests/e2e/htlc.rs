@@ -320,7 +320,11 @@ fn a_route_without_the_capacity_is_refused_before_anything_is_locked() {
 	// Bob–Charlie holds 10 VBK in all.
 	let net = Network::one_node(&[], [10 * UNIT, 0]);
 	let before = [net.sheet(Alice, net.ab), net.sheet(Bob, net.bc)];
-	let lock = net.invoice(20 * UNIT);
+	// Charlie can't even ask for it: no bank of hers can bring 20 VBK.
+	let error =
+		net.a.rpc_error("rsmc_invoice", rpc_params![addr(Charlie), (20 * UNIT).to_string()]);
+	assert!(error.contains("can't be paid"), "{error}");
+	let lock = hashlock_text(&[9; 32]);
 	let error = net.send(20 * UNIT, &lock).expect_err("no route");
 	assert!(error.starts_with("1001") && error.contains("no route"), "{error}");
 	// More than Alice has on her own bank: no route either.
@@ -338,5 +342,57 @@ fn a_route_without_the_capacity_is_refused_before_anything_is_locked() {
 impl Network {
 	fn a_url(&self) -> String {
 		self.nodes[0].url()
+	}
+}
+
+#[test]
+fn routed_payments_both_ways_at_the_same_instant_all_complete_and_agree() {
+	let net = Network::one_node(&[], [AMOUNT, AMOUNT]);
+	let (ab, bc) = (net.ab, net.bc);
+	let url = net.a_url();
+	const EACH: u64 = 30;
+	// Alice pays Charlie, Charlie pays Alice, and Bob pays both directly, all at once: the
+	// HTLCs of opposite routes meet at the same nonces of both banks.
+	let routed = |payer: Sr25519Keyring, payee: Sr25519Keyring, amount: Balance| {
+		let url = url.clone();
+		std::thread::spawn(move || {
+			let chain = Chain::connect(&url);
+			for i in 0..EACH {
+				let invoice =
+					chain.rpc("rsmc_invoice", rpc_params![addr(payee), amount.to_string()]);
+				let params = rpc_params![
+					addr(payer),
+					addr(payee),
+					amount.to_string(),
+					invoice["hashlock"].clone()
+				];
+				let sent = chain.rpc("rsmc_send", params);
+				assert_eq!(sent["amount"], amount.to_string(), "{payer:?}'s payment {i}");
+			}
+		})
+	};
+	let direct = {
+		let url = url.clone();
+		std::thread::spawn(move || {
+			let chain = Chain::connect(&url);
+			for _ in 0..EACH {
+				chain.rpc("rsmc_pay", rpc_params![addr(Bob), ab, "1000"]);
+				chain.rpc("rsmc_pay", rpc_params![addr(Bob), bc, "1000"]);
+			}
+		})
+	};
+	let threads = [routed(Alice, Charlie, 7 * UNIT), routed(Charlie, Alice, 3 * UNIT), direct];
+	for thread in threads {
+		thread.join().expect("every payment completes");
+	}
+	let moved = EACH as Balance * 4 * UNIT;
+	let bob_paid = EACH as Balance * 1000;
+	let expected = [
+		[AMOUNT - moved + bob_paid, AMOUNT + moved - bob_paid],
+		[AMOUNT - moved - bob_paid, AMOUNT + moved + bob_paid],
+	];
+	for (who, channel, sheet) in [(Alice, ab, 0), (Bob, ab, 0), (Bob, bc, 1), (Charlie, bc, 1)] {
+		let (_, balances, htlcs) = net.sheet(who, channel);
+		assert_eq!((balances, htlcs), (expected[sheet], 0), "{who:?}'s view of bank {channel}");
 	}
 }

@@ -37,6 +37,8 @@ enum Kind {
 	/// An optional URL.
 	Url,
 	Message,
+	/// `0x` and 64 hex digits.
+	Hashlock,
 }
 
 /// Values that are wrong for a parameter of `kind` on bank `channel`, Alice's and Bob's.
@@ -78,6 +80,15 @@ fn wrong(kind: Kind, channel: ChannelId) -> Vec<Value> {
 			vec![json!(-1), json!(0), json!(1), json!(4_294_967_296u64), json!(u32::MAX)]
 		},
 		Kind::Url => vec![],
+		Kind::Hashlock => vec![
+			json!(""),
+			json!("0x"),
+			json!(format!("0x{}", "ab".repeat(31))),
+			json!(format!("0x{}", "ab".repeat(33))),
+			json!(format!("0x{}", "zz".repeat(32))),
+			json!("ab".repeat(32)),
+			json!(7),
+		],
 		Kind::Message => vec![
 			json!(""),
 			json!("0x"),
@@ -154,9 +165,38 @@ fn methods(channel: ChannelId) -> Vec<Method> {
 		},
 		Method {
 			name: "rsmc_liquidateRevoked",
-			right: vec![account(&alice), bank, (json!(0), Kind::Nonce)],
+			right: vec![account(&alice), bank.clone(), (json!(0), Kind::Nonce)],
 			optional: 0,
 			names: &["account", "channel", "nonce"],
+		},
+		Method {
+			name: "rsmc_invoice",
+			right: vec![account(&bob), (json!("1"), Kind::Payment)],
+			optional: 0,
+			names: &["account", "amount"],
+		},
+		Method {
+			name: "rsmc_send",
+			right: vec![
+				account(&alice),
+				account(&bob),
+				(json!("1"), Kind::Payment),
+				(json!(format!("0x{}", "ab".repeat(32))), Kind::Hashlock),
+			],
+			optional: 0,
+			names: &["account", "payee", "amount", "hashlock"],
+		},
+		Method {
+			name: "rsmc_testIgnore",
+			right: vec![account(&alice), bank],
+			optional: 0,
+			names: &["account", "channel"],
+		},
+		Method {
+			name: "rsmc_testHold",
+			right: vec![account(&alice)],
+			optional: 0,
+			names: &["account"],
 		},
 		Method {
 			name: "rsmc_subscribeEvents",

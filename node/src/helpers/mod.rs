@@ -280,8 +280,12 @@ impl Helpers {
 			HtlcUpdate::Fail { .. } => EventKind::HtlcFailed,
 		};
 		let lock = update.hashlock();
-		if let (false, HtlcUpdate::Settle { preimage, .. }) = (by_us, update) {
-			party.learn(lock, *preimage);
+		match (by_us, update) {
+			(false, HtlcUpdate::Settle { preimage, .. }) => self.preimage_seen(party, *preimage),
+			// Ours settled: the peer revoked every sheet with it, the preimage has done its work
+			// here (unless another bank holds the same lock, or `rsmc_send` still reads it).
+			(true, HtlcUpdate::Settle { .. }) => party.forget_preimage_if_done(lock),
+			_ => {},
 		}
 		self.emit_htlc(party, kind, channel, lock);
 		let Some(me) = self.me.upgrade() else { return };
@@ -295,9 +299,8 @@ impl Helpers {
 				let (htlc, onward) = (htlc.clone(), onward.to_vec());
 				tokio::spawn(me.incoming(party, channel, htlc, onward));
 			},
-			HtlcUpdate::Settle { preimage, .. } => {
-				tokio::spawn(me.learned(party, lock, *preimage));
-			},
+			// Settled upstream when the preimage was seen (above).
+			HtlcUpdate::Settle { .. } => {},
 			HtlcUpdate::Fail { .. } => {
 				tokio::spawn(me.failed_downstream(party, lock));
 			},
@@ -439,6 +442,9 @@ impl Helpers {
 	/// its peer on `channel`, as a peer gone silent (it still sends its own).
 	pub fn test_ignore(&self, account: &AccountId, channel: ChannelId) -> Result<(), Failure> {
 		let party = self.party(account)?;
+		if party.bank(channel).is_none() {
+			return Err(Failure::BadRequest(format!("{account} has no bank {channel}")));
+		}
 		let ignored = party.ignored.as_ref().ok_or_else(|| {
 			Failure::BadRequest("this node was not started with --rsmc-test-cheats".into())
 		})?;
@@ -557,10 +563,29 @@ impl Helpers {
 				self.emit(party, EventKind::Offered, channel);
 			}
 		}
+		// A preimage the next hop shows us settles upstream at once, while its own settlement
+		// finishes: whatever becomes of that, the preimage is ours to claim with.
+		if let (Ok(Some(_)), Body::Update { update: HtlcUpdate::Settle { preimage, .. }, .. }) =
+			(&reply, &message.body)
+		{
+			self.preimage_seen(party, *preimage);
+		}
 		if let Some(progress) = progress {
 			self.progressed(party, channel, &progress);
 		}
 		reply
+	}
+
+	/// `party` saw a preimage of an HTLC it sent: keep it and settle upstream with it, once.
+	fn preimage_seen(&self, party: &Arc<Party>, preimage: vbank_primitives::Preimage) {
+		let lock = vbank_primitives::hashlock(&preimage);
+		if party.preimage(&lock).is_some() {
+			return;
+		}
+		party.learn(lock, preimage);
+		if let Some(me) = self.me.upgrade() {
+			tokio::spawn(me.learned(party.clone(), lock, preimage));
+		}
 	}
 }
 

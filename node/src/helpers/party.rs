@@ -45,11 +45,7 @@ where
 	/// Record (or with `None`, forget) the entry of `key`, durably.
 	pub(super) fn set(&self, key: K, value: Option<V>) -> Result<(), String> {
 		let mut entries = self.entries.lock().expect("not poisoned");
-		let changed = match value {
-			Some(value) => entries.insert(key, value.clone()).as_ref() != Some(&value),
-			None => entries.remove(&key).is_some(),
-		};
-		if !changed {
+		if !Self::change(&mut entries, key, value) {
 			return Ok(());
 		}
 		let write = || -> std::io::Result<()> {
@@ -60,6 +56,20 @@ where
 			std::fs::rename(&aside, &self.path)
 		};
 		write().map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+	}
+
+	/// Record (or forget) the entry of `key` in memory only: it is written with the next
+	/// durable change, and lost if none comes before a crash.
+	pub(super) fn set_lazily(&self, key: K, value: Option<V>) {
+		Self::change(&mut self.entries.lock().expect("not poisoned"), key, value);
+	}
+
+	/// Whether the entry of `key` changed.
+	fn change(entries: &mut BTreeMap<K, V>, key: K, value: Option<V>) -> bool {
+		match value {
+			Some(value) => entries.insert(key, value.clone()).as_ref() != Some(&value),
+			None => entries.remove(&key).is_some(),
+		}
 	}
 }
 
@@ -255,26 +265,47 @@ impl Party {
 		self.preimages.get(hashlock).map(|known| known.preimage)
 	}
 
-	/// Keep a preimage learned from a payment passed on (an invoice's stays as it is).
+	/// Keep a preimage learned from a payment passed on (an invoice's stays as it is): durably
+	/// when an HTLC paid to us is locked under it (we have it to claim), in memory when we
+	/// only paid (the payer's receipt, handed to `rsmc_send`).
 	pub(super) fn learn(&self, lock: sp_core::H256, preimage: vbank_primitives::Preimage) {
 		if self.preimage(&lock).is_some() {
 			return;
 		}
-		let known = Known { preimage, invoice: None };
-		if let Err(e) = self.preimages.set(lock, Some(known)) {
+		let known = Some(Known { preimage, invoice: None });
+		let owed =
+			self.channels().into_iter().filter_map(|c| self.bank(c)).any(|b| {
+				b.htlcs().iter().any(|h| h.hashlock == lock && usize::from(h.from) != b.me())
+			});
+		if !owed {
+			return self.preimages.set_lazily(lock, known);
+		}
+		if let Err(e) = self.preimages.set(lock, known) {
 			log::warn!(target: super::LOG, "💸 {}: cannot keep a preimage learned: {e}", self.account);
 		}
 	}
 
-	/// Keep a preimage shown on chain if an HTLC of one of our banks is locked under it.
-	pub(super) fn learn_if_ours(&self, lock: sp_core::H256, preimage: vbank_primitives::Preimage) {
-		let ours = self
-			.channels()
+	/// Whether an HTLC of one of our banks (its newest sheet) is locked under `lock`.
+	fn locks(&self, lock: sp_core::H256) -> bool {
+		self.channels()
 			.into_iter()
 			.filter_map(|c| self.bank(c))
-			.any(|b| b.htlcs().iter().any(|h| h.hashlock == lock));
-		if ours {
+			.any(|b| b.htlcs().iter().any(|h| h.hashlock == lock))
+	}
+
+	/// Keep a preimage shown on chain if an HTLC of one of our banks is locked under it.
+	pub(super) fn learn_if_ours(&self, lock: sp_core::H256, preimage: vbank_primitives::Preimage) {
+		if self.locks(lock) {
 			self.learn(lock, preimage);
+		}
+	}
+
+	/// Forget the preimage of `lock` once no bank of ours holds an HTLC under it: settled
+	/// everywhere, nothing left to claim with it (the book stays as small as what is pending).
+	pub(super) fn forget_preimage_if_done(&self, lock: sp_core::H256) {
+		// Lost in a crash, the forgetting leaves only an entry nothing needs.
+		if !self.locks(lock) {
+			self.preimages.set_lazily(lock, None);
 		}
 	}
 

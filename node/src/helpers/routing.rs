@@ -39,6 +39,21 @@ impl Helpers {
 		if amount == 0 {
 			return Err(Failure::BadRequest("an invoice asks for a positive amount".into()));
 		}
+		// Paid through one bank of ours: no more than a peer of ours can send us.
+		let inbound = party
+			.channels()
+			.into_iter()
+			.filter_map(|c| party.bank(c))
+			.filter(|b| b.ledger().is_some_and(|l| l.liquidated.is_none()))
+			.map(|b| b.balances()[1 - b.me()])
+			.max()
+			.unwrap_or(0);
+		if amount > inbound {
+			return Err(Failure::BadRequest(format!(
+				"an invoice of {amount} can't be paid: the most a bank of {account} can bring it \
+				 is {inbound}"
+			)));
+		}
 		let preimage: Preimage = rand::random();
 		let known = Known { preimage, invoice: Some(amount.to_string()) };
 		let lock = hashlock(&preimage);
@@ -132,14 +147,14 @@ impl Helpers {
 		})
 		.await;
 		match resolved {
-			Ok(true) => Ok(Sent {
-				preimage: party
+			Ok(true) => {
+				let preimage = party
 					.preimage(&lock)
-					.ok_or_else(|| Failure::Store("the preimage learned was not kept".into()))?,
-				route: route.hops.iter().map(|h| h.channel).collect(),
-				amount,
-				fees: route.fees,
-			}),
+					.ok_or_else(|| Failure::Store("the preimage learned was not kept".into()))?;
+				party.forget_preimage_if_done(lock);
+				let channels = route.hops.iter().map(|h| h.channel).collect();
+				Ok(Sent { preimage, route: channels, amount, fees: route.fees })
+			},
 			Ok(false) => Err(Failure::Refused(format!(
 				"the payment failed on the route {:?}; its HTLC went back to us",
 				route.hops.iter().map(|h| h.channel).collect::<Vec<_>>()

@@ -19,7 +19,7 @@ fn preimage(n: u8) -> Preimage {
 
 /// `update` proposed by `proposer` and carried to `peer` over a perfect network: what each
 /// side's last step reported.
-fn update_on<S: Store>(
+pub(crate) fn update_on<S: Store>(
 	proposer: &mut Helper<S>,
 	peer: &mut Helper<S>,
 	update: HtlcUpdate,

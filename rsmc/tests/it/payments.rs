@@ -174,6 +174,7 @@ fn next_kind(
 	busy: &[Kind],
 	payments_left: bool,
 	preimages: &mut BTreeMap<H256, Preimage>,
+	now: u32,
 ) -> Option<Kind> {
 	let taken = |lock: H256| {
 		busy.iter().any(|kind| match kind {
@@ -185,7 +186,9 @@ fn next_kind(
 	let owed: Vec<&Htlc> =
 		bank.htlcs().iter().filter(|h| usize::from(h.from) != me && !taken(h.hashlock)).collect();
 	if let Some(h) = owed.first().filter(|_| !payments_left || rng.gen_bool(0.2)) {
-		return Some(if rng.gen_bool(0.7) {
+		// A payee reveals only before expiry (what the node checks); an expired HTLC is failed.
+		let in_time = rsmc::route::payee_accepts(h, h.amount, now).is_ok();
+		return Some(if in_time && rng.gen_bool(0.7) {
 			Kind::Settle(preimages[&h.hashlock])
 		} else {
 			Kind::Fail(h.hashlock)
@@ -200,7 +203,8 @@ fn next_kind(
 		let preimage: Preimage = rng.r#gen();
 		let lock = hashlock(&preimage);
 		preimages.insert(lock, preimage);
-		return Some(Kind::Add(Htlc { from: me as u8, amount, hashlock: lock, expiry: 1_000 }));
+		let expiry = now + rng.gen_range(2..300);
+		return Some(Kind::Add(Htlc { from: me as u8, amount, hashlock: lock, expiry }));
 	}
 	Some(Kind::Pay(amount))
 }
@@ -226,6 +230,9 @@ fn run_random_payments(seed: u64, payments: usize) {
 	let mut locked: BTreeMap<H256, Htlc> = BTreeMap::new();
 	let mut preimages = BTreeMap::new();
 	let (mut added, mut resolved) = (0, 0);
+	// The chain's height, one block every ten steps or so: HTLCs expire as the run goes.
+	let mut now = 0u32;
+	let mut expired_failed = 0;
 	let htlcs_pending = |h: &Helper<Shared>| !h.bank(CHANNEL).unwrap().htlcs().is_empty();
 	while made < payments
 		|| pending.iter().any(Option::is_some)
@@ -234,6 +241,7 @@ fn run_random_payments(seed: u64, payments: usize) {
 	{
 		steps += 1;
 		assert!(steps < payments * 400 + 10_000, "no progress after {steps} steps");
+		now += u32::from(wire.rng.gen_range(0..10) == 0);
 		for from in [0, 1] {
 			let payer = if from == 0 { &mut alice } else { &mut bob };
 			// In flight: final, or given way to the peer's and due again.
@@ -273,8 +281,19 @@ fn run_random_payments(seed: u64, payments: usize) {
 			if pending[from].is_none() && wire.rng.gen_bool(0.5) {
 				let bank = payer.bank(CHANNEL).unwrap();
 				let busy: Vec<Kind> = pending.iter().flatten().map(|p| p.kind.clone()).collect();
-				let kind =
-					next_kind(&mut wire.rng, bank, from, &busy, made < payments, &mut preimages);
+				let kind = next_kind(
+					&mut wire.rng,
+					bank,
+					from,
+					&busy,
+					made < payments,
+					&mut preimages,
+					now,
+				);
+				if let Some(Kind::Fail(lock)) = &kind {
+					let h = bank.htlcs().iter().find(|h| h.hashlock == *lock).unwrap();
+					expired_failed += usize::from(h.expiry <= now + 1);
+				}
 				if let Some(kind) = kind {
 					made += usize::from(matches!(kind, Kind::Pay(_) | Kind::Add(_)));
 					pending[from] = Some(Payment { kind, proposed: None });
@@ -330,11 +349,93 @@ fn run_random_payments(seed: u64, payments: usize) {
 	assert!(b.ledger().unwrap().yielded > 0 || payments < 100, "seed {seed}: no collision");
 	assert!(locked.is_empty() && added == resolved, "{added} HTLCs added, {resolved} resolved");
 	assert!(added > 0 || payments < 100, "seed {seed}: no HTLC");
-	if wire.rng.gen_bool(0.5) {
-		settle_by_close(&mut alice, &mut bob, &mut wire, expected);
-	} else {
-		settle_by_liquidation(&mut alice, &mut bob, wire.rng.gen_bool(0.5), expected);
+	assert!(expired_failed > 0 || payments < 100, "seed {seed}: no HTLC expired");
+	match wire.rng.gen_range(0..3) {
+		0 => settle_by_close(&mut alice, &mut bob, &mut wire, expected),
+		1 => settle_by_liquidation(&mut alice, &mut bob, wire.rng.gen_bool(0.5), expected),
+		_ => liquidate_with_htlcs_pending(&mut alice, &mut bob, &mut wire.rng, now),
 	}
+}
+
+/// Both sides lock HTLCs to each other, some already expired, some whose preimage the
+/// receiver knows; one liquidates, and the watchtowers' rules (`owed_htlcs`) play the
+/// liquidation out on a model of the chain: every call they make is one the chain takes (a
+/// claim with the right preimage before expiry, a refund after), every HTLC is paid out, and
+/// to its receiver exactly when the receiver knew the preimage and it had not expired.
+fn liquidate_with_htlcs_pending(
+	alice: &mut Helper<Shared>,
+	bob: &mut Helper<Shared>,
+	rng: &mut rand::rngs::StdRng,
+	now: u32,
+) {
+	let mut known: [BTreeMap<H256, Preimage>; 2] = Default::default();
+	for _ in 0..rng.gen_range(1..8) {
+		let from = rng.gen_range(0..2usize);
+		let (payer, payee) =
+			if from == 0 { (&mut *alice, &mut *bob) } else { (&mut *bob, &mut *alice) };
+		let available = payer.bank(CHANNEL).unwrap().balances()[from];
+		if available == 0 || payer.bank(CHANNEL).unwrap().htlcs().len() == MAX_HTLCS {
+			continue;
+		}
+		let preimage: Preimage = rng.r#gen();
+		let expiry = now + rng.gen_range(2..50);
+		let htlc = Htlc {
+			from: from as u8,
+			amount: rng.gen_range(1..=available.min(5_000)),
+			hashlock: hashlock(&preimage),
+			expiry,
+		};
+		super::htlc::update_on(payer, payee, HtlcUpdate::Add(htlc));
+		if rng.gen_bool(0.6) {
+			known[1 - from].insert(hashlock(&preimage), preimage);
+		}
+	}
+	// Liquidated some blocks later: HTLCs that expired meanwhile can only be refunded.
+	let liquidated_at = now + rng.gen_range(0..40);
+	let master = if rng.gen_bool(0.5) { &*alice } else { &*bob };
+	let sheet = master.liquidation(CHANNEL).unwrap();
+	let total: u128 =
+		sheet.balances.iter().sum::<u128>() + sheet.htlcs.iter().map(|h| h.amount).sum::<u128>();
+	let mut paid = sheet.balances;
+	let mut htlcs: Vec<Option<Htlc>> = sheet.htlcs.iter().cloned().map(Some).collect();
+	for block in liquidated_at..liquidated_at + 60 {
+		for side in [0, 1] {
+			let lookup = |lock: &H256| known[side].get(lock).copied();
+			for call in rsmc::chain::owed_htlcs(CHANNEL, side, &htlcs, lookup, block.into()) {
+				match call {
+					rsmc::chain::ChainCall::ClaimHtlc { index, preimage, .. } => {
+						let htlc = htlcs[index as usize].take().expect("claims a pending HTLC");
+						assert_eq!(hashlock(&preimage), htlc.hashlock);
+						assert!(block + 1 < htlc.expiry, "a claim the chain refuses: expired");
+						assert_eq!(usize::from(htlc.from), 1 - side, "a claim by the payer");
+						paid[side] += htlc.amount;
+					},
+					rsmc::chain::ChainCall::RefundHtlc { index, .. } => {
+						let htlc = htlcs[index as usize].take().expect("refunds a pending HTLC");
+						assert!(
+							block + 1 >= htlc.expiry,
+							"a refund the chain refuses: not expired"
+						);
+						assert_eq!(usize::from(htlc.from), side, "a refund by the receiver");
+						paid[side] += htlc.amount;
+					},
+					other => panic!("not an HTLC call: {other:?}"),
+				}
+			}
+		}
+	}
+	assert!(htlcs.iter().all(Option::is_none), "an HTLC left unpaid: {htlcs:?}");
+	assert_eq!(paid.iter().sum::<u128>(), total);
+	let mut to_receivers = [0u128; 2];
+	for htlc in &sheet.htlcs {
+		let receiver = 1 - usize::from(htlc.from);
+		if known[receiver].contains_key(&htlc.hashlock) && liquidated_at + 1 < htlc.expiry {
+			to_receivers[receiver] += htlc.amount;
+		} else {
+			to_receivers[1 - receiver] += htlc.amount;
+		}
+	}
+	assert_eq!([paid[0] - sheet.balances[0], paid[1] - sheet.balances[1]], to_receivers);
 }
 
 /// A cooperative close over the same faulty wire: both end with both signatures on the
