@@ -213,6 +213,9 @@ impl<S: Store, T: Transport> Driver<'_, S, T> {
 	/// Propose what `propose` makes on `channel` and carry it until the count `made` of our
 	/// proposals made final grows: finish first what is in flight (ours after a crash, or the
 	/// peer's), and propose again after the peer's when ours gave way in a collision.
+	///
+	/// One such step per bank at a time (the node takes turns per bank): a second one of ours
+	/// made final meanwhile would grow the same count.
 	async fn until_final(
 		&self,
 		channel: ChannelId,

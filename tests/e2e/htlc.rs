@@ -138,13 +138,30 @@ fn hashlock_text(preimage: &[u8; 32]) -> String {
 
 #[test]
 fn alice_pays_charlie_through_bob_200_times_among_direct_payments_and_all_close_agreeing() {
-	const FEE: Balance = 1_000;
 	let fee = FEE.to_string();
 	let net = Network::one_node(&["--rsmc-forward-fee", &fee], [AMOUNT, AMOUNT]);
+	routed_among_direct_payments_then_close(&net, 200);
+}
+
+#[test]
+fn with_bobs_helper_on_a_second_node_routed_and_direct_payments_agree_and_close() {
+	let fee = FEE.to_string();
+	let net = Network::two_nodes(&["--rsmc-forward-fee", &fee], &[]);
+	routed_among_direct_payments_then_close(&net, 50);
+}
+
+/// What Bob takes for passing a payment on, in the tests that charge it.
+const FEE: Balance = 1_000;
+
+/// `count` payments from Alice to Charlie through Bob, with direct payments both ways on both
+/// banks in between; every helper ends agreeing with the others, and both banks close on
+/// chain with exactly those balances.
+fn routed_among_direct_payments_then_close(net: &Network, count: u64) {
+	let fee = FEE.to_string();
 	let (ab, bc) = (net.ab, net.bc);
 	let mut expected = [[AMOUNT, AMOUNT], [AMOUNT, AMOUNT]];
 	let mut seed = 0x0b0b_u64;
-	for i in 0..200u64 {
+	for i in 0..count {
 		seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
 		let amount = (seed >> 33) as Balance % UNIT + 1;
 		let lock = net.invoice(amount);

@@ -216,8 +216,14 @@ impl Node {
 impl Drop for Node {
 	fn drop(&mut self) {
 		if std::thread::panicking() {
+			// The whole log is kept for a failed test, beside the other temporary files.
+			let kept = std::env::temp_dir().join(format!("vbank-node-{}.log", self.rpc_port));
+			let kept = match std::fs::copy(self.log.path(), &kept) {
+				Ok(_) => format!("(whole log: {})", kept.display()),
+				Err(e) => format!("(the whole log could not be kept: {e})"),
+			};
 			eprintln!(
-				"--- the end of the log of the node on port {} ---\n{}",
+				"--- the end of the log of the node on port {} {kept} ---\n{}",
 				self.rpc_port,
 				self.log_tail()
 			);

@@ -64,6 +64,37 @@ fn both_clients_paying_at_once_across_two_nodes_all_forty_payments_complete() {
 	simultaneous_rounds(&alice.url(), &bob.url(), channel);
 }
 
+/// Two wallets of Bob's pay on the same bank at once while Alice pays him: each call returns
+/// only once its own payment is final, none is lost or made twice. (Bob is `clients[1]`, whose
+/// proposals give way in a collision. Before each bank's steps took turns in the node, a call
+/// whose payment gave way to Alice's could count the other wallet's payment as its own and
+/// return without paying.)
+#[test]
+fn two_wallets_of_one_client_and_its_peer_paying_at_once_each_payment_counts_once() {
+	let node = Node::start(&[]);
+	let url = node.url();
+	let channel = open(&Chain::connect(&url), 5, None);
+	const EACH: Balance = 25;
+	let payer = |who: Sr25519Keyring, amount: Balance| {
+		let url = url.clone();
+		std::thread::spawn(move || {
+			let chain = Chain::connect(&url);
+			(0..EACH).for_each(|_| drop(pay(&chain, who, channel, amount)));
+		})
+	};
+	let threads = [payer(Bob, 3 * UNIT), payer(Bob, 5 * UNIT), payer(Alice, 7 * UNIT)];
+	threads.into_iter().for_each(|t| t.join().expect("every payment completes"));
+	let moved = EACH * (3 + 5) * UNIT - EACH * 7 * UNIT;
+	let expected = [AMOUNT + moved, AMOUNT - moved];
+	let chain = Chain::connect(&url);
+	for who in [Alice, Bob] {
+		let bank = view(&chain, who, channel).expect("the bank");
+		// A collision skips a nonce: at least one sheet a payment.
+		assert!(bank["nonce"].as_u64() >= Some(3 * EACH as u64), "{who:?}: {bank}");
+		assert_eq!(balances(&bank["balances"]), expected, "{who:?}");
+	}
+}
+
 #[test]
 fn a_strangers_messages_are_ignored_and_a_bank_outside_the_policy_waits_for_accept() {
 	let node = Node::start(&[]);

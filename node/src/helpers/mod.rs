@@ -314,6 +314,10 @@ impl Helpers {
 		channel: ChannelId,
 		f: impl AsyncFnOnce(&Driver<'_, party::NodeStore, NodeTransport<'_>>) -> T,
 	) -> T {
+		// Our own steps on a bank take turns (payments, HTLC updates, closes started by
+		// different requests or by forwarding); the peer's messages are answered meanwhile.
+		let turn = party.turn(channel);
+		let _turn = turn.lock().await;
 		let helper = party.helper_or_new(channel);
 		let transport = NodeTransport { helpers: self, party };
 		let observer =

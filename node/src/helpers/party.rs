@@ -165,6 +165,9 @@ pub struct Party {
 	/// With `--rsmc-test-cheats` only: set by `rsmc_testHold`, this party neither settles nor
 	/// fails the HTLCs paid to it, as a payee that never reveals its preimage.
 	pub(super) holds: std::sync::atomic::AtomicBool,
+	/// Per bank, the turn to drive it: one payment, update or close of ours at a time, so
+	/// that a step waiting for its own proposal to become final never counts another's.
+	turns: Mutex<BTreeMap<ChannelId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Party {
@@ -201,6 +204,7 @@ impl Party {
 			history,
 			ignored,
 			holds: Default::default(),
+			turns: Default::default(),
 		};
 		for bank in store.load_all().map_err(|e| e.to_string())? {
 			let channel = bank.channel();
@@ -229,6 +233,11 @@ impl Party {
 	pub(super) fn helper_or_new(&self, channel: ChannelId) -> Arc<Mutex<BankHelper>> {
 		let mut banks = self.banks.write().expect("not poisoned");
 		banks.entry(channel).or_insert_with(|| self.helper_with([])).clone()
+	}
+
+	/// The turn to drive bank `channel` (see [`Party::turns`]).
+	pub(super) fn turn(&self, channel: ChannelId) -> Arc<tokio::sync::Mutex<()>> {
+		self.turns.lock().expect("not poisoned").entry(channel).or_default().clone()
 	}
 
 	/// Drop the helper of `channel` if it holds no bank (an `Open` it refused).
