@@ -23,6 +23,8 @@ type BankEvent = pallet_virtual_bank::Event<Runtime>;
 /// Bob's (the same node, or a second one).
 struct Network {
 	nodes: Vec<Node>,
+	/// Where Bob's node keeps its chain and helper, when it is a node of its own.
+	bob_dir: Option<tempfile::TempDir>,
 	a: Chain,
 	b: Chain,
 	ab: ChannelId,
@@ -45,10 +47,20 @@ impl Network {
 			[&["--rsmc-account", "//Alice", "--rsmc-account", "//Charlie"], extra, authoring]
 				.concat();
 		let second = [&["--rsmc-account", "//Bob"], extra].concat();
-		let (first, second) = two_nodes_with(&first, &second, None);
+		let bob_dir = tempfile::tempdir().expect("a temporary directory");
+		let (first, second) = two_nodes_with(&first, &second, Some(bob_dir.path()));
 		let (a, b) = (Chain::connect(&first.url()), Chain::connect(&second.url()));
 		let (a_url, b_url) = (Some(first.url()), Some(second.url()));
-		Network::open(vec![first, second], a, b, a_url, b_url, [AMOUNT, AMOUNT])
+		let mut net = Network::open(vec![first, second], a, b, a_url, b_url, [AMOUNT, AMOUNT]);
+		net.bob_dir = Some(bob_dir);
+		net
+	}
+
+	/// The preimages Bob's helper keeps, when its node is one of its own.
+	fn bobs_preimages(&self) -> Option<serde_json::Map<String, Value>> {
+		let dir = self.bob_dir.as_ref()?.path().join("rsmc").join(addr(Bob));
+		let raw = std::fs::read(dir.join("preimages.json")).expect("Bob's preimage book");
+		Some(serde_json::from_slice(&raw).expect("a JSON object"))
 	}
 
 	fn open(
@@ -66,7 +78,7 @@ impl Network {
 				on_chain(chain, *channel).is_some_and(|c| c.deposited == [true, true])
 			})
 		});
-		Network { nodes, a, b, ab, bc }
+		Network { nodes, bob_dir: None, a, b, ab, bc }
 	}
 
 	/// The node of `who`.
@@ -99,6 +111,26 @@ impl Network {
 		let bank = view(self.of(who), who, channel).expect("the helper holds the bank");
 		let htlcs = bank["htlcs"].as_array().map_or(0, Vec::len);
 		(bank["nonce"].as_u64().unwrap(), balances(&bank["balances"]), htlcs)
+	}
+
+	/// Every helper comes to hold `expected` (Alice–Bob's balances, then Bob–Charlie's) with
+	/// no HTLC pending: `rsmc_send` answers once the preimage is back, while the last
+	/// settlement's messages may still be on their way.
+	fn assert_all_hold(&self, expected: [Balances; 2]) {
+		let views =
+			[(Alice, self.ab, 0), (Bob, self.ab, 0), (Bob, self.bc, 1), (Charlie, self.bc, 1)];
+		let deadline = std::time::Instant::now() + Duration::from_secs(10);
+		let holds = |&(who, channel, sheet): &(Sr25519Keyring, ChannelId, usize)| {
+			let (_, balances, htlcs) = self.sheet(who, channel);
+			(balances, htlcs) == (expected[sheet], 0)
+		};
+		while !views.iter().all(holds) && std::time::Instant::now() < deadline {
+			std::thread::sleep(Duration::from_millis(100));
+		}
+		for (who, channel, sheet) in views {
+			let (_, balances, htlcs) = self.sheet(who, channel);
+			assert_eq!((balances, htlcs), (expected[sheet], 0), "{who:?}'s view of bank {channel}");
+		}
 	}
 
 	fn events_since(&self, block: u32) -> Vec<BankEvent> {
@@ -188,10 +220,7 @@ fn routed_among_direct_payments_then_close(net: &Network, count: u64) {
 			expected[1][1] += 1_000_000;
 		}
 	}
-	for (who, channel, sheet) in [(Alice, ab, 0), (Bob, ab, 0), (Bob, bc, 1), (Charlie, bc, 1)] {
-		let (_, balances, htlcs) = net.sheet(who, channel);
-		assert_eq!((balances, htlcs), (expected[sheet], 0), "{who:?}'s view of bank {channel}");
-	}
+	net.assert_all_hold(expected);
 	let from = net.a.best_number() + 1;
 	for (who, channel) in [(Alice, ab), (Charlie, bc)] {
 		let closed = net.of(who).rpc("rsmc_close", rpc_params![addr(who), channel]);
@@ -200,6 +229,12 @@ fn routed_among_direct_payments_then_close(net: &Network, count: u64) {
 	let events = net.events_since(from);
 	for (channel, balances) in [(ab, expected[0]), (bc, expected[1])] {
 		assert!(events.contains(&BankEvent::Closed { channel, balances }), "{events:?}");
+	}
+	// Bob kept each preimage he learned only until he had settled with it: his book does not
+	// grow with the payments. (A forgotten one leaves the file with the next write: the last
+	// may still be there.)
+	if let Some(kept) = net.bobs_preimages() {
+		assert!(kept.len() <= 1, "Bob still keeps {} preimages", kept.len());
 	}
 }
 
@@ -408,8 +443,5 @@ fn routed_payments_both_ways_at_the_same_instant_all_complete_and_agree() {
 		[AMOUNT - moved + bob_paid, AMOUNT + moved - bob_paid],
 		[AMOUNT - moved - bob_paid, AMOUNT + moved + bob_paid],
 	];
-	for (who, channel, sheet) in [(Alice, ab, 0), (Bob, ab, 0), (Bob, bc, 1), (Charlie, bc, 1)] {
-		let (_, balances, htlcs) = net.sheet(who, channel);
-		assert_eq!((balances, htlcs), (expected[sheet], 0), "{who:?}'s view of bank {channel}");
-	}
+	net.assert_all_hold(expected);
 }

@@ -147,6 +147,9 @@ pub struct Helpers {
 	submitting: Arc<Mutex<BTreeSet<(AccountId, ChannelId, bool)>>>,
 	/// Ourselves, for the work a helper's progress starts (forwarding, settling upstream).
 	me: Weak<Self>,
+	/// Each preimage a helper sees for an HTLC it sent, as (account, hashlock), for the
+	/// `rsmc_send` waiting for it.
+	receipts: broadcast::Sender<(AccountId, sp_core::H256)>,
 }
 
 /// A bank as `rsmc_banks` shows it.
@@ -197,6 +200,7 @@ impl Helpers {
 			remotes: Default::default(),
 			submitting: Default::default(),
 			me: me.clone(),
+			receipts: broadcast::channel(1024).0,
 		}))
 	}
 
@@ -580,7 +584,9 @@ impl Helpers {
 		reply
 	}
 
-	/// `party` saw a preimage of an HTLC it sent: keep it and settle upstream with it, once.
+	/// `party` saw a preimage of an HTLC it sent: keep it, then settle upstream with it; once.
+	/// (Kept first: the settlement forgets it once nothing is locked under it any more.) A
+	/// `rsmc_send` waiting for it is told at once: the preimage is the payer's receipt.
 	fn preimage_seen(&self, party: &Arc<Party>, preimage: vbank_primitives::Preimage) {
 		let lock = vbank_primitives::hashlock(&preimage);
 		if party.preimage(&lock).is_some() {
@@ -590,6 +596,7 @@ impl Helpers {
 		if let Some(me) = self.me.upgrade() {
 			tokio::spawn(me.learned(party.clone(), lock, preimage));
 		}
+		let _ = self.receipts.send((party.account.clone(), lock));
 	}
 }
 

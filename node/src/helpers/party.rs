@@ -55,7 +55,7 @@ where
 			file.sync_all()?;
 			std::fs::rename(&aside, &self.path)
 		};
-		write().map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+		NodeStore::blocking(write).map_err(|e| format!("cannot write {}: {e}", self.path.display()))
 	}
 
 	/// Record (or forget) the entry of `key` in memory only: it is written with the next

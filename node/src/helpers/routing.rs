@@ -120,6 +120,7 @@ impl Helpers {
 			onward => HtlcUpdate::AddRouted { htlc, onward: onward.to_vec() },
 		};
 		let mut events = self.subscribe();
+		let mut receipts = self.receipts.subscribe();
 		self.drive(party, channel, async |d| d.update(channel, |_| Ok(update.clone())).await)
 			.await
 			.map_err(Failure::from)?;
@@ -128,7 +129,15 @@ impl Helpers {
 		let wait = send_wait(self.settings.peer_timeout, route.hops.len());
 		let resolved = tokio::time::timeout(wait, async {
 			loop {
-				match events.recv().await {
+				let event = tokio::select! {
+					// The preimage seen in the next hop's settlement: the receipt, at once.
+					receipt = receipts.recv() => match receipt {
+						Ok((who, seen)) if who == *account && seen == lock => return true,
+						_ => continue,
+					},
+					event = events.recv() => event,
+				};
+				match event {
 					Ok(e)
 						if e.account == *account
 							&& e.channel == channel
