@@ -13,6 +13,9 @@ use rsmc::{
 use std::{collections::HashMap, sync::Arc, time::Duration};
 use vbank_runtime::AccountId;
 
+/// How long a step waits before asking a busy peer again.
+const PAUSE: Duration = Duration::from_millis(5);
+
 /// Open connections to other nodes, by URL.
 #[derive(Default)]
 pub struct Remotes(std::sync::Mutex<HashMap<String, Arc<WsClient>>>);
@@ -88,7 +91,9 @@ impl Transport for NodeTransport<'_> {
 		}
 	}
 
+	/// A busy peer is mostly finishing one exchange (its own payment, or the settlement a
+	/// routed payment's receipt overtook): a few milliseconds, so ask again soon.
 	async fn pause(&self) {
-		tokio::time::sleep(Duration::from_millis(50)).await
+		tokio::time::sleep(PAUSE).await
 	}
 }
