@@ -1,0 +1,174 @@
+//! What reaches the helpers from outside and what they do about it: the protocol messages of
+//! peers and strangers (`rsmc_message`, or a helper of this node), and the progress each step
+//! makes — a handshake followed by a deposit, an HTLC added to us paid on or settled, a
+//! preimage seen settled upstream at once.
+
+use super::{party::Party, peer_url, EventKind, Failure, Helpers, LOG};
+use rsmc::{
+	transport::{answer, Miss},
+	Body, HtlcUpdate, Message, Progress,
+};
+use std::sync::Arc;
+use vbank_primitives::ChannelId;
+
+impl Helpers {
+	/// Report what a helper's step achieved, and act on it: a handshake done is followed by
+	/// our deposit; a secret learned after a liquidation by the watchtower's next look.
+	pub(super) fn progressed(&self, party: &Arc<Party>, channel: ChannelId, progress: &Progress) {
+		party.remember(channel);
+		let kind = match progress {
+			Progress::Handshake => {
+				self.deposit_later(party.clone(), channel);
+				EventKind::Handshake
+			},
+			Progress::Offered => EventKind::Offered,
+			Progress::Paid { .. } => EventKind::Paid,
+			Progress::Received { .. } => EventKind::Received,
+			Progress::Yielded => {
+				log::debug!(target: LOG, "💸 {} bank {channel}: our payment gave way to the peer's; proposing it again after", party.account);
+				return;
+			},
+			Progress::SecretsLearned => {
+				log::info!(target: LOG, "💸 {} bank {channel}: the peer revealed a secret after the liquidation", party.account);
+				self.submit_owed(party);
+				return;
+			},
+			Progress::Htlc { update, by_us, .. } => {
+				self.htlc_progressed(party, channel, update, *by_us);
+				return;
+			},
+		};
+		self.emit(party, kind, channel);
+	}
+
+	/// Report an HTLC update made final on `channel`, and act on what the peer did: an HTLC
+	/// added to us is paid on, settled or failed; one of ours settled gives us its preimage
+	/// (kept before it is told) to settle upstream with; one of ours failed is failed upstream.
+	fn htlc_progressed(
+		&self,
+		party: &Arc<Party>,
+		channel: ChannelId,
+		update: &HtlcUpdate,
+		by_us: bool,
+	) {
+		let kind = match update {
+			HtlcUpdate::Add(_) | HtlcUpdate::AddRouted { .. } => EventKind::HtlcAdded,
+			HtlcUpdate::Settle { .. } => EventKind::HtlcSettled,
+			HtlcUpdate::Fail { .. } => EventKind::HtlcFailed,
+		};
+		let lock = update.hashlock();
+		match (by_us, update) {
+			(false, HtlcUpdate::Settle { preimage, .. }) => self.preimage_seen(party, *preimage),
+			// Ours settled: the peer revoked every sheet with it, the preimage has done its work
+			// here (unless another bank holds the same lock, or `rsmc_send` still reads it).
+			(true, HtlcUpdate::Settle { .. }) => party.forget_preimage_if_done(lock),
+			_ => {},
+		}
+		self.emit_htlc(party, kind, channel, lock);
+		let Some(me) = self.me.upgrade() else { return };
+		if by_us {
+			return;
+		}
+		let party = party.clone();
+		match update {
+			HtlcUpdate::Add(_) | HtlcUpdate::AddRouted { .. } => {
+				let (htlc, onward) = update.added().expect("an addition");
+				let (htlc, onward) = (htlc.clone(), onward.to_vec());
+				tokio::spawn(me.incoming(party, channel, htlc, onward));
+			},
+			// Settled upstream when the preimage was seen (above).
+			HtlcUpdate::Settle { .. } => {},
+			HtlcUpdate::Fail { .. } => {
+				tokio::spawn(me.failed_downstream(party, lock));
+			},
+		}
+	}
+
+	/// A protocol message from anybody (`rsmc_message`): the answer of the helper it is for,
+	/// the other client of its bank. `from_url`, where the sender's node is reached, is kept
+	/// only for a bank a signed `Open` starts. Anything not signed by a bank's other client
+	/// is ignored.
+	pub async fn receive(
+		&self,
+		message: &Message,
+		from_url: Option<String>,
+	) -> Result<Option<Message>, Failure> {
+		let channel = message.channel;
+		let genesis = self.chain.genesis;
+		let party = match &message.body {
+			Body::Open { clients, .. } => self.parties.get(&clients[1]),
+			_ => self.parties.values().find(|p| {
+				p.bank(channel).is_some_and(|b| message.is_signed_by(&genesis, b.peer()))
+			}),
+		};
+		let Some(party) = party else { return Ok(None) };
+		let from_url = peer_url(from_url)?;
+		self.answer(party, message, from_url).await.map_err(|miss| match miss {
+			Miss::Busy(e) => Failure::Busy(e),
+			Miss::Refused(e) | Miss::Unreachable(e) => Failure::Refused(e),
+		})
+	}
+
+	/// `party`'s answer to `message`, with what it takes besides the protocol: the chain
+	/// must hold a bank a new `Open` speaks of, on the terms it states.
+	pub(super) async fn answer(
+		&self,
+		party: &Arc<Party>,
+		message: &Message,
+		from_url: Option<String>,
+	) -> Result<Option<Message>, Miss> {
+		let channel = message.channel;
+		if party.ignores(channel) {
+			// Gone silent (`rsmc_testIgnore`): the sender times out first.
+			tokio::time::sleep(self.settings.peer_timeout * 2).await;
+			return Err(Miss::Unreachable(format!("bank {channel} is ignored (a test's cheat)")));
+		}
+		let opening = matches!(message.body, Body::Open { .. }) && party.bank(channel).is_none();
+		if opening {
+			self.check_open(message).await.map_err(|e| Miss::Refused(e.to_string()))?;
+		}
+		let helper = match (opening, party.helper(channel)) {
+			(_, Some(helper)) => helper,
+			(true, None) => party.helper_or_new(channel),
+			(false, None) => return Err(Miss::Refused(format!("no bank {channel} here"))),
+		};
+		let (reply, progress) = answer(&helper, message);
+		if opening {
+			party.drop_if_empty(channel);
+		}
+		if opening && party.bank(channel).is_some() {
+			if let Some(url) = from_url {
+				party.peers.set(channel, Some(url)).map_err(Miss::Refused)?;
+			}
+			if party.bank(channel).is_some_and(|b| b.is_offered()) {
+				self.emit(party, EventKind::Offered, channel);
+			}
+		}
+		// A preimage the next hop shows us settles upstream at once, while its own settlement
+		// finishes: whatever becomes of that, the preimage is ours to claim with.
+		if let (Ok(Some(_)), Body::Update { update: HtlcUpdate::Settle { preimage, .. }, .. }) =
+			(&reply, &message.body)
+		{
+			self.preimage_seen(party, *preimage);
+		}
+		if let Some(progress) = progress {
+			self.progressed(party, channel, &progress);
+		}
+		reply
+	}
+
+	/// `party` saw a preimage of an HTLC it sent: keep it, then settle upstream with it; once.
+	/// (Kept first: the settlement forgets it once nothing is locked under it any more.) A
+	/// `rsmc_send` waiting for it is told at once: the preimage is the payer's receipt.
+	fn preimage_seen(&self, party: &Arc<Party>, preimage: vbank_primitives::Preimage) {
+		let lock = vbank_primitives::hashlock(&preimage);
+		if party.preimage(&lock).is_some() {
+			return;
+		}
+		party.learn(lock, preimage);
+		if let Some(me) = self.me.upgrade() {
+			tokio::spawn(me.learned(party.clone(), lock, preimage));
+		}
+		let _ = self.receipts.send((party.account.clone(), lock));
+	}
+}
