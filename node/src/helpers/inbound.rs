@@ -58,9 +58,11 @@ impl Helpers {
 		};
 		let lock = update.hashlock();
 		match (by_us, update) {
+			// Seen already if its `Update` came as a request (`answer`); not if it came as the
+			// answer to one of ours (a collision): then now, before the event.
 			(false, HtlcUpdate::Settle { preimage, .. }) => self.preimage_seen(party, *preimage),
-			// Ours settled: the peer revoked every sheet with it, the preimage has done its work
-			// here (unless another bank holds the same lock, or `rsmc_send` still reads it).
+			// Ours settled: the peer revoked every sheet with it, the preimage has done its
+			// work here (unless another bank holds the same lock).
 			(true, HtlcUpdate::Settle { .. }) => party.forget_preimage_if_done(lock),
 			_ => {},
 		}
@@ -157,18 +159,18 @@ impl Helpers {
 		reply
 	}
 
-	/// `party` saw a preimage of an HTLC it sent: keep it, then settle upstream with it; once.
-	/// (Kept first: the settlement forgets it once nothing is locked under it any more.) A
-	/// `rsmc_send` waiting for it is told at once: the preimage is the payer's receipt.
+	/// `party` saw a preimage of an HTLC it sent. Where an HTLC under it is paid to us, keep
+	/// it, then settle upstream with it (kept first: the settlement forgets it once nothing is
+	/// locked under it any more); once. A `rsmc_send` waiting for it is told at once: the
+	/// preimage is the payer's receipt.
 	fn preimage_seen(&self, party: &Arc<Party>, preimage: vbank_primitives::Preimage) {
 		let lock = vbank_primitives::hashlock(&preimage);
-		if party.preimage(&lock).is_some() {
-			return;
+		if party.preimage(&lock).is_none() && party.is_owed(lock) {
+			party.learn(lock, preimage);
+			if let Some(me) = self.me.upgrade() {
+				tokio::spawn(me.learned(party.clone(), lock, preimage));
+			}
 		}
-		party.learn(lock, preimage);
-		if let Some(me) = self.me.upgrade() {
-			tokio::spawn(me.learned(party.clone(), lock, preimage));
-		}
-		let _ = self.receipts.send((party.account.clone(), lock));
+		let _ = self.receipts.send((party.account.clone(), lock, preimage));
 	}
 }

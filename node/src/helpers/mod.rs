@@ -151,7 +151,7 @@ pub struct Helpers {
 	me: Weak<Self>,
 	/// Each preimage a helper sees for an HTLC it sent, as (account, hashlock), for the
 	/// `rsmc_send` waiting for it.
-	receipts: broadcast::Sender<(AccountId, sp_core::H256)>,
+	receipts: broadcast::Sender<(AccountId, sp_core::H256, vbank_primitives::Preimage)>,
 }
 
 /// A bank as `rsmc_banks` shows it.

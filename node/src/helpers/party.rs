@@ -282,11 +282,7 @@ impl Party {
 			return;
 		}
 		let known = Some(Known { preimage, invoice: None });
-		let owed =
-			self.channels().into_iter().filter_map(|c| self.bank(c)).any(|b| {
-				b.htlcs().iter().any(|h| h.hashlock == lock && usize::from(h.from) != b.me())
-			});
-		if !owed {
+		if !self.is_owed(lock) {
 			return self.preimages.set_lazily(lock, known);
 		}
 		if let Err(e) = self.preimages.set(lock, known) {
@@ -300,6 +296,14 @@ impl Party {
 			.into_iter()
 			.filter_map(|c| self.bank(c))
 			.any(|b| b.htlcs().iter().any(|h| h.hashlock == lock))
+	}
+
+	/// Whether an HTLC under `lock` is paid to us on one of our banks (its newest sheet).
+	pub(super) fn is_owed(&self, lock: sp_core::H256) -> bool {
+		self.channels()
+			.into_iter()
+			.filter_map(|c| self.bank(c))
+			.any(|b| b.htlcs().iter().any(|h| h.hashlock == lock && usize::from(h.from) != b.me()))
 	}
 
 	/// Keep a preimage shown on chain if an HTLC of one of our banks is locked under it.

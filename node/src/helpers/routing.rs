@@ -127,12 +127,16 @@ impl Helpers {
 		log::info!(target: LOG, "💸 {account} sends {amount} to {payee} through {:?}", route.hops);
 		// Settled or failed by the next hop, off chain or on.
 		let wait = send_wait(self.settings.peer_timeout, route.hops.len());
+		// The preimage, once seen in the next hop's settlement (the receipt, at once) or
+		// learned from a claim on chain (kept then, as a bank still holds its HTLC); `None`
+		// if the payment failed.
 		let resolved = tokio::time::timeout(wait, async {
 			loop {
 				let event = tokio::select! {
-					// The preimage seen in the next hop's settlement: the receipt, at once.
 					receipt = receipts.recv() => match receipt {
-						Ok((who, seen)) if who == *account && seen == lock => return true,
+						Ok((who, seen, preimage)) if who == *account && seen == lock => {
+							return Some(Some(preimage))
+						},
 						_ => continue,
 					},
 					event = events.recv() => event,
@@ -144,27 +148,26 @@ impl Helpers {
 							&& e.hashlock == Some(lock) =>
 					{
 						match e.kind {
-							EventKind::HtlcSettled => return true,
-							EventKind::HtlcFailed => return false,
+							EventKind::HtlcSettled => return Some(party.preimage(&lock)),
+							EventKind::HtlcFailed => return None,
 							_ => {},
 						}
 					},
 					Ok(_) | Err(RecvError::Lagged(_)) => {},
-					Err(RecvError::Closed) => return false,
+					Err(RecvError::Closed) => return None,
 				}
 			}
 		})
 		.await;
 		match resolved {
-			Ok(true) => {
-				let preimage = party
-					.preimage(&lock)
+			Ok(Some(preimage)) => {
+				let preimage = preimage
 					.ok_or_else(|| Failure::Store("the preimage learned was not kept".into()))?;
 				party.forget_preimage_if_done(lock);
 				let channels = route.hops.iter().map(|h| h.channel).collect();
 				Ok(Sent { preimage, route: channels, amount, fees: route.fees })
 			},
-			Ok(false) => Err(Failure::Refused(format!(
+			Ok(None) => Err(Failure::Refused(format!(
 				"the payment failed on the route {:?}; its HTLC went back to us",
 				route.hops.iter().map(|h| h.channel).collect::<Vec<_>>()
 			))),
