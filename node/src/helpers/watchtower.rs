@@ -133,8 +133,9 @@ impl Helpers {
 		for party in &holders {
 			self.emit_htlc(party, kind, channel, lock);
 		}
+		// Only accounts an HTLC under the lock is owed to have anything to settle or fail.
 		if let Some(me) = self.me.upgrade() {
-			for party in self.parties.values() {
+			for party in self.parties.values().filter(|p| p.is_owed(lock)) {
 				let party = party.clone();
 				match preimage {
 					Some(preimage) => drop(tokio::spawn(me.clone().learned(party, lock, preimage))),
