@@ -133,6 +133,8 @@ impl Helpers {
 		let resolved = tokio::time::timeout(wait, async {
 			loop {
 				let event = tokio::select! {
+					// The receipt is sent before the settlement's event: look at it first.
+					biased;
 					receipt = receipts.recv() => match receipt {
 						Ok((who, seen, preimage)) if who == *account && seen == lock => {
 							return Some(Some(preimage))
