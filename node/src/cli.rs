@@ -84,7 +84,14 @@ pub struct HelperParams {
 
 	/// Blocks an HTLC this node's helpers pass on must expire before the one they were given,
 	/// and that a payee's HTLC is given to expire: the time each hop has to claim on chain.
-	#[arg(long = "rsmc-htlc-delta", value_name = "BLOCKS", default_value_t = 40)]
+	/// At least 12 (`rsmc::route::MIN_DELTA`): fewer leave no room for a liquidation and its
+	/// claim.
+	#[arg(
+		long = "rsmc-htlc-delta",
+		value_name = "BLOCKS",
+		default_value_t = 40,
+		value_parser = clap::value_parser!(u32).range(i64::from(rsmc::route::MIN_DELTA)..)
+	)]
 	pub htlc_delta: u32,
 
 	/// What this node's helpers take, in planck, for passing a payment on (and what routes
@@ -144,6 +151,22 @@ pub enum Subcommand {
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	/// M4 of the HTLC review: a delta of 3 or less made the on-chain fallback impossible.
+	#[test]
+	fn the_htlc_delta_has_a_floor() {
+		use clap::Parser;
+		#[derive(Parser)]
+		struct Flags {
+			#[command(flatten)]
+			rsmc: HelperParams,
+		}
+		let parse = |delta: &str| Flags::try_parse_from(["vbank-node", "--rsmc-htlc-delta", delta]);
+		let low = parse("11").err().expect("11 is under the floor").to_string();
+		assert!(low.contains("12"), "{low}");
+		assert_eq!(parse("12").ok().map(|f| f.rsmc.htlc_delta), Some(12));
+		assert_eq!(Flags::try_parse_from(["vbank-node"]).unwrap().rsmc.htlc_delta, 40);
+	}
 
 	#[test]
 	fn consensus_parses_both_forms_and_names_the_problem() {

@@ -115,10 +115,11 @@ pub fn owed_htlcs(
 		.collect()
 }
 
-/// Why a running `bank` must go on chain at block `now`, if it must: an HTLC we sent has
-/// expired with the peer neither settling nor failing it (only the chain gives it back), or
-/// one paid to us whose preimage we know is within `margin` blocks of its expiry, the peer
-/// not having taken our settlement.
+/// Why a running `bank` must go on chain at block `now`, if it must: an HTLC we sent (on our
+/// newest sheet, or only offered, the peer silent since) has expired with the peer neither
+/// settling nor failing it (only the chain gives it back, or a liquidation with our sheet
+/// rules it out), or one paid to us whose preimage we know is within `margin` blocks of its
+/// expiry, the peer not having taken our settlement.
 pub fn htlc_deadline(
 	bank: &Bank,
 	preimage: impl Fn(&H256) -> Option<Preimage>,
@@ -126,7 +127,9 @@ pub fn htlc_deadline(
 	margin: BlockNumber,
 ) -> Option<&'static str> {
 	let next = now.saturating_add(1);
-	bank.htlcs().iter().find_map(|htlc| {
+	let offered = bank.ledger().map_or(&[][..], |l| &l.peer_htlcs[..]);
+	let offered = offered.iter().filter(|h| h.from == bank.me);
+	bank.htlcs().iter().chain(offered).find_map(|htlc| {
 		let expiry = BlockNumber::from(htlc.expiry);
 		if usize::from(htlc.from) == bank.me() {
 			(next >= expiry).then_some("an HTLC we sent expired unresolved")

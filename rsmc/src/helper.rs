@@ -216,7 +216,18 @@ impl<S: Store> Helper<S> {
 		self.banks.get(&channel)?.retransmission(&*self.signer)
 	}
 
-	/// The newest sheet we can liquidate `channel` with.
+	/// Decide to liquidate `channel` with our newest sheet: the bank is marked, durably, before
+	/// the sheet is handed back, and from then on nothing more is signed or revealed on it;
+	/// the liquidation is owed to the chain ([`Self::owed_calls`]) until the chain shows it.
+	pub fn liquidate(&mut self, channel: ChannelId) -> Result<Liquidation, HelperError> {
+		self.transition(channel, |bank, _| {
+			bank.begin_liquidation()
+				.ok_or(Error::UnexpectedMessage { phase: "opening", message: "liquidation" })
+		})
+	}
+
+	/// The newest sheet we can liquidate `channel` with, changing nothing: a liquidation goes
+	/// through [`Self::liquidate`].
 	pub fn liquidation(&self, channel: ChannelId) -> Result<Liquidation, HelperError> {
 		let bank = self.banks.get(&channel).ok_or(HelperError::UnknownBank(channel))?;
 		bank.liquidation().ok_or(HelperError::Protocol(Error::UnexpectedMessage {
@@ -252,12 +263,16 @@ impl<S: Store> Helper<S> {
 		}
 	}
 
-	/// Every call owed to the chain at block `now`, penalties first.
+	/// Every call owed to the chain at block `now`, penalties first: a liquidation we decided on
+	/// and the chain has not shown yet, and what a liquidated bank owes.
 	pub fn owed_calls(&self, now: BlockNumber) -> Vec<ChainCall> {
 		let mut calls: Vec<_> = self
 			.banks
 			.values()
-			.filter_map(|bank| owed(bank, bank.ledger()?.liquidated.as_ref()?, now))
+			.filter_map(|bank| match bank.pending_liquidation() {
+				Some(sheet) => Some(ChainCall::Liquidate(sheet)),
+				None => owed(bank, bank.ledger()?.liquidated.as_ref()?, now),
+			})
 			.collect();
 		calls.sort_by_key(|call| !call.is_penalty());
 		calls

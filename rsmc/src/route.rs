@@ -120,12 +120,33 @@ pub fn find_route(
 	Some(Route { hops, fees })
 }
 
+/// The fewest blocks an intermediary may keep between an outgoing HTLC's expiry and the
+/// incoming one's (`--rsmc-htlc-delta`): under it, the margin left to go on chain and claim
+/// ([`Forwarding::margin`]) can't hold a liquidation and a claim.
+pub const MIN_DELTA: u32 = 12;
+
 /// What an intermediary asks of an HTLC it forwards: `fee` for itself, and `delta` blocks
 /// between the outgoing HTLC's expiry and the incoming one's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Forwarding {
 	pub fee: Balance,
 	pub delta: u32,
+}
+
+impl Forwarding {
+	/// How many blocks before an HTLC paid to us expires we go on chain to claim it when the
+	/// peer has not taken our settlement: half the delta, and never fewer than 6 (a
+	/// liquidation, its claim, and blocks to spare for a busy chain).
+	pub fn margin(&self) -> u32 {
+		(self.delta / 2).max(MIN_DELTA / 2)
+	}
+
+	/// The fewest blocks an HTLC paid to us as the payee must have left before we reveal its
+	/// preimage: enough to go on chain and claim it if the peer takes the preimage and never
+	/// settles (a last hop that waits for the HTLC to expire otherwise).
+	pub fn min_final(&self) -> u32 {
+		self.margin() + 2
+	}
 }
 
 /// The hop an intermediary locks for `incoming`, which asks it to lock `onward` next, at block
@@ -160,13 +181,23 @@ pub fn next_hop<'a>(
 }
 
 /// Whether a payee reveals its preimage for `htlc`, paid against an invoice of
-/// `invoice_amount`, at block `now`: it brings the whole amount and is still claimable.
-pub fn payee_accepts(htlc: &Htlc, invoice_amount: Balance, now: u32) -> Result<(), &'static str> {
+/// `invoice_amount`, at block `now`: it brings the whole amount and leaves more than
+/// `min_final` blocks ([`Forwarding::min_final`]) to claim it on chain should the peer take
+/// the preimage and never settle.
+pub fn payee_accepts(
+	htlc: &Htlc,
+	invoice_amount: Balance,
+	now: u32,
+	min_final: u32,
+) -> Result<(), &'static str> {
 	if htlc.amount < invoice_amount {
 		return Err("the HTLC brings less than the invoice asks");
 	}
 	if htlc.expiry <= now.saturating_add(1) {
 		return Err("the HTLC has expired");
+	}
+	if htlc.expiry <= now.saturating_add(min_final) {
+		return Err("the HTLC expires too soon to be claimed on chain");
 	}
 	Ok(())
 }
@@ -287,8 +318,34 @@ mod tests {
 
 	#[test]
 	fn a_payee_reveals_only_for_the_whole_amount_before_expiry() {
-		assert_eq!(payee_accepts(&htlc(40, 110), 40, 100), Ok(()));
-		assert!(payee_accepts(&htlc(39, 110), 40, 100).is_err());
-		assert!(payee_accepts(&htlc(40, 101), 40, 100).is_err());
+		assert_eq!(payee_accepts(&htlc(40, 110), 40, 100, 2), Ok(()));
+		assert!(payee_accepts(&htlc(39, 110), 40, 100, 2).is_err());
+		assert!(payee_accepts(&htlc(40, 101), 40, 100, 2).is_err());
+	}
+
+	/// C6: a last hop that forwards with 2 blocks left would take the preimage, claim upstream
+	/// and let the payee's HTLC expire; the payee reveals only with time to claim on chain.
+	#[test]
+	fn a_payee_keeps_its_preimage_for_an_htlc_too_short_to_claim_on_chain() {
+		let forwarding = Forwarding { fee: 0, delta: 40 };
+		let min_final = forwarding.min_final();
+		assert_eq!(min_final, 22);
+		let short = htlc(40, 102);
+		assert!(payee_accepts(&short, 40, 100, min_final).unwrap_err().contains("too soon"));
+		assert!(payee_accepts(&htlc(40, 100 + min_final), 40, 100, min_final).is_err());
+		assert_eq!(payee_accepts(&htlc(40, 101 + min_final), 40, 100, min_final), Ok(()));
+	}
+
+	/// M4: whatever the delta, the margin left to claim on chain holds a liquidation and a
+	/// claim, and the payee's minimum is within what a payer gives the last hop.
+	#[test]
+	fn the_margin_to_claim_never_shrinks_below_six_blocks() {
+		for delta in [0, 1, 3, MIN_DELTA, 13, 40, 1_000] {
+			let forwarding = Forwarding { fee: 0, delta };
+			assert!(forwarding.margin() >= 6, "delta {delta}");
+			if delta >= MIN_DELTA {
+				assert!(forwarding.min_final() <= delta, "delta {delta}");
+			}
+		}
 	}
 }

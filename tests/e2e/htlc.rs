@@ -145,7 +145,7 @@ impl Network {
 	}
 }
 
-fn open(
+pub(crate) fn open(
 	chain: &Chain,
 	opener: Sr25519Keyring,
 	peer: Sr25519Keyring,
@@ -277,7 +277,7 @@ fn bob_goes_silent_after_forwarding_charlie_claims_on_chain_and_bob_claims_from_
 
 #[test]
 fn charlie_never_reveals_and_after_expiry_the_amounts_go_back_hop_by_hop() {
-	let flags = ["--rsmc-test-cheats", "--rsmc-peer-timeout", "3", "--rsmc-htlc-delta", "6"];
+	let flags = ["--rsmc-test-cheats", "--rsmc-peer-timeout", "3", "--rsmc-htlc-delta", "12"];
 	let net = Network::two_nodes(&flags, &["--consensus", "manual-seal-400"]);
 	let (ab, bc) = (net.ab, net.bc);
 	net.a.rpc("rsmc_testHold", rpc_params![addr(Charlie)]);

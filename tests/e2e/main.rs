@@ -7,6 +7,7 @@ mod htlc;
 mod load;
 mod node;
 mod polkadot_js;
+mod routing_safety;
 mod rpc_inputs;
 mod rpc_server;
 mod safety;

@@ -3,7 +3,7 @@
 //! makes — a handshake followed by a deposit, an HTLC added to us paid on or settled, a
 //! preimage seen settled upstream at once.
 
-use super::{party::Party, peer_url, EventKind, Failure, Helpers, LOG};
+use super::{guard, party::Party, peer_url, EventKind, Failure, Helpers, LOG};
 use rsmc::{
 	transport::{answer, Miss},
 	Body, HtlcUpdate, Message, Progress,
@@ -76,12 +76,12 @@ impl Helpers {
 			HtlcUpdate::Add(_) | HtlcUpdate::AddRouted { .. } => {
 				let (htlc, onward) = update.added().expect("an addition");
 				let (htlc, onward) = (htlc.clone(), onward.to_vec());
-				tokio::spawn(me.incoming(party, channel, htlc, onward));
+				guard::spawn("forwarding", me.incoming(party, channel, htlc, onward));
 			},
 			// Settled upstream when the preimage was seen (above).
 			HtlcUpdate::Settle { .. } => {},
 			HtlcUpdate::Fail { .. } => {
-				tokio::spawn(me.failed_downstream(party, lock));
+				guard::spawn("failing upstream", me.failed_downstream(party, lock));
 			},
 		}
 	}
@@ -168,7 +168,7 @@ impl Helpers {
 		if party.preimage(&lock).is_none() && party.is_owed(lock) {
 			party.learn(lock, preimage);
 			if let Some(me) = self.me.upgrade() {
-				tokio::spawn(me.learned(party.clone(), lock, preimage));
+				guard::spawn("settling upstream", me.learned(party.clone(), lock, preimage));
 			}
 		}
 		let _ = self.receipts.send((party.account.clone(), lock, preimage));

@@ -11,6 +11,7 @@
 
 pub mod chain;
 pub mod events;
+mod guard;
 mod inbound;
 mod opening;
 mod party;
@@ -363,7 +364,9 @@ impl Helpers {
 		Ok(("close", closing.balances))
 	}
 
-	/// Liquidate `channel` with our newest sheet: `(nonce, unlock_at)`.
+	/// Liquidate `channel` with our newest sheet: `(nonce, unlock_at)`. The bank is marked
+	/// first, durably: from then on nothing more is signed or revealed on it, and the
+	/// watchtower owes the liquidation to the chain until it is there.
 	pub async fn liquidate(
 		&self,
 		account: &AccountId,
@@ -371,7 +374,7 @@ impl Helpers {
 	) -> Result<(Nonce, BlockNumber), Failure> {
 		let party = self.party(account)?;
 		let sheet = party
-			.with(channel, |h| h.liquidation(channel))
+			.with(channel, |h| h.liquidate(channel))
 			.unwrap_or(Err(HelperError::UnknownBank(channel)))?;
 		self.submit_liquidation(party, sheet).await
 	}

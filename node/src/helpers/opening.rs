@@ -196,7 +196,7 @@ impl Helpers {
 	pub(super) fn deposit_later(&self, party: Arc<Party>, channel: ChannelId) {
 		let chain = self.chain.clone();
 		let events = self.events.clone();
-		tokio::spawn(async move {
+		super::guard::spawn("a deposit", async move {
 			for attempt in 1..=3 {
 				let Ok(Some(on_chain)) = chain.channel(channel) else { return };
 				let Some(me) = on_chain.client_index(&party.account) else { return };

@@ -26,10 +26,14 @@ pub struct Sent {
 }
 
 /// What an HTLC paid to us becomes.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Resolve {
+	/// Settle the first HTLC under the lock paid to us: any is ours with the preimage.
 	Settle(Preimage),
-	Fail,
+	/// Fail this one (its amount and expiry pick it among several under one lock).
+	Fail(Htlc),
+	/// Fail every HTLC under the lock paid to us, one at a time.
+	FailAny,
 }
 
 impl Helpers {
@@ -44,7 +48,7 @@ impl Helpers {
 			.channels()
 			.into_iter()
 			.filter_map(|c| party.bank(c))
-			.filter(|b| b.ledger().is_some_and(|l| l.liquidated.is_none()))
+			.filter(|b| b.is_live())
 			.map(|b| b.balances()[1 - b.me()])
 			.max()
 			.unwrap_or(0);
@@ -62,7 +66,9 @@ impl Helpers {
 	}
 
 	/// The banks on chain as `party` can route through them: running ones, what each client
-	/// can send (exact for ours, the bank's total for others').
+	/// can send (exact for ours, the bank's total for others'). A bank that names us but that
+	/// our helper does not hold is a stranger's (anyone can open one on chain): no route of
+	/// ours goes through it.
 	fn edges(&self, party: &Party) -> Result<Vec<Edge>, Failure> {
 		let next = self.chain.next_channel_id().map_err(Failure::Chain)?;
 		let mut edges = Vec::new();
@@ -74,10 +80,9 @@ impl Helpers {
 				continue;
 			}
 			let can_send = match party.bank(channel) {
-				Some(ours) if ours.ledger().is_some_and(|l| l.liquidated.is_none()) => {
-					ours.balances()
-				},
+				Some(ours) if ours.is_live() => ours.balances(),
 				Some(_) => continue,
+				None if bank.clients.contains(&party.account) => continue,
 				None => [bank.total().unwrap_or_default(); 2],
 			};
 			edges.push(Edge { channel, clients: bank.clients.clone(), can_send });
@@ -87,7 +92,8 @@ impl Helpers {
 
 	/// Pay `amount` to `payee` against `lock` through the route with the fewest hops, then
 	/// the lowest fees; returns once the payee's preimage has come back. Refused before
-	/// anything is locked when no route has the capacity.
+	/// anything is locked when no route has the capacity, or while an HTLC of ours under
+	/// `lock` may still be paid out (a retry would pay twice).
 	pub async fn send(
 		&self,
 		account: &AccountId,
@@ -98,6 +104,12 @@ impl Helpers {
 		let party = self.party(account)?;
 		if amount == 0 {
 			return Err(Failure::BadRequest("a payment of nothing".into()));
+		}
+		if self.offering(party, lock) {
+			return Err(Failure::Busy(format!(
+				"an HTLC of {account} under hashlock {lock:?} is still pending: it is settled, or \
+				 given back by its expiry; retry after"
+			)));
 		}
 		let edges = self.edges(party)?;
 		let (_, now) = self.chain.best();
@@ -111,9 +123,10 @@ impl Helpers {
 				))
 			},
 		)?;
-		let (first, onward) = route.hops.split_first().expect("a route has a hop");
+		let no_hop = || Failure::Refused(format!("no route from {account} to {payee}"));
+		let (first, onward) = route.hops.split_first().ok_or_else(no_hop)?;
 		let channel = first.channel;
-		let me = party.bank(channel).map(|b| b.me).expect("our own bank");
+		let me = party.bank(channel).map(|b| b.me).ok_or_else(no_hop)?;
 		let htlc = Htlc { from: me, amount: first.amount, hashlock: lock, expiry: first.expiry };
 		let update = match onward {
 			[] => HtlcUpdate::Add(htlc),
@@ -121,9 +134,20 @@ impl Helpers {
 		};
 		let mut events = self.subscribe();
 		let mut receipts = self.receipts.subscribe();
-		self.drive(party, channel, async |d| d.update(channel, |_| Ok(update.clone())).await)
-			.await
-			.map_err(Failure::from)?;
+		let added =
+			self.drive(party, channel, async |d| d.update(channel, |_| Ok(update.clone())).await);
+		if let Err(e) = added.await {
+			// Our offer left signed: the peer may yet take it, or liquidate with it. Not failed
+			// until it is irrevocably gone (M2 of the review).
+			if party.bank(channel).is_some_and(|b| b.offers(lock)) {
+				return Err(Failure::PeerSilent(format!(
+					"{e}; the HTLC may still be locked on bank {channel}: it is settled, or given \
+					 back by block {} at the latest",
+					first.expiry
+				)));
+			}
+			return Err(e.into());
+		}
 		log::info!(target: LOG, "💸 {account} sends {amount} to {payee} through {:?}", route.hops);
 		// Settled or failed by the next hop, off chain or on.
 		let wait = send_wait(self.settings.peer_timeout, route.hops.len());
@@ -192,6 +216,13 @@ impl Helpers {
 	) {
 		let (_, now) = self.chain.best();
 		let lock = htlc.hashlock;
+		if !onward.is_empty() && self.offering(&party, lock) {
+			// We already pay an HTLC out under this lock (a payer's retry, or a loop in the
+			// route): two outgoing HTLCs under one lock would leave us unable to tell which
+			// incoming one to fail. This one was never passed on: failing it is safe.
+			log::info!(target: LOG, "💸 {} bank {channel}: failing HTLC {lock:?}: an HTLC of ours under it is pending", party.account);
+			return self.resolve(&party, channel, lock, Resolve::Fail(htlc)).await;
+		}
 		if onward.is_empty() && party.holds.load(std::sync::atomic::Ordering::Relaxed) {
 			log::info!(target: LOG, "💸 {} bank {channel}: holding {lock:?} (a test's cheat)", party.account);
 			return;
@@ -212,7 +243,7 @@ impl Helpers {
 			Ok(Some(resolve)) => self.resolve(&party, channel, lock, resolve).await,
 			Err(why) => {
 				log::info!(target: LOG, "💸 {} bank {channel}: failing HTLC {lock:?}: {why}", party.account);
-				self.resolve(&party, channel, lock, Resolve::Fail).await
+				self.resolve(&party, channel, lock, Resolve::Fail(htlc)).await
 			},
 		}
 	}
@@ -222,7 +253,7 @@ impl Helpers {
 		let known = party.preimages.get(&htlc.hashlock).ok_or("no invoice of ours")?;
 		let asked = known.invoice.as_deref().ok_or("not an invoice of ours")?;
 		let asked: Balance = asked.parse().map_err(|_| "a damaged invoice")?;
-		payee_accepts(htlc, asked, now)?;
+		payee_accepts(htlc, asked, now, self.settings.forwarding.min_final())?;
 		Ok(known.preimage)
 	}
 
@@ -249,9 +280,17 @@ impl Helpers {
 			[] => HtlcUpdate::Add(htlc),
 			rest => HtlcUpdate::AddRouted { htlc, onward: rest.to_vec() },
 		};
-		self.drive(party, out, async |d| d.update(out, |_| Ok(update.clone())).await)
-			.await
-			.map_err(|e| format!("the next hop, bank {out}: {e}"))?;
+		let added = self.drive(party, out, async |d| d.update(out, |_| Ok(update.clone())).await);
+		if let Err(e) = added.await {
+			// Our offer left signed: the next peer may take it later, or liquidate with it and
+			// claim. The incoming HTLC stays until the outgoing one is irrevocably gone (failed
+			// off chain, refunded on chain) or settled (C2 of the review).
+			if party.bank(out).is_some_and(|b| b.offers(lock)) {
+				log::warn!(target: LOG, "💸 {} bank {out}: {e}; {lock:?} stays offered, its fate to come", party.account);
+				return Ok(());
+			}
+			return Err(format!("the next hop, bank {out}: {e}"));
+		}
 		log::info!(target: LOG, "💸 {} forwarded {lock:?} from bank {from} to bank {out}", party.account);
 		self.emit_htlc(party, EventKind::Forwarded, out, lock);
 		Ok(())
@@ -262,19 +301,25 @@ impl Helpers {
 	/// watchtower claims), a failure is left to expire (the peer takes it back on chain).
 	async fn resolve(&self, party: &Arc<Party>, channel: ChannelId, lock: H256, resolve: Resolve) {
 		let make = |bank: &Bank| {
-			let index = bank
-				.htlcs()
-				.iter()
-				.position(|h| h.hashlock == lock && usize::from(h.from) != bank.me())
-				.ok_or(Error::BadHtlc("no such HTLC pending to us"))?;
+			let index =
+				bank.htlcs()
+					.iter()
+					.position(|h| {
+						h.hashlock == lock
+							&& h.from != bank.me && match &resolve {
+							Resolve::Fail(htlc) => h == htlc,
+							Resolve::Settle(_) | Resolve::FailAny => true,
+						}
+					})
+					.ok_or(Error::BadHtlc("no such HTLC pending to us"))?;
 			let index = index as u32;
-			Ok(match resolve {
-				Resolve::Settle(preimage) => HtlcUpdate::Settle { index, preimage },
-				Resolve::Fail => HtlcUpdate::Fail { index, hashlock: lock },
+			Ok(match &resolve {
+				Resolve::Settle(preimage) => HtlcUpdate::Settle { index, preimage: *preimage },
+				Resolve::Fail(_) | Resolve::FailAny => HtlcUpdate::Fail { index, hashlock: lock },
 			})
 		};
 		let done = self.drive(party, channel, async |d| d.update(channel, make).await).await;
-		match (done, resolve) {
+		match (done, &resolve) {
 			(Ok(_), _) => {},
 			(Err(DriveError::Silent { why, .. }), Resolve::Settle(_)) => {
 				log::warn!(target: LOG, "💸 {} bank {channel}: {why}; claiming {lock:?} on chain", party.account);
@@ -304,35 +349,45 @@ impl Helpers {
 		}
 	}
 
-	/// An HTLC `party` sent under `lock` came back: fail the ones paid to us under it.
+	/// An HTLC `party` sent under `lock` came back: fail the ones paid to us under it, once
+	/// none we sent under it can still be paid out, off chain or on.
 	pub(super) async fn failed_downstream(self: Arc<Self>, party: Arc<Party>, lock: H256) {
-		// While one we sent is still pending off chain elsewhere, its preimage may yet come
-		// back. (A liquidated bank's newest sheet still lists what the chain paid out.)
-		let pending_out = party.channels().into_iter().filter_map(|c| party.bank(c)).any(|b| {
-			b.ledger().is_some_and(|l| l.liquidated.is_none())
-				&& b.htlcs().iter().any(|h| h.hashlock == lock && usize::from(h.from) == b.me())
-		});
-		if pending_out || party.preimage(&lock).is_some() {
+		if self.offering(&party, lock) || party.preimage(&lock).is_some() {
 			return;
 		}
 		for channel in self.upstream(&party, lock) {
-			self.resolve(&party, channel, lock, Resolve::Fail).await;
+			self.resolve(&party, channel, lock, Resolve::FailAny).await;
 		}
 	}
 
-	/// `party`'s running banks with an HTLC locked under `lock` paid to us.
+	/// Whether an HTLC `party` sent under `lock` may still be paid out: offered on a bank
+	/// off chain ([`Bank::offers`]), or pending on a liquidated bank, where it can be claimed
+	/// until its expiry (C3 of the review: the newest sheet of a liquidated bank is not what
+	/// the chain holds). A chain that can't be read counts as pending.
+	fn offering(&self, party: &Party, lock: H256) -> bool {
+		party.channels().into_iter().filter_map(|c| party.bank(c)).any(|bank| {
+			let Some(ledger) = bank.ledger() else { return false };
+			if ledger.liquidated.is_none() {
+				return bank.offers(lock);
+			}
+			match self.chain.htlcs(bank.channel()) {
+				Ok(htlcs) => {
+					htlcs.iter().flatten().any(|h| h.hashlock == lock && h.from == bank.me)
+				},
+				Err(e) => {
+					log::warn!(target: LOG, "💸 {}: {e}; counting bank {} as pending", party.account, bank.channel());
+					true
+				},
+			}
+		})
+	}
+
+	/// `party`'s live banks with an HTLC locked under `lock` paid to us.
 	fn upstream(&self, party: &Party, lock: H256) -> Vec<ChannelId> {
 		party
 			.channels()
 			.into_iter()
-			.filter(|&c| {
-				party.bank(c).is_some_and(|b| {
-					b.ledger().is_some_and(|l| l.liquidated.is_none())
-						&& b.htlcs()
-							.iter()
-							.any(|h| h.hashlock == lock && usize::from(h.from) != b.me())
-				})
-			})
+			.filter(|&c| party.bank(c).is_some_and(|b| b.is_live() && b.owes_us(lock)))
 			.collect()
 	}
 
@@ -368,12 +423,20 @@ impl Helpers {
 				},
 			};
 		}
-		let margin = (self.settings.forwarding.delta / 2).max(1);
+		let margin = self.settings.forwarding.margin();
 		let Some(why) = htlc_deadline(&bank, known, now.into(), margin.into()) else {
 			return Vec::new();
 		};
 		log::warn!(target: LOG, "💸 {} bank {channel}: {why}; liquidating", party.account);
-		bank.liquidation().map(ChainCall::Liquidate).into_iter().collect()
+		// Marked before it leaves: nothing more is signed on the bank (C1 of the review).
+		match party.with(channel, |h| h.liquidate(channel)) {
+			Some(Ok(sheet)) => vec![ChainCall::Liquidate(sheet)],
+			Some(Err(e)) => {
+				log::warn!(target: LOG, "💸 {} bank {channel}: cannot liquidate: {e}", party.account);
+				Vec::new()
+			},
+			None => Vec::new(),
+		}
 	}
 }
 

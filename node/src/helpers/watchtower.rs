@@ -4,7 +4,7 @@
 //! lock ends. What is owed is stored with the bank and submitted again at every block and on
 //! a timer (an idle instant-seal chain brings no blocks) until it is included or moot.
 
-use super::{chain::OnChain, liquidate_call, party::Party, EventKind, Helpers, LOG};
+use super::{chain::OnChain, guard, liquidate_call, party::Party, EventKind, Helpers, LOG};
 use futures::StreamExt;
 use rsmc::chain::{ChainCall, ChainEvent};
 use sc_client_api::BlockchainEvents;
@@ -47,7 +47,10 @@ async fn follow(helpers: Arc<Helpers>) {
 		let best = *notification.header.number();
 		for number in done.saturating_add(1)..=best {
 			match client.hash(number) {
-				Ok(Some(hash)) => helpers.on_block(number, hash),
+				Ok(Some(hash)) => {
+					// A block the watchtower can't make sense of must not stop it for the next.
+					let _ = guard::caught_now("the watchtower", || helpers.on_block(number, hash));
+				},
 				other => log::warn!(target: LOG, "💸 watchtower: no block {number}: {other:?}"),
 			}
 		}
@@ -138,9 +141,11 @@ impl Helpers {
 			for party in self.parties.values().filter(|p| p.is_owed(lock)) {
 				let party = party.clone();
 				match preimage {
-					Some(preimage) => drop(tokio::spawn(me.clone().learned(party, lock, preimage))),
+					Some(preimage) => {
+						guard::spawn("settling upstream", me.clone().learned(party, lock, preimage))
+					},
 					None if holders.iter().any(|h| h.account == party.account) => {
-						drop(tokio::spawn(me.clone().failed_downstream(party, lock)))
+						guard::spawn("failing upstream", me.clone().failed_downstream(party, lock))
 					},
 					None => {},
 				}
@@ -198,7 +203,10 @@ impl Helpers {
 				party.preimage(&lock).or_else(|| self.chain.preimage(lock).ok().flatten());
 			if let Some(preimage) = preimage {
 				party.learn(lock, preimage);
-				tokio::spawn(me.clone().learned(party.clone(), lock, preimage));
+				guard::spawn(
+					"settling upstream",
+					me.clone().learned(party.clone(), lock, preimage),
+				);
 			}
 		}
 	}
@@ -273,7 +281,7 @@ impl Helpers {
 			log::info!(target: LOG, "💸 {} watchtower: {}", party.account, describe_call(&call));
 			let (chain, party) = (self.chain.clone(), party.clone());
 			let submitting = self.submitting.clone();
-			tokio::spawn(async move {
+			guard::spawn("a watchtower call", async move {
 				let what = describe_call(&call);
 				match chain.submit(&party.pair, chain_call(call)).await {
 					Ok(_) => {

@@ -40,7 +40,7 @@ pub mod pallet {
 	use views::balances_match;
 
 	/// How many blocks from a lock's end `liquidate` looks for room in the release schedule
-	/// before it gives up with [`Error::ReleaseScheduleFull`]: `liquidate`'s weight pays for
+	/// before it leaves the release to `withdraw_by_master`: `liquidate`'s weight pays for
 	/// reading this many full blocks of the schedule, so it is kept small (the runtime's 64
 	/// releases a block make 256 lock ends within the search).
 	pub const RELEASE_SEARCH: u32 = 4;
@@ -183,7 +183,9 @@ pub mod pallet {
 		Running { channel: ChannelId },
 		/// `master` liquidated the bank with sheet `nonce`: the peer has been paid, and the
 		/// master's share is frozen until `unlock_at`; the chain releases it by itself in
-		/// block `release_at` (`unlock_at`, or later when that block's schedule was full).
+		/// block `release_at` (`unlock_at`, or later when that block's schedule was full; the
+		/// largest block number when no block near it had room, and then only
+		/// `withdraw_by_master` releases it).
 		Liquidated {
 			channel: ChannelId,
 			master: T::AccountId,
@@ -261,8 +263,9 @@ pub mod pallet {
 		UnlockOverflow,
 		/// Every bank id has been used.
 		NoChannelIdLeft,
-		/// The release schedule has no room in the [`RELEASE_SEARCH`] blocks from the lock's
-		/// end: try again in a later block.
+		/// No longer returned: a liquidation the release schedule has no room for is released
+		/// by `withdraw_by_master` (its `release_at` is the largest block number). Kept so
+		/// that the errors' indexes stay as clients know them.
 		ReleaseScheduleFull,
 		/// An HTLC of the sheet pays from a client other than 0 or 1, or pays nothing.
 		BadHtlc,

@@ -7,18 +7,24 @@ use crate::{
 };
 use frame_support::pallet_prelude::*;
 use frame_system::pallet_prelude::BlockNumberFor;
-use sp_runtime::traits::CheckedAdd;
+use sp_runtime::traits::{Bounded, CheckedAdd};
 use vbank_primitives::ChannelId;
 
 impl<T: Config> Pallet<T> {
 	/// Put `channel` in the release schedule of the first block from `unlock_at` with
-	/// room: that block.
+	/// room: that block. With no room within [`RELEASE_SEARCH`] blocks, [`Self::never`]: the
+	/// schedule is a convenience and never blocks a liquidation (anyone could fill it ahead
+	/// of an HTLC's deadline), so the master ends the lock with `withdraw_by_master`.
 	pub(crate) fn schedule(
 		channel: ChannelId,
 		unlock_at: BlockNumberFor<T>,
 	) -> Result<BlockNumberFor<T>, DispatchError> {
 		let mut block = unlock_at;
 		for _ in 0..RELEASE_SEARCH {
+			// The largest block number means "never": nothing is scheduled there.
+			if block == Self::never() {
+				break;
+			}
 			// `try_mutate` writes only a block it could push to: a full one is read, not
 			// written back.
 			if Releases::<T>::try_mutate(block, |due| due.try_push(channel)).is_ok() {
@@ -26,11 +32,19 @@ impl<T: Config> Pallet<T> {
 			}
 			block = block.checked_add(&1u32.into()).ok_or(Error::<T>::UnlockOverflow)?;
 		}
-		Err(Error::<T>::ReleaseScheduleFull.into())
+		Ok(Self::never())
+	}
+
+	/// The `release_at` of a liquidation the schedule had no room for: no block releases it.
+	pub(crate) fn never() -> BlockNumberFor<T> {
+		BlockNumberFor::<T>::max_value()
 	}
 
 	/// Take `channel` out of the release schedule of block `release_at`.
 	pub(crate) fn unschedule(channel: ChannelId, release_at: BlockNumberFor<T>) {
+		if release_at == Self::never() {
+			return;
+		}
 		Releases::<T>::mutate_exists(release_at, |due| {
 			if let Some(list) = due {
 				list.retain(|c| *c != channel);

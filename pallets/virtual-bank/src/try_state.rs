@@ -53,7 +53,10 @@ impl<T: Config> Pallet<T> {
 			}
 			if let Some(l) = &bank.liquidation {
 				ensure!(l.release_at >= l.unlock_at, "released before the lock ends");
-				if l.release_at > now && !Self::master_released(channel) {
+				if l.release_at > now
+					&& l.release_at != Self::never()
+					&& !Self::master_released(channel)
+				{
 					ensure!(
 						Releases::<T>::get(l.release_at).contains(&channel),
 						"liquidated bank missing from the release schedule"

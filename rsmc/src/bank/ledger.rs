@@ -99,6 +99,11 @@ pub struct Ledger {
 	pub yielded: u64,
 	/// How many of our HTLC updates became final, counted as `paid` is.
 	pub updated: u64,
+	/// Set, with the nonce of our newest sheet, once we have decided to liquidate with it and
+	/// before the call leaves for the chain: from then on we sign and reveal nothing more, so
+	/// that no message of the peer's can make us revoke the sheet on its way there. Kept last:
+	/// a store written before it decodes with it unset ([`super::Bank::from_stored`]).
+	pub liquidating: Option<Nonce>,
 }
 
 /// A liquidation of the bank seen on chain.
@@ -157,7 +162,14 @@ impl Ledger {
 			paid: 0,
 			yielded: 0,
 			updated: 0,
+			liquidating: None,
 		}
+	}
+
+	/// Whether the bank is liquidated on chain, or our liquidation is on its way there: either
+	/// way nothing more is signed or revealed.
+	pub fn is_going_on_chain(&self) -> bool {
+		self.liquidated.is_some() || self.liquidating.is_some()
 	}
 
 	/// Whether no payment has been made yet.

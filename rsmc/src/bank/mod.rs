@@ -79,7 +79,7 @@ impl Bank {
 		let ledger = self
 			.ledger()
 			.ok_or(Error::UnexpectedMessage { phase: self.phase.name(), message: request })?;
-		if ledger.liquidated.is_some() {
+		if ledger.is_going_on_chain() {
 			return Err(Error::Liquidated);
 		}
 		if ledger.in_flight.is_some() {
@@ -203,7 +203,7 @@ impl Bank {
 			Phase::AwaitingOpenAccept => self.open_message(signer).ok(),
 			Phase::Offered { .. } => None,
 			Phase::AwaitingOpenConfirm { .. } => self.open_accept_message(signer).ok(),
-			Phase::Active(ledger) if ledger.liquidated.is_some() => None,
+			Phase::Active(ledger) if ledger.is_going_on_chain() => None,
 			Phase::Active(ledger) => match &ledger.in_flight {
 				Some(InFlight::Proposed { nonce, balances, htlcs, update }) => {
 					self.propose_message(*nonce, (*balances, htlcs), update.as_ref(), signer).ok()
@@ -235,7 +235,7 @@ impl Bank {
 		if !message.is_signed_by(&self.terms.genesis_hash, self.peer()) {
 			return Err(Error::NotFromPeer);
 		}
-		if let Some(ledger) = self.ledger().filter(|l| l.liquidated.is_some()) {
+		if let Some(ledger) = self.ledger().filter(|l| l.is_going_on_chain()) {
 			return self.after_liquidation(ledger.clone(), &message.body);
 		}
 		let unexpected = |phase: &Phase| Error::UnexpectedMessage {
@@ -315,7 +315,7 @@ impl Bank {
 		}
 	}
 
-	/// Once the bank is liquidated we sign nothing more; but a secret the peer still reveals
+	/// Once the bank is liquidated, or our liquidation is on its way, we sign nothing more; but a secret the peer still reveals
 	/// (in an `Accept` or a `Revoke` that was on its way) is kept, since it may make the
 	/// liquidation punishable.
 	fn after_liquidation(&mut self, mut ledger: Ledger, body: &Body) -> Result<Step, Error> {
@@ -339,6 +339,52 @@ impl Bank {
 		if let Some(ledger) = self.ledger_mut() {
 			ledger.liquidated = Some(OnChainLiquidation { master, nonce, unlock_at, release_at });
 		}
+	}
+
+	/// Decide to liquidate with our newest sheet: mark the bank so that nothing more is signed
+	/// or revealed (a `Propose` answered now would reveal the secret of the very sheet on its
+	/// way to the chain), then hand back the sheet. Marked already, the same sheet again.
+	pub fn begin_liquidation(&mut self) -> Option<Liquidation> {
+		let ledger = self.ledger_mut()?;
+		if ledger.liquidating.is_none() {
+			ledger.liquidating = Some(ledger.sheet.nonce);
+		}
+		self.liquidation()
+	}
+
+	/// The sheet of a liquidation we decided on that the chain has not shown yet: owed to the
+	/// chain until it is there (or the peer's is).
+	pub fn pending_liquidation(&self) -> Option<Liquidation> {
+		let ledger = self.ledger()?;
+		ledger.liquidating.filter(|_| ledger.liquidated.is_none())?;
+		self.liquidation()
+	}
+
+	/// Whether payments and HTLC updates may still be made on the bank: active, neither
+	/// liquidated nor on its way to be.
+	pub fn is_live(&self) -> bool {
+		self.ledger().is_some_and(|l| !l.is_going_on_chain())
+	}
+
+	/// Whether an HTLC we sent under `lock` may still be paid out of this bank off chain: on
+	/// a sheet either side holds our signature on and has not revoked (our newest, the peer's
+	/// newest, what we proposed), or being taken off by the peer's update we accepted while
+	/// its older sheets are not revoked yet. Once the bank is on chain, only the chain knows.
+	pub fn offers(&self, lock: H256) -> bool {
+		let Some(ledger) = self.ledger() else { return false };
+		let ours = |h: &Htlc| h.hashlock == lock && h.from == self.me;
+		let removing = matches!(
+			&ledger.in_flight,
+			Some(InFlight::Accepted { update: Some(update), .. })
+				if !matches!(update, HtlcUpdate::Add(_) | HtlcUpdate::AddRouted { .. })
+					&& update.hashlock() == lock
+		);
+		ledger.sheet.htlcs.iter().any(ours) || ledger.peer_htlcs.iter().any(ours) || removing
+	}
+
+	/// Whether an HTLC under `lock` is paid to us on our newest sheet.
+	pub fn owes_us(&self, lock: H256) -> bool {
+		self.htlcs().iter().any(|h| h.hashlock == lock && h.from != self.me)
 	}
 
 	/// The newest sheet we can liquidate with.

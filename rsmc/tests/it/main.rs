@@ -9,6 +9,7 @@ mod driver;
 mod fuzz;
 mod handshake;
 mod htlc;
+mod liquidating;
 mod payments;
 mod store;
 mod watchtower;

@@ -187,7 +187,7 @@ fn next_kind(
 		bank.htlcs().iter().filter(|h| usize::from(h.from) != me && !taken(h.hashlock)).collect();
 	if let Some(h) = owed.first().filter(|_| !payments_left || rng.gen_bool(0.2)) {
 		// A payee reveals only before expiry (what the node checks); an expired HTLC is failed.
-		let in_time = rsmc::route::payee_accepts(h, h.amount, now).is_ok();
+		let in_time = rsmc::route::payee_accepts(h, h.amount, now, 2).is_ok();
 		return Some(if in_time && rng.gen_bool(0.7) {
 			Kind::Settle(preimages[&h.hashlock])
 		} else {

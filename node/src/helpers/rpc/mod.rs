@@ -81,7 +81,12 @@ impl Rsmc {
 			module.register_async_method(signature.method, move |params, rsmc, ext| {
 				let arguments = checked(signature, &ext, &params);
 				let call = call.clone();
-				async move { call(rsmc, arguments?).await }
+				async move {
+					let arguments = arguments?;
+					super::guard::caught(signature.method, call(rsmc, arguments)).await.map_err(
+						|why| error(INTERNAL, format!("{} failed: {why}", signature.method)),
+					)?
+				}
 			})?;
 			Ok(())
 		}
@@ -135,6 +140,8 @@ fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
 
 /// JSON-RPC's "invalid params".
 const BAD_REQUEST: i32 = -32602;
+/// JSON-RPC's "internal error": the method panicked (a bug; the node goes on).
+const INTERNAL: i32 = -32603;
 /// A payment is in flight on the bank: retry once it is final.
 pub const BUSY: i32 = 1005;
 pub const POLICY: i32 = 1006;

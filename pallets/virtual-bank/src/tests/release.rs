@@ -74,8 +74,12 @@ fn a_lock_end_that_finds_its_block_full_takes_the_next_block_with_room() {
 	});
 }
 
+/// C5 of the HTLC review: the release schedule is a resource anyone can fill; before, a full
+/// one made `liquidate` fail with `ReleaseScheduleFull`, so an intermediary could be kept off
+/// chain past its HTLC's deadline. Now the liquidation goes through, no block releases it,
+/// and `withdraw_by_master` ends the lock.
 #[test]
-fn liquidate_refuses_when_no_block_within_the_search_has_room() {
+fn a_full_release_schedule_never_blocks_a_liquidation() {
 	build_and_execute(|| {
 		let channel = running_bank(&alice(), &bob(), [60, 40]);
 		let signature = sign_sheet(&pair("Bob"), channel, 1, [50, 50], &waiver(1, 1));
@@ -84,19 +88,6 @@ fn liquidate_refuses_when_no_block_within_the_search_has_room() {
 		for block in 1 + LOCK..1 + LOCK + u64::from(RELEASE_SEARCH) {
 			Releases::<Test>::insert(block, full.clone());
 		}
-		assert_noop!(
-			VirtualBank::liquidate(
-				origin(&alice()),
-				channel,
-				1,
-				[50, 50],
-				waiver(1, 1),
-				signature.clone()
-			),
-			Error::<Test>::ReleaseScheduleFull
-		);
-		// One block later, the search reaches a block with room.
-		run_to_block(2);
 		assert_ok!(VirtualBank::liquidate(
 			origin(&alice()),
 			channel,
@@ -105,7 +96,44 @@ fn liquidate_refuses_when_no_block_within_the_search_has_room() {
 			waiver(1, 1),
 			signature
 		));
-		assert_eq!(release_at(channel), 1 + LOCK + u64::from(RELEASE_SEARCH));
+		assert_eq!(release_at(channel), u64::MAX);
+		for block in 1 + LOCK..1 + LOCK + u64::from(RELEASE_SEARCH) {
+			assert_eq!(Releases::<Test>::get(block).len(), RELEASES_PER_BLOCK as usize);
+			Releases::<Test>::remove(block);
+		}
+		run_to_block(1 + LOCK);
+		assert!(Channels::<Test>::get(channel).is_some(), "no block released it");
+		let alice_before = free(&alice());
+		assert_ok!(VirtualBank::withdraw_by_master(origin(&charlie()), channel));
+		assert_eq!(free(&alice()), alice_before + 50 + BANK_DEPOSIT);
+		assert!(Channels::<Test>::get(channel).is_none());
+	});
+}
+
+/// With the schedule full, a liquidation with a revoked sheet is punished as any other.
+#[test]
+fn a_liquidation_outside_the_schedule_is_punished_as_any_other() {
+	build_and_execute(|| {
+		let channel = running_bank(&alice(), &bob(), [60, 40]);
+		let signature = sign_sheet(&pair("Bob"), channel, 1, [50, 50], &waiver(1, 1));
+		let full: frame_support::BoundedVec<ChannelId, _> =
+			vec![u64::MAX; RELEASES_PER_BLOCK as usize].try_into().unwrap();
+		for block in 1 + LOCK..1 + LOCK + u64::from(RELEASE_SEARCH) {
+			Releases::<Test>::insert(block, full.clone());
+		}
+		assert_ok!(VirtualBank::liquidate(
+			origin(&alice()),
+			channel,
+			1,
+			[50, 50],
+			waiver(1, 1),
+			signature
+		));
+		let proof = sign_waiver(&waiver_pair(1, 1), channel, 1);
+		let bob_before = free(&bob());
+		assert_ok!(VirtualBank::withdraw_by_peer(origin(&bob()), channel, proof));
+		assert_eq!(free(&bob()), bob_before + 50);
+		assert!(Channels::<Test>::get(channel).is_none());
 		for block in 1 + LOCK..1 + LOCK + u64::from(RELEASE_SEARCH) {
 			Releases::<Test>::remove(block);
 		}

@@ -1,0 +1,138 @@
+//! The two runs at the top of issue 26 (the HTLC review's C2 and M3), from outside, as a
+//! user's nodes meet them: a payee's node that merely freezes must not cost the honest
+//! intermediary its money, and a stranger's banks on chain must not stop a node.
+
+use crate::{
+	chain::Chain,
+	helpers::{addr, balances, on_chain, two_nodes_with, view, wait_until, AMOUNT},
+	htlc::open,
+};
+use jsonrpsee::rpc_params;
+use sp_keyring::Sr25519Keyring::{self, Alice, Bob, Charlie, Dave};
+use std::time::Duration;
+use vbank_primitives::{Balance, Balances, ChannelId};
+use vbank_runtime::UNIT;
+
+/// `who`'s newest sheet of `channel`: its balances and how many HTLCs are pending.
+fn sheet(chain: &Chain, who: Sr25519Keyring, channel: ChannelId) -> (Balances, usize) {
+	let bank = view(chain, who, channel).expect("the helper holds the bank");
+	(balances(&bank["balances"]), bank["htlcs"].as_array().map_or(0, Vec::len))
+}
+
+/// `payer` sends `amount` to `payee` against `lock` through `chain`'s node: the answer, or
+/// the error as "code: message".
+fn send(
+	chain: &Chain,
+	payer: Sr25519Keyring,
+	payee: Sr25519Keyring,
+	amount: Balance,
+	lock: &str,
+) -> Result<serde_json::Value, String> {
+	let params = rpc_params![addr(payer), addr(payee), amount.to_string(), lock];
+	chain.try_rpc("rsmc_send", params).map_err(|e| match e {
+		jsonrpsee::core::ClientError::Call(e) => format!("{}: {}", e.code(), e.message()),
+		e => e.to_string(),
+	})
+}
+
+fn invoice(chain: &Chain, payee: Sr25519Keyring, amount: Balance) -> String {
+	let invoice = chain.rpc("rsmc_invoice", rpc_params![addr(payee), amount.to_string()]);
+	invoice["hashlock"].as_str().expect("a hashlock").to_string()
+}
+
+/// C2, honest variant: Alice and Bob on one node, Charlie on another that freezes while
+/// Alice pays him through Bob. Before the fix Bob failed Alice's HTLC upstream (1001), then
+/// sent the same update again on his next step, Charlie settled it: Bob paid 5 VBK he never
+/// got. Now Bob keeps the incoming HTLC while his offer is out; Alice hears 1002 (pending),
+/// a retry under the same lock is refused, and once Charlie is back the payment completes
+/// on both banks, Bob whole.
+#[test]
+fn a_payee_whose_node_freezes_costs_the_intermediary_nothing() {
+	let timeout = ["--rsmc-peer-timeout", "5"];
+	let first = [&["--rsmc-account", "//Alice", "--rsmc-account", "//Bob"], &timeout[..]].concat();
+	let second = [&["--rsmc-account", "//Charlie"], &timeout[..]].concat();
+	let (alice_bob, charlie) = two_nodes_with(&first, &second, None);
+	let (a, c) = (Chain::connect(&alice_bob.url()), Chain::connect(&charlie.url()));
+	let ab = open(&a, Alice, Bob, [AMOUNT, AMOUNT], None);
+	let bc = open(&a, Bob, Charlie, [AMOUNT, AMOUNT], Some(charlie.url()));
+	wait_until("Charlie's node sees Bob–Charlie running", Duration::from_secs(30), || {
+		on_chain(&c, bc).is_some_and(|b| b.deposited == [true, true])
+	});
+	let amount = 5 * UNIT;
+	let lock = invoice(&c, Charlie, amount);
+
+	charlie.pause();
+	let answer = send(&a, Alice, Charlie, amount, &lock);
+	let error = answer.as_ref().expect_err("Charlie's node is frozen");
+	assert!(error.starts_with("1002"), "still pending, not failed: {error}");
+	let retry = send(&a, Alice, Charlie, amount, &lock);
+	let retry = retry.as_ref().expect_err("the first HTLC is still out");
+	assert!(retry.starts_with("1005") && retry.contains("still pending"), "{retry}");
+	assert_eq!(sheet(&a, Bob, ab), ([AMOUNT - amount, AMOUNT], 1), "Bob kept Alice's HTLC");
+	charlie.resume();
+
+	// Bob's next step on Bob–Charlie sends his update again; Charlie takes and settles it.
+	a.rpc("rsmc_pay", rpc_params![addr(Bob), bc, "1"]);
+	let paid_ab = [AMOUNT - amount, AMOUNT + amount];
+	let paid_bc = [AMOUNT - amount - 1, AMOUNT + amount + 1];
+	wait_until("the payment completes on both banks", Duration::from_secs(60), || {
+		sheet(&a, Alice, ab) == (paid_ab, 0)
+			&& sheet(&a, Bob, ab) == (paid_ab, 0)
+			&& sheet(&a, Bob, bc) == (paid_bc, 0)
+			&& sheet(&c, Charlie, bc) == (paid_bc, 0)
+	});
+	let bob = sheet(&a, Bob, ab).0[1] + sheet(&a, Bob, bc).0[0];
+	assert_eq!(bob, 2 * AMOUNT - 1, "Bob is whole but for the planck he paid");
+	drop((alice_bob, charlie));
+}
+
+/// M3: Dave, with no helper, opens banks on chain naming Alice and Charlie (a zero share
+/// counts as deposited, so each is Running at once) and never speaks to their helpers.
+/// Before the fix Alice's next `rsmc_send` panicked on "our own bank" and the node exited.
+/// Now a bank that names us but that our helper does not hold is no route of ours.
+#[test]
+fn a_strangers_banks_on_chain_naming_us_neither_stop_the_node_nor_draw_routes() {
+	let accounts = ["--rsmc-account", "//Alice", "--rsmc-account", "//Bob"];
+	let node =
+		crate::node::Node::start(&[&accounts[..], &["--rsmc-account", "//Charlie"]].concat());
+	let chain = Chain::connect(&node.url());
+	let ab = open(&chain, Alice, Bob, [AMOUNT, AMOUNT], None);
+	let bc = open(&chain, Bob, Charlie, [AMOUNT, AMOUNT], None);
+	for victim in [Alice, Charlie] {
+		let call = pallet_virtual_bank::Call::open {
+			peer: victim.to_account_id(),
+			my_amount: 50 * UNIT,
+			peer_amount: 0,
+			lock_period: 10,
+		};
+		let opened = chain.submit(&Dave.pair(), call);
+		assert!(opened.result.is_ok(), "{:?}", opened.result);
+		let channel = opened
+			.events
+			.iter()
+			.find_map(|e| match e {
+				vbank_runtime::RuntimeEvent::VirtualBank(pallet_virtual_bank::Event::Opened {
+					channel,
+					..
+				}) => Some(*channel),
+				_ => None,
+			})
+			.expect("an Opened event");
+		let deposited = chain.submit(&Dave.pair(), pallet_virtual_bank::Call::deposit { channel });
+		assert!(deposited.result.is_ok(), "{:?}", deposited.result);
+		assert_eq!(
+			on_chain(&chain, channel).map(|b| b.state),
+			Some(vbank_primitives::ChannelState::Running)
+		);
+	}
+	for i in 0..3 {
+		let amount = UNIT + i;
+		let lock = invoice(&chain, Charlie, amount);
+		let sent = send(&chain, Alice, Charlie, amount, &lock)
+			.unwrap_or_else(|e| panic!("payment {i}: {e}"));
+		assert_eq!(sent["route"], serde_json::json!([ab, bc]), "payment {i}");
+	}
+	// The node is still there: chain, helpers and all.
+	assert!(chain.best_number() > 0);
+	assert_eq!(sheet(&chain, Alice, ab).1, 0);
+}
