@@ -86,6 +86,49 @@ fn a_payee_whose_node_freezes_costs_the_intermediary_nothing() {
 	drop((alice_bob, charlie));
 }
 
+/// C2's other end: Charlie's node freezes for good. Bob's offer to him never became final,
+/// so when it expires Bob goes on chain with his newest sheet, which does not carry it: the
+/// outgoing HTLC is gone for good, and only then is Alice's failed back to her, off chain,
+/// before its own expiry would force Alice–Bob on chain too. Nobody loses anything.
+#[test]
+fn an_offer_to_a_payee_frozen_for_good_is_failed_upstream_once_gone_on_chain() {
+	let flags = ["--rsmc-peer-timeout", "5", "--rsmc-htlc-delta", "12"];
+	let first = [&["--rsmc-account", "//Alice", "--rsmc-account", "//Bob"], &flags[..]].concat();
+	let second = [&["--rsmc-account", "//Charlie"], &flags[..]].concat();
+	let (alice_bob, charlie) = two_nodes_with(&first, &second, None);
+	let (a, c) = (Chain::connect(&alice_bob.url()), Chain::connect(&charlie.url()));
+	let ab = open(&a, Alice, Bob, [AMOUNT, AMOUNT], None);
+	let bc = open(&a, Bob, Charlie, [AMOUNT, AMOUNT], Some(charlie.url()));
+	wait_until("Charlie's node sees Bob–Charlie running", Duration::from_secs(30), || {
+		on_chain(&c, bc).is_some_and(|b| b.deposited == [true, true])
+	});
+	let amount = 5 * UNIT;
+	let lock = invoice(&c, Charlie, amount);
+	charlie.pause();
+	let error = send(&a, Alice, Charlie, amount, &lock).expect_err("Charlie's node is frozen");
+	assert!(error.starts_with("1002"), "{error}");
+	assert_eq!(sheet(&a, Bob, ab), ([AMOUNT - amount, AMOUNT], 1));
+
+	// Blocks pass (one per remark of Dave's) until Bob's offer has expired.
+	let mut blocks = 0;
+	while sheet(&a, Alice, ab) != ([AMOUNT, AMOUNT], 0) {
+		assert!(blocks < 40, "Alice's HTLC was never failed back: {}", alice_bob.log_tail());
+		a.advance(&Dave.pair(), 1);
+		blocks += 1;
+		std::thread::sleep(Duration::from_millis(300));
+	}
+	wait_until("Bob sees Alice–Bob settled back", Duration::from_secs(30), || {
+		sheet(&a, Bob, ab) == ([AMOUNT, AMOUNT], 0)
+	});
+	let bank = on_chain(&a, bc).expect("Bob–Charlie is held for its lock");
+	let liquidation = bank.liquidation.expect("Bob went on chain with Bob–Charlie");
+	// Bob (client 0) with his sheet 0, which lacks the HTLC.
+	assert_eq!((liquidation.master, liquidation.nonce), (0, 0));
+	assert!(on_chain(&a, ab).is_some_and(|b| b.liquidation.is_none()), "Alice–Bob runs on");
+	charlie.resume();
+	drop((alice_bob, charlie));
+}
+
 /// M3: Dave, with no helper, opens banks on chain naming Alice and Charlie (a zero share
 /// counts as deposited, so each is Running at once) and never speaks to their helpers.
 /// Before the fix Alice's next `rsmc_send` panicked on "our own bank" and the node exited.

@@ -90,6 +90,7 @@ impl Helpers {
 							release_at: release_at.into(),
 						};
 						self.watch(&party, &event);
+						self.offers_settled_on_chain(&party, channel);
 					}
 				},
 				WithdrawnByPeer { channel, nonce, .. } => {
@@ -113,6 +114,24 @@ impl Helpers {
 		let tick = ChainEvent::Block { number: number.into() };
 		for party in self.parties.values() {
 			self.watch(party, &tick);
+		}
+	}
+
+	/// Bank `channel` of `party` is liquidated: an HTLC we only offered on it (the peer gone
+	/// silent before it was final) is on chain only if the sheet liquidated with carries it.
+	/// Where it is not, it is gone for good: fail upstream what was paid to us under its lock.
+	fn offers_settled_on_chain(&self, party: &Arc<Party>, channel: ChannelId) {
+		let Some(bank) = party.bank(channel) else { return };
+		let Some(ledger) = bank.ledger() else { return };
+		let mut locks: Vec<H256> = (ledger.sheet.htlcs.iter().chain(&ledger.peer_htlcs))
+			.filter(|h| h.from == bank.me)
+			.map(|h| h.hashlock)
+			.collect();
+		locks.sort();
+		locks.dedup();
+		let Some(me) = self.me.upgrade() else { return };
+		for lock in locks.into_iter().filter(|lock| party.is_owed(*lock)) {
+			guard::spawn("failing upstream", me.clone().failed_downstream(party.clone(), lock));
 		}
 	}
 
