@@ -123,7 +123,11 @@ impl Helpers {
 	fn offers_settled_on_chain(&self, party: &Arc<Party>, channel: ChannelId) {
 		let Some(bank) = party.bank(channel) else { return };
 		let Some(ledger) = bank.ledger() else { return };
-		let mut locks: Vec<H256> = (ledger.sheet.htlcs.iter().chain(&ledger.peer_htlcs))
+		let mut locks: Vec<H256> = ledger
+			.sheet
+			.htlcs
+			.iter()
+			.chain(&ledger.peer_htlcs)
 			.filter(|h| h.from == bank.me)
 			.map(|h| h.hashlock)
 			.collect();
