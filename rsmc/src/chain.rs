@@ -127,9 +127,8 @@ pub fn htlc_deadline(
 	margin: BlockNumber,
 ) -> Option<&'static str> {
 	let next = now.saturating_add(1);
-	let offered = bank.ledger().map_or(&[][..], |l| &l.peer_htlcs[..]);
-	let offered = offered.iter().filter(|h| h.from == bank.me);
-	bank.htlcs().iter().chain(offered).find_map(|htlc| {
+	let owed_to_us = bank.htlcs().iter().filter(|h| h.from != bank.me);
+	bank.offered_htlcs().chain(owed_to_us).find_map(|htlc| {
 		let expiry = BlockNumber::from(htlc.expiry);
 		if usize::from(htlc.from) == bank.me() {
 			(next >= expiry).then_some("an HTLC we sent expired unresolved")

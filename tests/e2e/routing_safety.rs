@@ -35,6 +35,33 @@ fn send(
 	})
 }
 
+/// Alice's and Bob's helpers on an authoring node, Charlie's on a second one following it
+/// (both started with `flags`), with banks Alice–Bob and Bob–Charlie of `AMOUNT` each side.
+struct Split {
+	alice_bob: crate::node::Node,
+	charlie: crate::node::Node,
+	/// Alice's and Bob's node, and Charlie's.
+	a: Chain,
+	c: Chain,
+	ab: ChannelId,
+	bc: ChannelId,
+}
+
+impl Split {
+	fn start(flags: &[&str]) -> Split {
+		let first = [&["--rsmc-account", "//Alice", "--rsmc-account", "//Bob"], flags].concat();
+		let second = [&["--rsmc-account", "//Charlie"], flags].concat();
+		let (alice_bob, charlie) = two_nodes_with(&first, &second, None);
+		let (a, c) = (Chain::connect(&alice_bob.url()), Chain::connect(&charlie.url()));
+		let ab = open(&a, Alice, Bob, [AMOUNT, AMOUNT], None);
+		let bc = open(&a, Bob, Charlie, [AMOUNT, AMOUNT], Some(charlie.url()));
+		wait_until("Charlie's node sees Bob–Charlie running", Duration::from_secs(30), || {
+			on_chain(&c, bc).is_some_and(|b| b.deposited == [true, true])
+		});
+		Split { alice_bob, charlie, a, c, ab, bc }
+	}
+}
+
 fn invoice(chain: &Chain, payee: Sr25519Keyring, amount: Balance) -> String {
 	let invoice = chain.rpc("rsmc_invoice", rpc_params![addr(payee), amount.to_string()]);
 	invoice["hashlock"].as_str().expect("a hashlock").to_string()
@@ -48,16 +75,7 @@ fn invoice(chain: &Chain, payee: Sr25519Keyring, amount: Balance) -> String {
 /// on both banks, Bob whole.
 #[test]
 fn a_payee_whose_node_freezes_costs_the_intermediary_nothing() {
-	let timeout = ["--rsmc-peer-timeout", "5"];
-	let first = [&["--rsmc-account", "//Alice", "--rsmc-account", "//Bob"], &timeout[..]].concat();
-	let second = [&["--rsmc-account", "//Charlie"], &timeout[..]].concat();
-	let (alice_bob, charlie) = two_nodes_with(&first, &second, None);
-	let (a, c) = (Chain::connect(&alice_bob.url()), Chain::connect(&charlie.url()));
-	let ab = open(&a, Alice, Bob, [AMOUNT, AMOUNT], None);
-	let bc = open(&a, Bob, Charlie, [AMOUNT, AMOUNT], Some(charlie.url()));
-	wait_until("Charlie's node sees Bob–Charlie running", Duration::from_secs(30), || {
-		on_chain(&c, bc).is_some_and(|b| b.deposited == [true, true])
-	});
+	let Split { alice_bob, charlie, a, c, ab, bc } = Split::start(&["--rsmc-peer-timeout", "5"]);
 	let amount = 5 * UNIT;
 	let lock = invoice(&c, Charlie, amount);
 
@@ -93,15 +111,7 @@ fn a_payee_whose_node_freezes_costs_the_intermediary_nothing() {
 #[test]
 fn an_offer_to_a_payee_frozen_for_good_is_failed_upstream_once_gone_on_chain() {
 	let flags = ["--rsmc-peer-timeout", "5", "--rsmc-htlc-delta", "12"];
-	let first = [&["--rsmc-account", "//Alice", "--rsmc-account", "//Bob"], &flags[..]].concat();
-	let second = [&["--rsmc-account", "//Charlie"], &flags[..]].concat();
-	let (alice_bob, charlie) = two_nodes_with(&first, &second, None);
-	let (a, c) = (Chain::connect(&alice_bob.url()), Chain::connect(&charlie.url()));
-	let ab = open(&a, Alice, Bob, [AMOUNT, AMOUNT], None);
-	let bc = open(&a, Bob, Charlie, [AMOUNT, AMOUNT], Some(charlie.url()));
-	wait_until("Charlie's node sees Bob–Charlie running", Duration::from_secs(30), || {
-		on_chain(&c, bc).is_some_and(|b| b.deposited == [true, true])
-	});
+	let Split { alice_bob, charlie, a, c, ab, bc } = Split::start(&flags);
 	let amount = 5 * UNIT;
 	let lock = invoice(&c, Charlie, amount);
 	charlie.pause();

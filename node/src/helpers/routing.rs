@@ -36,6 +36,14 @@ enum Resolve {
 	FailAny,
 }
 
+/// Why an HTLC we offered did not become final.
+enum Offer {
+	/// Our signed offer left: it may yet be taken, or liquidated with.
+	Out(DriveError),
+	/// Nothing left: the HTLC is not pending anywhere.
+	NotMade(DriveError),
+}
+
 impl Helpers {
 	/// A fresh preimage for `account` to be paid `amount` against: its hashlock.
 	pub fn invoice(&self, account: &AccountId, amount: Balance) -> Result<H256, Failure> {
@@ -134,19 +142,17 @@ impl Helpers {
 		};
 		let mut events = self.subscribe();
 		let mut receipts = self.receipts.subscribe();
-		let added =
-			self.drive(party, channel, async |d| d.update(channel, |_| Ok(update.clone())).await);
-		if let Err(e) = added.await {
-			// Our offer left signed: the peer may yet take it, or liquidate with it. Not failed
-			// until it is irrevocably gone (M2 of the review).
-			if party.bank(channel).is_some_and(|b| b.offers(lock)) {
+		match self.offer(party, channel, update).await {
+			Ok(()) => {},
+			// Not failed until it is irrevocably gone (M2 of the review).
+			Err(Offer::Out(e)) => {
 				return Err(Failure::PeerSilent(format!(
 					"{e}; the HTLC may still be locked on bank {channel}: it is settled, or given \
 					 back by block {} at the latest",
 					first.expiry
-				)));
-			}
-			return Err(e.into());
+				)))
+			},
+			Err(Offer::NotMade(e)) => return Err(e.into()),
 		}
 		log::info!(target: LOG, "💸 {account} sends {amount} to {payee} through {:?}", route.hops);
 		// Settled or failed by the next hop, off chain or on.
@@ -280,20 +286,38 @@ impl Helpers {
 			[] => HtlcUpdate::Add(htlc),
 			rest => HtlcUpdate::AddRouted { htlc, onward: rest.to_vec() },
 		};
-		let added = self.drive(party, out, async |d| d.update(out, |_| Ok(update.clone())).await);
-		if let Err(e) = added.await {
-			// Our offer left signed: the next peer may take it later, or liquidate with it and
-			// claim. The incoming HTLC stays until the outgoing one is irrevocably gone (failed
-			// off chain, refunded on chain) or settled (C2 of the review).
-			if party.bank(out).is_some_and(|b| b.offers(lock)) {
+		match self.offer(party, out, update).await {
+			Ok(()) => {},
+			// The incoming HTLC stays until the outgoing one is irrevocably gone (failed off
+			// chain, refunded on chain) or settled (C2 of the review).
+			Err(Offer::Out(e)) => {
 				log::warn!(target: LOG, "💸 {} bank {out}: {e}; {lock:?} stays offered, its fate to come", party.account);
 				return Ok(());
-			}
-			return Err(format!("the next hop, bank {out}: {e}"));
+			},
+			Err(Offer::NotMade(e)) => return Err(format!("the next hop, bank {out}: {e}")),
 		}
 		log::info!(target: LOG, "💸 {} forwarded {lock:?} from bank {from} to bank {out}", party.account);
 		self.emit_htlc(party, EventKind::Forwarded, out, lock);
 		Ok(())
+	}
+
+	/// Add the HTLC of `update` (an `Add` or `AddRouted`) on `party`'s bank `channel`: done once
+	/// final. When it is not, whether our signed offer left ([`Offer::Out`]: the peer may take
+	/// it later, or liquidate with it and claim) or never did.
+	async fn offer(
+		&self,
+		party: &Arc<Party>,
+		channel: ChannelId,
+		update: HtlcUpdate,
+	) -> Result<(), Offer> {
+		let lock = update.hashlock();
+		let added =
+			self.drive(party, channel, async |d| d.update(channel, |_| Ok(update.clone())).await);
+		match added.await {
+			Ok(_) => Ok(()),
+			Err(e) if party.bank(channel).is_some_and(|b| b.offers(lock)) => Err(Offer::Out(e)),
+			Err(e) => Err(Offer::NotMade(e)),
+		}
 	}
 
 	/// Settle or fail the HTLC locked under `lock` that `party`'s peer pays it on `channel`:

@@ -122,15 +122,7 @@ impl Helpers {
 	/// Where it is not, it is gone for good: fail upstream what was paid to us under its lock.
 	fn offers_settled_on_chain(&self, party: &Arc<Party>, channel: ChannelId) {
 		let Some(bank) = party.bank(channel) else { return };
-		let Some(ledger) = bank.ledger() else { return };
-		let mut locks: Vec<H256> = ledger
-			.sheet
-			.htlcs
-			.iter()
-			.chain(&ledger.peer_htlcs)
-			.filter(|h| h.from == bank.me)
-			.map(|h| h.hashlock)
-			.collect();
+		let mut locks: Vec<H256> = bank.offered_htlcs().map(|h| h.hashlock).collect();
 		locks.sort();
 		locks.dedup();
 		let Some(me) = self.me.upgrade() else { return };

@@ -372,14 +372,22 @@ impl Bank {
 	/// its older sheets are not revoked yet. Once the bank is on chain, only the chain knows.
 	pub fn offers(&self, lock: H256) -> bool {
 		let Some(ledger) = self.ledger() else { return false };
-		let ours = |h: &Htlc| h.hashlock == lock && h.from == self.me;
 		let removing = matches!(
 			&ledger.in_flight,
 			Some(InFlight::Accepted { update: Some(update), .. })
 				if !matches!(update, HtlcUpdate::Add(_) | HtlcUpdate::AddRouted { .. })
 					&& update.hashlock() == lock
 		);
-		ledger.sheet.htlcs.iter().any(ours) || ledger.peer_htlcs.iter().any(ours) || removing
+		self.offered_htlcs().any(|h| h.hashlock == lock) || removing
+	}
+
+	/// The HTLCs we sent that a sheet either side holds our signature on may carry: those of
+	/// our newest sheet, then those of the peer's newest (what we proposed last), once each.
+	pub fn offered_htlcs(&self) -> impl Iterator<Item = &Htlc> {
+		let (ours, peers) =
+			self.ledger().map_or((&[][..], &[][..]), |l| (&l.sheet.htlcs[..], &l.peer_htlcs[..]));
+		let only_proposed = peers.iter().filter(move |h| !ours.contains(h));
+		ours.iter().chain(only_proposed).filter(move |h| h.from == self.me)
 	}
 
 	/// Whether an HTLC under `lock` is paid to us on our newest sheet.

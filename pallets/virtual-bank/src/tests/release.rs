@@ -74,6 +74,27 @@ fn a_lock_end_that_finds_its_block_full_takes_the_next_block_with_room() {
 	});
 }
 
+/// Alice liquidates a bank of [60, 40] with sheet 1 ([50, 50]) while every block of the
+/// release search from her lock's end is full.
+fn liquidated_by_alice_with_the_schedule_full() -> ChannelId {
+	let channel = running_bank(&alice(), &bob(), [60, 40]);
+	let signature = sign_sheet(&pair("Bob"), channel, 1, [50, 50], &waiver(1, 1));
+	let full: frame_support::BoundedVec<ChannelId, _> =
+		vec![u64::MAX; RELEASES_PER_BLOCK as usize].try_into().unwrap();
+	for block in 1 + LOCK..1 + LOCK + u64::from(RELEASE_SEARCH) {
+		Releases::<Test>::insert(block, full.clone());
+	}
+	assert_ok!(VirtualBank::liquidate(
+		origin(&alice()),
+		channel,
+		1,
+		[50, 50],
+		waiver(1, 1),
+		signature
+	));
+	channel
+}
+
 /// C5 of the HTLC review: the release schedule is a resource anyone can fill; before, a full
 /// one made `liquidate` fail with `ReleaseScheduleFull`, so an intermediary could be kept off
 /// chain past its HTLC's deadline. Now the liquidation goes through, no block releases it,
@@ -81,21 +102,7 @@ fn a_lock_end_that_finds_its_block_full_takes_the_next_block_with_room() {
 #[test]
 fn a_full_release_schedule_never_blocks_a_liquidation() {
 	build_and_execute(|| {
-		let channel = running_bank(&alice(), &bob(), [60, 40]);
-		let signature = sign_sheet(&pair("Bob"), channel, 1, [50, 50], &waiver(1, 1));
-		let full: frame_support::BoundedVec<ChannelId, _> =
-			vec![u64::MAX; RELEASES_PER_BLOCK as usize].try_into().unwrap();
-		for block in 1 + LOCK..1 + LOCK + u64::from(RELEASE_SEARCH) {
-			Releases::<Test>::insert(block, full.clone());
-		}
-		assert_ok!(VirtualBank::liquidate(
-			origin(&alice()),
-			channel,
-			1,
-			[50, 50],
-			waiver(1, 1),
-			signature
-		));
+		let channel = liquidated_by_alice_with_the_schedule_full();
 		assert_eq!(release_at(channel), u64::MAX);
 		for block in 1 + LOCK..1 + LOCK + u64::from(RELEASE_SEARCH) {
 			assert_eq!(Releases::<Test>::get(block).len(), RELEASES_PER_BLOCK as usize);
@@ -114,21 +121,7 @@ fn a_full_release_schedule_never_blocks_a_liquidation() {
 #[test]
 fn a_liquidation_outside_the_schedule_is_punished_as_any_other() {
 	build_and_execute(|| {
-		let channel = running_bank(&alice(), &bob(), [60, 40]);
-		let signature = sign_sheet(&pair("Bob"), channel, 1, [50, 50], &waiver(1, 1));
-		let full: frame_support::BoundedVec<ChannelId, _> =
-			vec![u64::MAX; RELEASES_PER_BLOCK as usize].try_into().unwrap();
-		for block in 1 + LOCK..1 + LOCK + u64::from(RELEASE_SEARCH) {
-			Releases::<Test>::insert(block, full.clone());
-		}
-		assert_ok!(VirtualBank::liquidate(
-			origin(&alice()),
-			channel,
-			1,
-			[50, 50],
-			waiver(1, 1),
-			signature
-		));
+		let channel = liquidated_by_alice_with_the_schedule_full();
 		let proof = sign_waiver(&waiver_pair(1, 1), channel, 1);
 		let bob_before = free(&bob());
 		assert_ok!(VirtualBank::withdraw_by_peer(origin(&bob()), channel, proof));
