@@ -82,6 +82,13 @@ pub struct HelperParams {
 	#[arg(long = "rsmc-min-lock", value_name = "BLOCKS")]
 	pub min_lock: Option<u64>,
 
+	/// The longest lock period, in blocks, of a bank a helper joins without its operator's
+	/// `rsmc_accept`: liquidating a bank freezes the liquidator's share that long, and a peer
+	/// can force a liquidation (an HTLC it never resolves), so a long lock lets a stranger
+	/// freeze our money cheaply.
+	#[arg(long = "rsmc-max-lock", value_name = "BLOCKS", default_value_t = rsmc::Policy::DEFAULT_MAX_LOCK)]
+	pub max_lock: u64,
+
 	/// Blocks an HTLC this node's helpers pass on must expire before the one they were given,
 	/// and that a payee's HTLC is given to expire: the time each hop has to claim on chain.
 	/// At least 12 (`rsmc::route::MIN_DELTA`): fewer leave no room for a liquidation and its
@@ -98,6 +105,13 @@ pub struct HelperParams {
 	/// found here assume each intermediary takes).
 	#[arg(long = "rsmc-forward-fee", value_name = "PLANCK", default_value_t = 0)]
 	pub forward_fee: u128,
+
+	/// The amount, in planck, under which an HTLC is never a reason for this node's helpers to
+	/// go on chain: its claim would cost more in fees than it brings, and a peer could force a
+	/// liquidation (and the freeze of our share) for a planck. Such an HTLC is settled or
+	/// failed off chain, or left. The default, 0.001 VBK, is about a claim's fee.
+	#[arg(long = "rsmc-dust-limit", value_name = "PLANCK", default_value_t = 1_000_000_000)]
+	pub dust_limit: u128,
 
 	/// Tests only: serve `rsmc_liquidateRevoked`, which liquidates with a revoked sheet,
 	/// `rsmc_testIgnore`, which makes a helper ignore its peer on one bank, and

@@ -171,6 +171,7 @@ fn helper_settings(cli: &Cli, config: &sc_service::Configuration) -> crate::help
 		} else {
 			default.min_lock
 		}),
+		max_lock: params.max_lock,
 	};
 	crate::helpers::Settings {
 		policy,
@@ -179,7 +180,11 @@ fn helper_settings(cli: &Cli, config: &sc_service::Configuration) -> crate::help
 		own_url,
 		peer_timeout: std::time::Duration::from_secs(params.peer_timeout),
 		test_cheats: params.test_cheats,
-		forwarding: rsmc::route::Forwarding { fee: params.forward_fee, delta: params.htlc_delta },
+		forwarding: rsmc::route::Forwarding {
+			fee: params.forward_fee,
+			delta: params.htlc_delta,
+			dust: params.dust_limit,
+		},
 	}
 }
 

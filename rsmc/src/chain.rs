@@ -1,7 +1,10 @@
 //! What a helper learns from the chain and owes it: the events the watchtower follows, and
 //! the calls it submits on a bank's behalf until they are included or moot.
 
-use crate::bank::{Bank, Htlc, Liquidation, OnChainLiquidation};
+use crate::{
+	bank::{Bank, Htlc, Liquidation, OnChainLiquidation},
+	route::Forwarding,
+};
 use sp_core::H256;
 use sp_runtime::{AccountId32, MultiSignature};
 use vbank_primitives::{Balances, ChannelId, Nonce, Preimage};
@@ -65,6 +68,16 @@ impl ChainCall {
 	pub fn is_penalty(&self) -> bool {
 		matches!(self, Self::WithdrawByPeer { .. })
 	}
+
+	/// The HTLC the call pays out, by index: claims and refunds authorize themselves (the
+	/// pallet's `claim_htlc`, `refund_htlc`), so those of different HTLCs of one bank go at
+	/// once.
+	pub fn htlc(&self) -> Option<u32> {
+		match self {
+			Self::ClaimHtlc { index, .. } | Self::RefundHtlc { index, .. } => Some(*index),
+			_ => None,
+		}
+	}
 }
 
 /// What the watchtower owes the chain for a liquidated `bank` at block `now`: the penalty
@@ -87,7 +100,7 @@ pub fn owed(bank: &Bank, liquidation: &OnChainLiquidation, now: BlockNumber) -> 
 /// What the watchtower owes the chain for the HTLCs a liquidated bank holds (`htlcs`, by
 /// index, `None` once paid out), as client `me`, when the next block is `now + 1`: a claim of
 /// each paid to us whose preimage we know, while it can be claimed; a refund of each we sent,
-/// once it has expired.
+/// once it has expired. The largest first.
 pub fn owed_htlcs(
 	channel: ChannelId,
 	me: usize,
@@ -96,39 +109,45 @@ pub fn owed_htlcs(
 	now: BlockNumber,
 ) -> Vec<ChainCall> {
 	let next = now.saturating_add(1);
-	htlcs
+	let mut owed: Vec<_> = htlcs
 		.iter()
 		.enumerate()
 		.filter_map(|(index, htlc)| {
 			let htlc = htlc.as_ref()?;
 			let index = u32::try_from(index).ok()?;
 			let expired = next >= BlockNumber::from(htlc.expiry);
-			if usize::from(htlc.from) == me {
-				expired.then_some(ChainCall::RefundHtlc { channel, index })
+			let call = if usize::from(htlc.from) == me {
+				expired.then_some(ChainCall::RefundHtlc { channel, index })?
 			} else if expired {
-				None
+				return None;
 			} else {
 				let preimage = preimage(&htlc.hashlock)?;
-				Some(ChainCall::ClaimHtlc { channel, index, preimage })
-			}
+				ChainCall::ClaimHtlc { channel, index, preimage }
+			};
+			Some((htlc.amount, call))
 		})
-		.collect()
+		.collect();
+	owed.sort_by_key(|(amount, _)| core::cmp::Reverse(*amount));
+	owed.into_iter().map(|(_, call)| call).collect()
 }
 
 /// Why a running `bank` must go on chain at block `now`, if it must: an HTLC we sent (on our
 /// newest sheet, or only offered, the peer silent since) has expired with the peer neither
 /// settling nor failing it (only the chain gives it back, or a liquidation with our sheet
-/// rules it out), or one paid to us whose preimage we know is within `margin` blocks of its
-/// expiry, the peer not having taken our settlement.
+/// rules it out), or one paid to us whose preimage we know is within the forwarding's
+/// [`Forwarding::margin`] of its expiry, the peer not having taken our settlement. An HTLC
+/// under the forwarding's `dust` is never a reason.
 pub fn htlc_deadline(
 	bank: &Bank,
 	preimage: impl Fn(&H256) -> Option<Preimage>,
 	now: BlockNumber,
-	margin: BlockNumber,
+	forwarding: Forwarding,
 ) -> Option<&'static str> {
 	let next = now.saturating_add(1);
+	let margin = BlockNumber::from(forwarding.margin());
 	let owed_to_us = bank.htlcs().iter().filter(|h| h.from != bank.me);
-	bank.offered_htlcs().chain(owed_to_us).find_map(|htlc| {
+	let worth_a_claim = |htlc: &&Htlc| htlc.amount >= forwarding.dust;
+	bank.offered_htlcs().chain(owed_to_us).filter(worth_a_claim).find_map(|htlc| {
 		let expiry = BlockNumber::from(htlc.expiry);
 		if usize::from(htlc.from) == bank.me() {
 			(next >= expiry).then_some("an HTLC we sent expired unresolved")

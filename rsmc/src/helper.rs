@@ -52,18 +52,28 @@ impl From<StoreError> for HelperError {
 }
 
 /// Which banks opened by others the helper joins (deposits into) without asking its
-/// operator: SPEC section 4's `--rsmc-inbound-limit` and `--rsmc-min-lock`.
+/// operator: SPEC section 4's `--rsmc-inbound-limit` and `--rsmc-min-lock`, and
+/// `--rsmc-max-lock`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
 	/// The most we deposit into one bank someone else opened.
 	pub inbound_limit: Balance,
 	/// The shortest lock period we accept, in blocks.
 	pub min_lock: BlockNumber,
+	/// The longest lock period we accept, in blocks: whoever liquidates a bank has its share
+	/// frozen that long, and a peer can make us liquidate (an HTLC it never resolves), so a
+	/// long lock lets a stranger freeze our money for the price of one planck (H1 of the HTLC
+	/// review).
+	pub max_lock: BlockNumber,
 }
 
 impl Policy {
 	/// Join every bank offered: for tests.
-	pub const ACCEPT_ALL: Self = Self { inbound_limit: Balance::MAX, min_lock: 0 };
+	pub const ACCEPT_ALL: Self =
+		Self { inbound_limit: Balance::MAX, min_lock: 0, max_lock: BlockNumber::MAX };
+
+	/// The longest lock period joined without asking by default: a day of 6-second blocks.
+	pub const DEFAULT_MAX_LOCK: BlockNumber = 14_400;
 
 	/// Why a bank with these terms needs the operator, if it does.
 	pub fn objection(&self, terms: &Terms, me: usize) -> Option<String> {
@@ -80,14 +90,21 @@ impl Policy {
 				terms.channel, terms.lock_period, self.min_lock
 			));
 		}
+		if terms.lock_period > self.max_lock {
+			return Some(format!(
+				"bank {} has a lock period of {} blocks, above the maximum of {}",
+				terms.channel, terms.lock_period, self.max_lock
+			));
+		}
 		None
 	}
 }
 
 impl Default for Policy {
-	/// SPEC section 4's defaults: nothing deposited without the operator, a lock of 100.
+	/// SPEC section 4's defaults: nothing deposited without the operator, a lock of 100 to
+	/// [`Self::DEFAULT_MAX_LOCK`].
 	fn default() -> Self {
-		Self { inbound_limit: 0, min_lock: 100 }
+		Self { inbound_limit: 0, min_lock: 100, max_lock: Self::DEFAULT_MAX_LOCK }
 	}
 }
 
@@ -98,6 +115,9 @@ pub struct Helper<S> {
 	store: S,
 	banks: BTreeMap<ChannelId, Bank>,
 	policy: Policy,
+	/// The newest block the helper was told of ([`Self::set_height`], or a
+	/// [`ChainEvent::Block`]): what an HTLC's expiry is measured against.
+	height: BlockNumber,
 }
 
 impl<S: Store> Helper<S> {
@@ -117,12 +137,22 @@ impl<S: Store> Helper<S> {
 		banks: impl IntoIterator<Item = Bank>,
 	) -> Self {
 		let banks = banks.into_iter().map(|bank| (bank.channel(), bank)).collect();
-		Self { signer, genesis_hash, store, banks, policy: Policy::default() }
+		Self { signer, genesis_hash, store, banks, policy: Policy::default(), height: 0 }
 	}
 
 	pub fn with_policy(mut self, policy: Policy) -> Self {
 		self.policy = policy;
 		self
+	}
+
+	/// The chain is at block `now`: HTLC updates whose time has passed are refused from now
+	/// on ([`crate::HtlcUpdate::too_late`]). A height that goes back is ignored.
+	pub fn set_height(&mut self, now: BlockNumber) {
+		self.height = self.height.max(now);
+	}
+
+	pub fn height(&self) -> BlockNumber {
+		self.height
 	}
 
 	pub fn signer(&self) -> &dyn Signer {
@@ -179,8 +209,14 @@ impl<S: Store> Helper<S> {
 	/// Handle a message from anybody: the reply to send, if any, and what it achieved. A
 	/// message not signed by the bank's other client is refused with [`Error::NotFromPeer`]
 	/// and changes nothing.
+	///
+	/// A new HTLC update is refused when its time has passed at the helper's height
+	/// ([`crate::HtlcUpdate::too_late`]); one made final already is answered as before.
 	pub fn handle(&mut self, message: &Message) -> Result<Step, HelperError> {
 		let Body::Open { clients, balances, lock_period, .. } = &message.body else {
+			if let Some(e) = self.too_late(message) {
+				return Err(e.into());
+			}
 			return self.transition(message.channel, |bank, signer| bank.handle(message, signer));
 		};
 		let Some(bank) = self.banks.get(&message.channel) else {
@@ -209,6 +245,16 @@ impl<S: Store> Helper<S> {
 			return Err(Error::Stale { nonce: 0 }.into());
 		};
 		Ok(Step { reply, progress: None })
+	}
+
+	/// Why the peer's `Update` in `message` is refused at our height, if it is new and is.
+	fn too_late(&self, message: &Message) -> Option<Error> {
+		let Body::Update { nonce, update, .. } = &message.body else { return None };
+		let bank = self.banks.get(&message.channel)?;
+		if *nonce <= bank.nonce() || !message.is_signed_by(&self.genesis_hash, bank.peer()) {
+			return None;
+		}
+		update.too_late(bank.htlcs(), self.height)
 	}
 
 	/// What to send again on `channel` when the peer has not answered.
@@ -259,7 +305,10 @@ impl<S: Store> Helper<S> {
 					.filter(|c| c.is_penalty())
 					.collect())
 			},
-			ChainEvent::Block { number } => Ok(self.owed_calls(*number)),
+			ChainEvent::Block { number } => {
+				self.set_height(*number);
+				Ok(self.owed_calls(*number))
+			},
 		}
 	}
 

@@ -6,6 +6,7 @@
 //! - [`keys`]: the account signer and the waiver key pairs;
 //! - [`message`]: what helpers say to each other;
 //! - [`route`]: routes through other banks, and what forwarding and paying check;
+//! - [`relay`]: what links one account's banks: an HTLC's fate from what its neighbours did;
 //! - [`store`]: crash-safe storage of banks (in memory, or redb on disk);
 //! - [`transport`], [`chain`]: how helpers reach each other and the chain, and the
 //!   watchtower's decisions;
@@ -20,6 +21,7 @@ pub mod fuzzing;
 pub mod helper;
 pub mod keys;
 pub mod message;
+pub mod relay;
 pub mod route;
 pub mod secrets;
 pub mod store;

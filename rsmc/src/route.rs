@@ -8,8 +8,9 @@
 //! lock against what it was given ([`next_hop`]) and passes the rest on. The hops are not
 //! hidden from the intermediaries (no onion): each sees the route after it.
 
-use crate::bank::Htlc;
+use crate::bank::{Htlc, HtlcUpdate};
 use codec::{Decode, Encode};
+use sp_core::H256;
 use sp_runtime::AccountId32;
 use std::collections::{BTreeMap, BinaryHeap};
 use vbank_primitives::{Balance, ChannelId};
@@ -24,6 +25,18 @@ pub struct Hop {
 	pub channel: ChannelId,
 	pub amount: Balance,
 	pub expiry: u32,
+}
+
+impl Hop {
+	/// The update that locks this hop under `lock` as client `me` of its bank, asking the
+	/// receiver to pass it on along `rest` (a plain `Add` when nothing is left).
+	pub fn update(&self, me: u8, lock: H256, rest: &[Hop]) -> HtlcUpdate {
+		let htlc = Htlc { from: me, amount: self.amount, hashlock: lock, expiry: self.expiry };
+		match rest {
+			[] => HtlcUpdate::Add(htlc),
+			rest => HtlcUpdate::AddRouted { htlc, onward: rest.to_vec() },
+		}
+	}
 }
 
 /// A bank as a payer sees it when it looks for a route: its clients, and the most each can
@@ -126,11 +139,16 @@ pub fn find_route(
 pub const MIN_DELTA: u32 = 12;
 
 /// What an intermediary asks of an HTLC it forwards: `fee` for itself, and `delta` blocks
-/// between the outgoing HTLC's expiry and the incoming one's.
+/// between the outgoing HTLC's expiry and the incoming one's; and `dust`, the amount under
+/// which an HTLC is not worth a claim on chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Forwarding {
 	pub fee: Balance,
 	pub delta: u32,
+	/// An HTLC of less is never a reason to go on chain (its claim would cost more than it
+	/// brings, and a peer could force a liquidation, and the freeze of our share, for a
+	/// planck: H1 of the HTLC review); it is settled or failed off chain, or left.
+	pub dust: Balance,
 }
 
 impl Forwarding {
@@ -294,7 +312,7 @@ mod tests {
 
 	#[test]
 	fn an_intermediary_forwards_only_what_it_was_given_less_its_fee_and_delta() {
-		let policy = Forwarding { fee: 5, delta: 10 };
+		let policy = Forwarding { fee: 5, delta: 10, dust: 0 };
 		let onward = [
 			Hop { channel: 2, amount: 45, expiry: 120 },
 			Hop { channel: 3, amount: 40, expiry: 110 },
@@ -327,7 +345,7 @@ mod tests {
 	/// and let the payee's HTLC expire; the payee reveals only with time to claim on chain.
 	#[test]
 	fn a_payee_keeps_its_preimage_for_an_htlc_too_short_to_claim_on_chain() {
-		let forwarding = Forwarding { fee: 0, delta: 40 };
+		let forwarding = Forwarding { fee: 0, delta: 40, dust: 0 };
 		let min_final = forwarding.min_final();
 		assert_eq!(min_final, 22);
 		let short = htlc(40, 102);
@@ -341,7 +359,7 @@ mod tests {
 	#[test]
 	fn the_margin_to_claim_never_shrinks_below_six_blocks() {
 		for delta in [0, 1, 3, MIN_DELTA, 13, 40, 1_000] {
-			let forwarding = Forwarding { fee: 0, delta };
+			let forwarding = Forwarding { fee: 0, delta, dust: 0 };
 			assert!(forwarding.margin() >= 6, "delta {delta}");
 			if delta >= MIN_DELTA {
 				assert!(forwarding.min_final() <= delta, "delta {delta}");

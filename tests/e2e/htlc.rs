@@ -445,3 +445,36 @@ fn routed_payments_both_ways_at_the_same_instant_all_complete_and_agree() {
 	];
 	net.assert_all_hold(expected);
 }
+
+/// M6 of the HTLC review: Bob's node stops between taking Alice's HTLC and passing it on
+/// (`rsmc_testHold` stands for that instant: Bob takes the HTLC and does nothing more, and a
+/// restart forgets the cheat). Before the fix nothing failed it after the restart: Alice
+/// waited for its expiry, and her watchtower then had to take Alice–Bob on chain. Now Bob
+/// fails it back off chain as he resumes; every bank runs on and nobody loses a planck.
+#[test]
+fn an_htlc_taken_but_never_passed_on_before_a_crash_is_failed_back_after_the_restart() {
+	let mut net = Network::two_nodes(&["--rsmc-test-cheats", "--rsmc-peer-timeout", "3"], &[]);
+	let (ab, bc) = (net.ab, net.bc);
+	let amount = 5 * UNIT;
+	let lock = net.invoice(amount);
+	net.b.rpc("rsmc_testHold", rpc_params![addr(Bob)]);
+	let error = net.send(amount, &lock).expect_err("Bob never passes it on");
+	assert!(error.starts_with("1002"), "pending, not failed: {error}");
+	let locked = [AMOUNT - amount, AMOUNT];
+	assert_eq!(net.sheet(Bob, ab).1, locked, "Bob took Alice's HTLC");
+	assert_eq!(net.sheet(Bob, ab).2, 1);
+
+	let bob = &mut net.nodes[1];
+	bob.kill();
+	bob.restart();
+	net.b = Chain::connect(&net.nodes[1].url());
+	wait_until("Bob fails Alice's HTLC back as he resumes", Duration::from_secs(60), || {
+		let (a, b) = (net.sheet(Alice, ab), net.sheet(Bob, ab));
+		a == b && a.1 == [AMOUNT, AMOUNT] && a.2 == 0
+	});
+	assert_eq!(net.sheet(Charlie, bc), net.sheet(Bob, bc));
+	assert_eq!(net.sheet(Charlie, bc).1, [AMOUNT, AMOUNT], "nothing reached Bob–Charlie");
+	for channel in [ab, bc] {
+		assert!(on_chain(&net.a, channel).is_some_and(|c| c.liquidation.is_none()));
+	}
+}

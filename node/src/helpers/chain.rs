@@ -114,17 +114,21 @@ impl NodeChain {
 	/// Signs `call` as `signer`, submits it, and waits until it is in a block: the events it
 	/// emitted there, or the reason it failed (named by the runtime's error, e.g.
 	/// `VirtualBank(StillLocked)`). A penalty (`withdraw_by_peer`) authorizes itself with its
-	/// proof: it goes out as a general transaction, unsigned, so it costs `signer` no fee and
-	/// waits for no other transaction of its.
+	/// proof, a claim (`claim_htlc`) with its preimage, a refund (`refund_htlc`) with its
+	/// HTLC's expiry: each goes out as a general transaction, unsigned, so it costs `signer` no
+	/// fee and waits for no other transaction of its.
 	pub async fn submit(
 		&self,
 		signer: &sr25519::Pair,
 		call: RuntimeCall,
 	) -> Result<Vec<RuntimeEvent>, String> {
 		let what = &call_name(&call);
+		use pallet_virtual_bank::Call as Bank;
 		if matches!(
 			call,
-			RuntimeCall::VirtualBank(pallet_virtual_bank::Call::withdraw_by_peer { .. })
+			RuntimeCall::VirtualBank(
+				Bank::withdraw_by_peer { .. } | Bank::claim_htlc { .. } | Bank::refund_htlc { .. }
+			)
 		) {
 			let extrinsic = vbank_runtime::general_extrinsic(call);
 			let (block, index) = self.include(what, extrinsic.encode()).await?;

@@ -134,6 +134,11 @@ impl Helpers {
 			(true, None) => party.helper_or_new(channel),
 			(false, None) => return Err(Miss::Refused(format!("no bank {channel} here"))),
 		};
+		// HTLC updates whose time has passed are refused at the chain's height (M1 of the
+		// HTLC review).
+		if let Ok(mut helper) = helper.lock() {
+			helper.set_height(self.chain.best().1.into());
+		}
 		let (reply, progress) = answer(&helper, message);
 		if opening {
 			party.drop_if_empty(channel);
@@ -147,10 +152,9 @@ impl Helpers {
 			}
 		}
 		// A preimage the next hop shows us settles upstream at once, while its own settlement
-		// finishes: whatever becomes of that, the preimage is ours to claim with.
-		if let (Ok(Some(_)), Body::Update { update: HtlcUpdate::Settle { preimage, .. }, .. }) =
-			(&reply, &message.body)
-		{
+		// finishes: whatever becomes of that, the preimage is ours to claim with. Even if we
+		// refused the settlement (too late): the upstream HTLC may still have time.
+		if let Body::Update { update: HtlcUpdate::Settle { preimage, .. }, .. } = &message.body {
 			self.preimage_seen(party, *preimage);
 		}
 		if let Some(progress) = progress {

@@ -139,6 +139,10 @@ fn peer_url(url: Option<String>) -> Result<Option<String>, Failure> {
 	}
 }
 
+/// A call owed to the chain on its way: the account, the bank, whether it is a penalty, and
+/// the HTLC a claim or refund pays out (those of different HTLCs go at once).
+type Submitting = (AccountId, ChannelId, bool, Option<u32>);
+
 /// Every helper of this node, and what they share: the chain, the way to peers, the events.
 pub struct Helpers {
 	parties: BTreeMap<AccountId, Arc<Party>>,
@@ -147,7 +151,7 @@ pub struct Helpers {
 	events: broadcast::Sender<Event>,
 	remotes: Remotes,
 	/// Calls owed to the chain being submitted now, so that each goes once at a time.
-	submitting: Arc<Mutex<BTreeSet<(AccountId, ChannelId, bool)>>>,
+	submitting: Arc<Mutex<BTreeSet<Submitting>>>,
 	/// Ourselves, for the work a helper's progress starts (forwarding, settling upstream).
 	me: Weak<Self>,
 	/// Each preimage a helper sees for an HTLC it sent, as (account, hashlock), for the
@@ -254,6 +258,9 @@ impl Helpers {
 		let turn = party.turn(channel);
 		let _turn = turn.lock().await;
 		let helper = party.helper_or_new(channel);
+		if let Ok(mut helper) = helper.lock() {
+			helper.set_height(self.chain.best().1.into());
+		}
 		let transport = NodeTransport { helpers: self, party };
 		let observer =
 			|channel: ChannelId, progress: &Progress| self.progressed(party, channel, progress);

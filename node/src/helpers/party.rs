@@ -162,8 +162,9 @@ pub struct Party {
 	/// With `--rsmc-test-cheats` only: the banks whose peer this party ignores
 	/// (`rsmc_testIgnore`).
 	pub(super) ignored: Option<Mutex<std::collections::BTreeSet<ChannelId>>>,
-	/// With `--rsmc-test-cheats` only: set by `rsmc_testHold`, this party neither settles nor
-	/// fails the HTLCs paid to it, as a payee that never reveals its preimage.
+	/// With `--rsmc-test-cheats` only: set by `rsmc_testHold`, this party neither settles,
+	/// fails nor passes on the HTLCs paid to it, as a payee that never reveals its preimage,
+	/// or an intermediary stopped before forwarding. Forgotten on a restart.
 	pub(super) holds: std::sync::atomic::AtomicBool,
 	/// Per bank, the turn to drive it: one payment, update or close of ours at a time, so
 	/// that a step waiting for its own proposal to become final never counts another's.

@@ -7,7 +7,11 @@ use super::{party::Known, party::Party, EventKind, Failure, Helpers, LOG};
 use rsmc::{
 	chain::{htlc_deadline, owed_htlcs, ChainCall},
 	driver::DriveError,
-	route::{find_route, next_hop, payee_accepts, Edge, Expiries, Hop},
+	relay::{
+		fails_upstream, offering, on_incoming, settlement_goes_on_chain, upstream, Incoming,
+		Invoice, Resolve, View,
+	},
+	route::{find_route, Edge, Expiries, Hop},
 	Bank, Error, Htlc, HtlcUpdate,
 };
 use sp_core::H256;
@@ -23,17 +27,6 @@ pub struct Sent {
 	pub route: Vec<ChannelId>,
 	pub amount: Balance,
 	pub fees: Balance,
-}
-
-/// What an HTLC paid to us becomes.
-#[derive(Clone, Debug)]
-enum Resolve {
-	/// Settle the first HTLC under the lock paid to us: any is ours with the preimage.
-	Settle(Preimage),
-	/// Fail this one (its amount and expiry pick it among several under one lock).
-	Fail(Htlc),
-	/// Fail every HTLC under the lock paid to us, one at a time.
-	FailAny,
 }
 
 /// Why an HTLC we offered did not become final.
@@ -135,11 +128,7 @@ impl Helpers {
 		let (first, onward) = route.hops.split_first().ok_or_else(no_hop)?;
 		let channel = first.channel;
 		let me = party.bank(channel).map(|b| b.me).ok_or_else(no_hop)?;
-		let htlc = Htlc { from: me, amount: first.amount, hashlock: lock, expiry: first.expiry };
-		let update = match onward {
-			[] => HtlcUpdate::Add(htlc),
-			onward => HtlcUpdate::AddRouted { htlc, onward: onward.to_vec() },
-		};
+		let update = first.update(me, lock, onward);
 		let mut events = self.subscribe();
 		let mut receipts = self.receipts.subscribe();
 		match self.offer(party, channel, update).await {
@@ -212,7 +201,8 @@ impl Helpers {
 	}
 
 	/// An HTLC the peer added to us on `channel` is final: pay it on along `onward`, or, with
-	/// no hop left, settle it against our invoice; fail it back when neither is possible.
+	/// no hop left, settle it against our invoice; fail it back when neither is possible
+	/// ([`rsmc::relay::on_incoming`]).
 	pub(super) async fn incoming(
 		self: Arc<Self>,
 		party: Arc<Party>,
@@ -220,85 +210,53 @@ impl Helpers {
 		htlc: Htlc,
 		onward: Vec<Hop>,
 	) {
-		let (_, now) = self.chain.best();
 		let lock = htlc.hashlock;
-		if !onward.is_empty() && self.offering(&party, lock) {
-			// We already pay an HTLC out under this lock (a payer's retry, or a loop in the
-			// route): two outgoing HTLCs under one lock would leave us unable to tell which
-			// incoming one to fail. This one was never passed on: failing it is safe.
-			log::info!(target: LOG, "💸 {} bank {channel}: failing HTLC {lock:?}: an HTLC of ours under it is pending", party.account);
-			return self.resolve(&party, channel, lock, Resolve::Fail(htlc)).await;
-		}
-		if onward.is_empty() && party.holds.load(std::sync::atomic::Ordering::Relaxed) {
+		if party.holds.load(std::sync::atomic::Ordering::Relaxed) {
 			log::info!(target: LOG, "💸 {} bank {channel}: holding {lock:?} (a test's cheat)", party.account);
 			return;
 		}
-		// `None`: passed on, its fate to come back from the next hop.
-		let outcome = if onward.is_empty() {
-			self.pay_us(&party, &htlc, now).map(|preimage| Some(Resolve::Settle(preimage)))
-		} else {
-			match next_hop(&htlc, &onward, self.settings.forwarding, now) {
-				Ok((next, rest)) => {
-					self.forward(&party, channel, &htlc, next, rest).await.map(|()| None)
-				},
-				Err(why) => Err(why.to_string()),
-			}
+		let (_, now) = self.chain.best();
+		// Decided before any await: the view borrows what it reads.
+		let incoming = {
+			let ours = |c: ChannelId| party.bank(c).filter(|b| b.is_live()).map(|b| b.me);
+			let invoice = |lock: &H256| {
+				let known = party.preimages.get(lock)?;
+				let amount = known.invoice.as_deref()?.parse().ok()?;
+				Some(Invoice { preimage: known.preimage, amount })
+			};
+			let offering = |lock: &H256| self.offering(&party, *lock);
+			let view = View {
+				now,
+				forwarding: self.settings.forwarding,
+				ours: &ours,
+				invoice: &invoice,
+				offering: &offering,
+			};
+			on_incoming(&htlc, &onward, channel, &view)
 		};
-		match outcome {
-			Ok(None) => {},
-			Ok(Some(resolve)) => self.resolve(&party, channel, lock, resolve).await,
-			Err(why) => {
-				log::info!(target: LOG, "💸 {} bank {channel}: failing HTLC {lock:?}: {why}", party.account);
-				self.resolve(&party, channel, lock, Resolve::Fail(htlc)).await
+		let why = match incoming {
+			Incoming::Settle(preimage) => {
+				return self.resolve(&party, channel, lock, Resolve::Settle(preimage)).await
 			},
-		}
-	}
-
-	/// Our preimage for `htlc`, when it pays an invoice of ours in full, in time.
-	fn pay_us(&self, party: &Party, htlc: &Htlc, now: u32) -> Result<Preimage, String> {
-		let known = party.preimages.get(&htlc.hashlock).ok_or("no invoice of ours")?;
-		let asked = known.invoice.as_deref().ok_or("not an invoice of ours")?;
-		let asked: Balance = asked.parse().map_err(|_| "a damaged invoice")?;
-		payee_accepts(htlc, asked, now, self.settings.forwarding.min_final())?;
-		Ok(known.preimage)
-	}
-
-	/// Lock `next` for `incoming` on our bank `next.channel`, asking its receiver to pass it
-	/// on along `rest`. Its fate, settled or failed, comes back later ([`Self::learned`],
-	/// [`Self::failed_downstream`]).
-	async fn forward(
-		&self,
-		party: &Arc<Party>,
-		from: ChannelId,
-		incoming: &Htlc,
-		next: &Hop,
-		rest: &[Hop],
-	) -> Result<(), String> {
-		let out = next.channel;
-		let me = party
-			.bank(out)
-			.filter(|_| out != from)
-			.map(|b| b.me)
-			.ok_or("the next hop is no bank of ours")?;
-		let lock = incoming.hashlock;
-		let htlc = Htlc { from: me, amount: next.amount, hashlock: lock, expiry: next.expiry };
-		let update = match rest {
-			[] => HtlcUpdate::Add(htlc),
-			rest => HtlcUpdate::AddRouted { htlc, onward: rest.to_vec() },
+			Incoming::Forward { channel: out, update } => {
+				match self.offer(&party, out, update).await {
+					Ok(()) => {
+						log::info!(target: LOG, "💸 {} forwarded {lock:?} from bank {channel} to bank {out}", party.account);
+						return self.emit_htlc(&party, EventKind::Forwarded, out, lock);
+					},
+					// The incoming HTLC stays until the outgoing one is irrevocably gone
+					// (failed off chain, refunded on chain) or settled (C2 of the review).
+					Err(Offer::Out(e)) => {
+						log::warn!(target: LOG, "💸 {} bank {out}: {e}; {lock:?} stays offered, its fate to come", party.account);
+						return;
+					},
+					Err(Offer::NotMade(e)) => format!("the next hop, bank {out}: {e}"),
+				}
+			},
+			Incoming::Fail(why) => why.to_string(),
 		};
-		match self.offer(party, out, update).await {
-			Ok(()) => {},
-			// The incoming HTLC stays until the outgoing one is irrevocably gone (failed off
-			// chain, refunded on chain) or settled (C2 of the review).
-			Err(Offer::Out(e)) => {
-				log::warn!(target: LOG, "💸 {} bank {out}: {e}; {lock:?} stays offered, its fate to come", party.account);
-				return Ok(());
-			},
-			Err(Offer::NotMade(e)) => return Err(format!("the next hop, bank {out}: {e}")),
-		}
-		log::info!(target: LOG, "💸 {} forwarded {lock:?} from bank {from} to bank {out}", party.account);
-		self.emit_htlc(party, EventKind::Forwarded, out, lock);
-		Ok(())
+		log::info!(target: LOG, "💸 {} bank {channel}: failing HTLC {lock:?}: {why}", party.account);
+		self.resolve(&party, channel, lock, Resolve::Fail(htlc)).await
 	}
 
 	/// Add the HTLC of `update` (an `Add` or `AddRouted`) on `party`'s bank `channel`: done once
@@ -320,41 +278,61 @@ impl Helpers {
 		}
 	}
 
-	/// Settle or fail the HTLC locked under `lock` that `party`'s peer pays it on `channel`:
-	/// off chain; when the peer stays silent, a settlement goes on chain (liquidate now, the
-	/// watchtower claims), a failure is left to expire (the peer takes it back on chain).
-	async fn resolve(&self, party: &Arc<Party>, channel: ChannelId, lock: H256, resolve: Resolve) {
-		let make = |bank: &Bank| {
-			let index =
-				bank.htlcs()
-					.iter()
-					.position(|h| {
-						h.hashlock == lock
-							&& h.from != bank.me && match &resolve {
-							Resolve::Fail(htlc) => h == htlc,
-							Resolve::Settle(_) | Resolve::FailAny => true,
-						}
-					})
-					.ok_or(Error::BadHtlc("no such HTLC pending to us"))?;
-			let index = index as u32;
-			Ok(match &resolve {
-				Resolve::Settle(preimage) => HtlcUpdate::Settle { index, preimage: *preimage },
-				Resolve::Fail(_) | Resolve::FailAny => HtlcUpdate::Fail { index, hashlock: lock },
-			})
-		};
-		let done = self.drive(party, channel, async |d| d.update(channel, make).await).await;
-		match (done, &resolve) {
-			(Ok(_), _) => {},
-			(Err(DriveError::Silent { why, .. }), Resolve::Settle(_)) => {
-				log::warn!(target: LOG, "💸 {} bank {channel}: {why}; claiming {lock:?} on chain", party.account);
-				if let Err(e) = self.liquidate(&party.account, channel).await {
-					log::warn!(target: LOG, "💸 {} bank {channel}: cannot liquidate: {e}; the watchtower tries again", party.account);
-				}
-			},
-			(Err(e), _) => {
-				log::warn!(target: LOG, "💸 {} bank {channel}: cannot resolve {lock:?} off chain: {e}", party.account)
-			},
+	/// Settle or fail the HTLCs locked under `lock` that `party`'s peer pays it on `channel`:
+	/// every one of them for a settlement or [`Resolve::FailAny`] (M7 of the HTLC review: the
+	/// second under a reused lock was left to the chain), the one named for
+	/// [`Resolve::Fail`]. Off chain; when the peer does not take a settlement
+	/// ([`rsmc::relay::settlement_goes_on_chain`]), it goes on chain (liquidate now, the
+	/// watchtower claims); a failure is left to expire (the peer takes it back on chain).
+	pub(super) async fn resolve(
+		&self,
+		party: &Arc<Party>,
+		channel: ChannelId,
+		lock: H256,
+		resolve: Resolve,
+	) {
+		// Each round takes one HTLC off the sheet: at most as many rounds as it carries.
+		while let Some((htlc, _)) =
+			party.bank(channel).filter(|b| b.is_live()).and_then(|b| resolve.next(&b, lock))
+		{
+			if !self.resolve_one(party, channel, lock, &resolve, &htlc).await || !resolve.every() {
+				return;
+			}
 		}
+	}
+
+	/// One round of [`Self::resolve`], about `htlc`: whether it was made final off chain.
+	async fn resolve_one(
+		&self,
+		party: &Arc<Party>,
+		channel: ChannelId,
+		lock: H256,
+		resolve: &Resolve,
+		htlc: &Htlc,
+	) -> bool {
+		// Looked up again before each proposal: another update may have moved the index.
+		let make = |bank: &Bank| {
+			let next = resolve.next(bank, lock);
+			next.map(|(_, update)| update).ok_or(Error::BadHtlc("no such HTLC pending to us"))
+		};
+		let error = match self.drive(party, channel, async |d| d.update(channel, make).await).await
+		{
+			Ok(_) => return true,
+			Err(e) => e,
+		};
+		let (_, now) = self.chain.best();
+		let forwarding = self.settings.forwarding;
+		if matches!(resolve, Resolve::Settle(_))
+			&& settlement_goes_on_chain(&error, htlc, now.into(), forwarding)
+		{
+			log::warn!(target: LOG, "💸 {} bank {channel}: {error}; claiming {lock:?} on chain", party.account);
+			if let Err(e) = self.liquidate(&party.account, channel).await {
+				log::warn!(target: LOG, "💸 {} bank {channel}: cannot liquidate: {e}; the watchtower tries again", party.account);
+			}
+		} else {
+			log::warn!(target: LOG, "💸 {} bank {channel}: cannot resolve {lock:?} off chain: {error}", party.account);
+		}
+		false
 	}
 
 	/// `party` learned (and kept) the preimage of `lock`, from the next hop, off chain or on:
@@ -376,7 +354,7 @@ impl Helpers {
 	/// An HTLC `party` sent under `lock` came back: fail the ones paid to us under it, once
 	/// none we sent under it can still be paid out, off chain or on.
 	pub(super) async fn failed_downstream(self: Arc<Self>, party: Arc<Party>, lock: H256) {
-		if self.offering(&party, lock) || party.preimage(&lock).is_some() {
+		if !fails_upstream(self.offering(&party, lock), party.preimage(&lock).is_some()) {
 			return;
 		}
 		for channel in self.upstream(&party, lock) {
@@ -384,35 +362,23 @@ impl Helpers {
 		}
 	}
 
-	/// Whether an HTLC `party` sent under `lock` may still be paid out: offered on a bank
-	/// off chain ([`Bank::offers`]), or pending on a liquidated bank, where it can be claimed
-	/// until its expiry (C3 of the review: the newest sheet of a liquidated bank is not what
-	/// the chain holds). A chain that can't be read counts as pending.
-	fn offering(&self, party: &Party, lock: H256) -> bool {
-		party.channels().into_iter().filter_map(|c| party.bank(c)).any(|bank| {
-			let Some(ledger) = bank.ledger() else { return false };
-			if ledger.liquidated.is_none() {
-				return bank.offers(lock);
-			}
-			match self.chain.htlcs(bank.channel()) {
-				Ok(htlcs) => {
-					htlcs.iter().flatten().any(|h| h.hashlock == lock && h.from == bank.me)
-				},
-				Err(e) => {
-					log::warn!(target: LOG, "💸 {}: {e}; counting bank {} as pending", party.account, bank.channel());
-					true
-				},
-			}
+	/// Whether an HTLC `party` sent under `lock` may still be paid out, off chain or on
+	/// ([`rsmc::relay::offering`]).
+	pub(super) fn offering(&self, party: &Party, lock: H256) -> bool {
+		let banks: Vec<Bank> = party.channels().into_iter().filter_map(|c| party.bank(c)).collect();
+		offering(&banks, lock, |channel| match self.chain.htlcs(channel) {
+			Ok(htlcs) => Some(htlcs),
+			Err(e) => {
+				log::warn!(target: LOG, "💸 {}: {e}; counting bank {channel} as pending", party.account);
+				None
+			},
 		})
 	}
 
 	/// `party`'s live banks with an HTLC locked under `lock` paid to us.
 	fn upstream(&self, party: &Party, lock: H256) -> Vec<ChannelId> {
-		party
-			.channels()
-			.into_iter()
-			.filter(|&c| party.bank(c).is_some_and(|b| b.is_live() && b.owes_us(lock)))
-			.collect()
+		let banks: Vec<Bank> = party.channels().into_iter().filter_map(|c| party.bank(c)).collect();
+		upstream(&banks, lock)
 	}
 
 	pub(super) fn emit_htlc(&self, party: &Party, kind: EventKind, channel: ChannelId, lock: H256) {
@@ -447,8 +413,7 @@ impl Helpers {
 				},
 			};
 		}
-		let margin = self.settings.forwarding.margin();
-		let Some(why) = htlc_deadline(&bank, known, now.into(), margin.into()) else {
+		let Some(why) = htlc_deadline(&bank, known, now.into(), self.settings.forwarding) else {
 			return Vec::new();
 		};
 		log::warn!(target: LOG, "💸 {} bank {channel}: {why}; liquidating", party.account);

@@ -6,7 +6,10 @@
 
 use super::{chain::OnChain, guard, liquidate_call, party::Party, EventKind, Helpers, LOG};
 use futures::StreamExt;
-use rsmc::chain::{ChainCall, ChainEvent};
+use rsmc::{
+	chain::{ChainCall, ChainEvent},
+	relay::{Resolve, Resumed},
+};
 use sc_client_api::BlockchainEvents;
 use sp_blockchain::HeaderBackend;
 use sp_core::H256;
@@ -208,20 +211,28 @@ impl Helpers {
 	}
 
 	/// After a restart: settle the HTLCs paid to us on `channel` whose preimage we know, or the
-	/// chain showed while we were away.
+	/// chain showed while we were away; fail those that were never passed on, or whose
+	/// onward HTLC is gone ([`rsmc::relay::on_resume`]).
 	fn resume_htlcs(&self, party: &Arc<Party>, channel: ChannelId) {
 		let Some(bank) = party.bank(channel) else { return };
 		let Some(me) = self.me.upgrade() else { return };
-		for htlc in bank.htlcs().iter().filter(|h| usize::from(h.from) != bank.me()) {
-			let lock = htlc.hashlock;
-			let preimage =
-				party.preimage(&lock).or_else(|| self.chain.preimage(lock).ok().flatten());
-			if let Some(preimage) = preimage {
-				party.learn(lock, preimage);
-				guard::spawn(
-					"settling upstream",
-					me.clone().learned(party.clone(), lock, preimage),
-				);
+		let preimage = |lock: &H256| {
+			party.preimage(lock).or_else(|| self.chain.preimage(*lock).ok().flatten())
+		};
+		for resumed in rsmc::relay::on_resume(&bank, preimage, |lock| self.offering(party, *lock)) {
+			let (me, party) = (me.clone(), party.clone());
+			match resumed {
+				Resumed::Settle(htlc, preimage) => {
+					party.learn(htlc.hashlock, preimage);
+					guard::spawn("settling upstream", me.learned(party, htlc.hashlock, preimage));
+				},
+				Resumed::Fail(htlc) => {
+					log::info!(target: LOG, "💸 {} bank {channel}: failing {:?}, never passed on", party.account, htlc.hashlock);
+					guard::spawn("failing a stranded HTLC", async move {
+						let lock = htlc.hashlock;
+						me.resolve(&party, channel, lock, Resolve::Fail(htlc)).await
+					});
+				},
 			}
 		}
 	}
@@ -289,7 +300,9 @@ impl Helpers {
 	fn submit_calls(&self, party: &Arc<Party>, mut calls: Vec<ChainCall>) {
 		calls.sort_by_key(|call| !call.is_penalty());
 		for call in calls {
-			let key = (party.account.clone(), call.channel(), call.is_penalty());
+			// One at a time per bank and kind, but for claims and refunds of different HTLCs,
+			// which authorize themselves and go at once (C4 of the HTLC review).
+			let key = (party.account.clone(), call.channel(), call.is_penalty(), call.htlc());
 			if !self.submitting.lock().expect("not poisoned").insert(key.clone()) {
 				continue;
 			}

@@ -386,6 +386,38 @@ mod benchmarks {
 		assert!(Preimages::<T>::contains_key(hashlock(&preimage(0))));
 	}
 
+	/// What the pool checks of a claim sent as a general transaction: the HTLC pending, the
+	/// preimage its hashlock's, before its expiry.
+	#[benchmark]
+	fn authorize_claim_htlc() {
+		let (channel, _) = released_with_one_htlc::<T>();
+		let call = Call::<T>::claim_htlc { channel, index: 0, preimage: preimage(0) };
+
+		#[block]
+		{
+			call.authorize(TransactionSource::External)
+				.expect("claim_htlc authorizes itself")
+				.expect("a valid claim");
+		}
+	}
+
+	/// What the pool checks of a refund sent as a general transaction.
+	#[benchmark]
+	fn authorize_refund_htlc() {
+		let (channel, _) = released_with_one_htlc::<T>();
+		let book = Htlcs::<T>::get(channel).expect("kept for its HTLC");
+		let expiry = book.htlcs.iter().flatten().map(|h| h.expiry).next().expect("one pending");
+		frame_system::Pallet::<T>::set_block_number(expiry);
+		let call = Call::<T>::refund_htlc { channel, index: 0 };
+
+		#[block]
+		{
+			call.authorize(TransactionSource::External)
+				.expect("refund_htlc authorizes itself")
+				.expect("a valid refund");
+		}
+	}
+
 	/// Refunded to client 0, the master: released at once, the bank removed.
 	#[benchmark]
 	fn refund_htlc() {

@@ -58,6 +58,34 @@ impl<T: Config> HtlcBook<T> {
 }
 
 impl<T: Config> Pallet<T> {
+	/// HTLC `index` of liquidated bank `channel`, while it is pending.
+	pub(crate) fn pending_htlc(channel: ChannelId, index: u32) -> Result<HtlcOf<T>, DispatchError> {
+		let bank = Channels::<T>::get(channel).ok_or(Error::<T>::UnknownChannel)?;
+		ensure!(bank.liquidation.is_some(), Error::<T>::WrongState);
+		let book = Htlcs::<T>::get(channel).ok_or(Error::<T>::UnknownHtlc)?;
+		let htlc = book.htlcs.get(index as usize).cloned().flatten();
+		htlc.ok_or(Error::<T>::UnknownHtlc.into())
+	}
+
+	/// Whom a claim of `htlc` with `preimage` pays (the client it is paid to), if it may be
+	/// claimed now: before its expiry, with the preimage of its hashlock.
+	pub(crate) fn claim_receiver(
+		htlc: &HtlcOf<T>,
+		preimage: &Preimage,
+	) -> Result<usize, DispatchError> {
+		ensure!(Self::now() < htlc.expiry, Error::<T>::HtlcExpired);
+		let shown = vbank_primitives::hashlock(preimage);
+		ensure!(shown == htlc.hashlock, Error::<T>::WrongPreimage);
+		Ok(1 - usize::from(htlc.from))
+	}
+
+	/// Whom a refund of `htlc` pays (its sender), if it may be refunded now: at or after its
+	/// expiry.
+	pub(crate) fn refund_receiver(htlc: &HtlcOf<T>) -> Result<usize, DispatchError> {
+		ensure!(Self::now() >= htlc.expiry, Error::<T>::HtlcNotExpired);
+		Ok(usize::from(htlc.from))
+	}
+
 	/// Whether the master's share of liquidated bank `channel` has been released while
 	/// HTLCs kept the bank.
 	pub(crate) fn master_released(channel: ChannelId) -> bool {

@@ -49,6 +49,10 @@ pub mod pallet {
 	/// since it expires with the lock.
 	pub const PENALTY_PRIORITY: TransactionPriority = TransactionPriority::MAX / 2;
 
+	/// The priority of an HTLC's claim or refund sent as a general transaction: right after
+	/// the penalties, above any ordinary transaction, since a claim expires with its HTLC.
+	pub const HTLC_PRIORITY: TransactionPriority = PENALTY_PRIORITY - 1;
+
 	/// A bank as stored.
 	pub type ChannelOf<T> = vbank_primitives::Channel<AccountIdOf<T>, BlockNumberFor<T>>;
 	/// An HTLC as this chain's sheets carry it.
@@ -593,9 +597,14 @@ pub mod pallet {
 		/// penalty takes it), and is paid at once after.
 		///
 		/// Anybody may call (a helper forwarding the preimage, a watchtower); the funds only
-		/// ever go to the receiver. Emits [`Event::HtlcClaimed`]; [`Event::WithdrawnByMaster`]
-		/// does not repeat. The bank is removed when this was its last pending HTLC and the
-		/// master's share has been released.
+		/// ever go to the receiver. The preimage authorizes the call by itself: sent as a
+		/// *general* transaction (no signer) it pays no fee and waits behind no account's
+		/// nonce, so that every HTLC of a liquidated bank can be claimed in the same block
+		/// (C4 of the HTLC review: one signed call per account per block let HTLCs expire
+		/// unclaimed); the pool keeps one per HTLC and refuses a wrong preimage before any
+		/// block. A signed transaction works too. Emits [`Event::HtlcClaimed`];
+		/// [`Event::WithdrawnByMaster`] does not repeat. The bank is removed when this was its
+		/// last pending HTLC and the master's share has been released.
 		///
 		/// ## Errors
 		/// - [`Error::UnknownChannel`].
@@ -603,19 +612,18 @@ pub mod pallet {
 		/// - [`Error::HtlcExpired`]: the chain is at or past the HTLC's expiry.
 		/// - [`Error::WrongPreimage`]: `blake2_256(preimage)` is not the hashlock.
 		#[pallet::call_index(8)]
+		#[pallet::authorize(Self::authorize_claim_htlc)]
 		pub fn claim_htlc(
 			origin: OriginFor<T>,
 			channel: ChannelId,
 			index: u32,
 			preimage: Preimage,
 		) -> DispatchResult {
-			ensure_signed(origin)?;
-			let (htlc, who, amount) = Self::pay_htlc(channel, index, |htlc| {
-				ensure!(Self::now() < htlc.expiry, Error::<T>::HtlcExpired);
-				let shown = vbank_primitives::hashlock(&preimage);
-				ensure!(shown == htlc.hashlock, Error::<T>::WrongPreimage);
-				Ok(1 - usize::from(htlc.from))
-			})?;
+			if frame_system::ensure_authorized(origin.clone()).is_err() {
+				ensure_signed(origin)?;
+			}
+			let (htlc, who, amount) =
+				Self::pay_htlc(channel, index, |htlc| Self::claim_receiver(htlc, &preimage))?;
 			Self::remember_preimage(htlc.hashlock, preimage);
 			Self::deposit_event(Event::HtlcClaimed {
 				channel,
@@ -631,20 +639,21 @@ pub mod pallet {
 		/// Give HTLC `index` of a liquidated bank back to its sender, once the chain is at or
 		/// past its expiry and nobody claimed it; paid as [`Pallet::claim_htlc`] pays.
 		///
-		/// Anybody may call; the funds only ever go to the sender. Emits
-		/// [`Event::HtlcRefunded`].
+		/// Anybody may call; the funds only ever go to the sender. The expiry authorizes the
+		/// call by itself, as a claim's preimage does (a general transaction, no fee, one per
+		/// HTLC in the pool). Emits [`Event::HtlcRefunded`].
 		///
 		/// ## Errors
 		/// - [`Error::UnknownChannel`].
 		/// - [`Error::UnknownHtlc`]: no pending HTLC at `index`.
 		/// - [`Error::HtlcNotExpired`]: the HTLC can still be claimed.
 		#[pallet::call_index(9)]
+		#[pallet::authorize(Self::authorize_refund_htlc)]
 		pub fn refund_htlc(origin: OriginFor<T>, channel: ChannelId, index: u32) -> DispatchResult {
-			ensure_signed(origin)?;
-			let (htlc, who, amount) = Self::pay_htlc(channel, index, |htlc| {
-				ensure!(Self::now() >= htlc.expiry, Error::<T>::HtlcNotExpired);
-				Ok(usize::from(htlc.from))
-			})?;
+			if frame_system::ensure_authorized(origin.clone()).is_err() {
+				ensure_signed(origin)?;
+			}
+			let (htlc, who, amount) = Self::pay_htlc(channel, index, Self::refund_receiver)?;
 			Self::deposit_event(Event::HtlcRefunded {
 				channel,
 				index,

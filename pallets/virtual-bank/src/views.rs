@@ -2,7 +2,7 @@
 //! bank of a client, a penalty's proof and validity, what a bank holds for whom.
 
 use crate::{
-	pallet::{Channels, ChannelsOf, Config, Error, Htlcs, Pallet, PENALTY_PRIORITY},
+	pallet::{Channels, ChannelsOf, Config, Error, Htlcs, Pallet, HTLC_PRIORITY, PENALTY_PRIORITY},
 	ChannelOf,
 };
 use frame_support::pallet_prelude::*;
@@ -16,7 +16,13 @@ use sp_runtime::{
 	},
 	MultiSignature,
 };
-use vbank_primitives::{verify_signature, waiver_payload, Balances, ChannelId, ChannelState};
+use vbank_primitives::{
+	verify_signature, waiver_payload, Balances, ChannelId, ChannelState, Preimage,
+};
+
+/// How many blocks a refund stays in the pool before it must be sent again: it stays valid
+/// until the HTLC is paid out, and the watchtower sends it again while it is owed.
+const REFUND_LONGEVITY: TransactionLongevity = 64;
 
 /// Whether `proposed` shares out exactly the total of `current`.
 pub(crate) fn balances_match(current: &Balances, proposed: &Balances) -> bool {
@@ -46,6 +52,56 @@ impl<T: Config> Pallet<T> {
 			.and_provides(channel)
 			.priority(PENALTY_PRIORITY)
 			.longevity(blocks_left.max(1))
+			.propagate(true)
+			.build()?;
+		Ok((validity, Weight::zero()))
+	}
+
+	/// The validity of an HTLC's claim sent as a general transaction: valid exactly when the
+	/// call would succeed now (the HTLC pending, `preimage` its hashlock's, before its
+	/// expiry), until the expiry, one per HTLC in the pool.
+	pub(crate) fn authorize_claim_htlc(
+		_source: TransactionSource,
+		channel: &ChannelId,
+		index: &u32,
+		preimage: &Preimage,
+	) -> TransactionValidityWithRefund {
+		let claimable = Self::pending_htlc(*channel, *index)
+			.and_then(|htlc| Self::claim_receiver(&htlc, preimage).map(|_| htlc));
+		let htlc = claimable.map_err(|e| {
+			if e == Error::<T>::WrongPreimage.into() {
+				InvalidTransaction::BadProof
+			} else {
+				InvalidTransaction::Stale
+			}
+		})?;
+		let blocks_left = htlc.expiry.saturating_sub(Self::now());
+		Self::htlc_validity(*channel, *index, blocks_left.try_into().unwrap_or(u64::MAX))
+	}
+
+	/// The validity of an HTLC's refund sent as a general transaction: valid exactly when the
+	/// call would succeed now (the HTLC pending, at or after its expiry), one per HTLC in the
+	/// pool.
+	pub(crate) fn authorize_refund_htlc(
+		_source: TransactionSource,
+		channel: &ChannelId,
+		index: &u32,
+	) -> TransactionValidityWithRefund {
+		let htlc = Self::pending_htlc(*channel, *index).map_err(|_| InvalidTransaction::Stale)?;
+		Self::refund_receiver(&htlc).map_err(|_| InvalidTransaction::Future)?;
+		Self::htlc_validity(*channel, *index, REFUND_LONGEVITY)
+	}
+
+	/// A claim's or refund's validity in the pool: one per HTLC, `longevity` blocks.
+	fn htlc_validity(
+		channel: ChannelId,
+		index: u32,
+		longevity: TransactionLongevity,
+	) -> TransactionValidityWithRefund {
+		let validity = ValidTransaction::with_tag_prefix("VirtualBankHtlc")
+			.and_provides((channel, index))
+			.priority(HTLC_PRIORITY)
+			.longevity(longevity.max(1))
 			.propagate(true)
 			.build()?;
 		Ok((validity, Weight::zero()))

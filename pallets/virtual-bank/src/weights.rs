@@ -36,7 +36,9 @@ pub trait WeightInfo {
 	fn close() -> Weight;
 	fn liquidate_with_htlcs(h: u32, ) -> Weight;
 	fn claim_htlc() -> Weight;
+	fn authorize_claim_htlc() -> Weight;
 	fn refund_htlc() -> Weight;
+	fn authorize_refund_htlc() -> Weight;
 	fn forget_preimages(p: u32, ) -> Weight;
 }
 
@@ -261,6 +263,18 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(10_u64))
 			.saturating_add(T::DbWeight::get().writes(9_u64))
 	}
+	/// Storage: `VirtualBank::Channels` (r:1 w:0)
+	/// Proof: `VirtualBank::Channels` (`max_values`: None, `max_size`: Some(189), added: 2664, mode: `MaxEncodedLen`)
+	/// Storage: `VirtualBank::Htlcs` (r:1 w:0)
+	/// Proof: `VirtualBank::Htlcs` (`max_values`: None, `max_size`: Some(1638), added: 4113, mode: `MaxEncodedLen`)
+	fn authorize_claim_htlc() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `0`
+		//  Estimated: `5103`
+		// Minimum execution time: 0 picoseconds.
+		Weight::from_parts(101_611_000, 5103)
+			.saturating_add(T::DbWeight::get().reads(2_u64))
+	}
 	/// Storage: `VirtualBank::Channels` (r:1 w:1)
 	/// Proof: `VirtualBank::Channels` (`max_values`: None, `max_size`: Some(189), added: 2664, mode: `MaxEncodedLen`)
 	/// Storage: `VirtualBank::Htlcs` (r:1 w:1)
@@ -279,6 +293,18 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		Weight::from_parts(112_998_000, 5103)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
+	}
+	/// Storage: `VirtualBank::Channels` (r:1 w:0)
+	/// Proof: `VirtualBank::Channels` (`max_values`: None, `max_size`: Some(189), added: 2664, mode: `MaxEncodedLen`)
+	/// Storage: `VirtualBank::Htlcs` (r:1 w:0)
+	/// Proof: `VirtualBank::Htlcs` (`max_values`: None, `max_size`: Some(1638), added: 4113, mode: `MaxEncodedLen`)
+	fn authorize_refund_htlc() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `0`
+		//  Estimated: `5103`
+		// Minimum execution time: 0 picoseconds.
+		Weight::from_parts(101_611_000, 5103)
+			.saturating_add(T::DbWeight::get().reads(2_u64))
 	}
 	/// Storage: `VirtualBank::PreimageExpiries` (r:1 w:1)
 	/// Proof: `VirtualBank::PreimageExpiries` (`max_values`: None, `max_size`: Some(8206), added: 10681, mode: `MaxEncodedLen`)
@@ -354,10 +380,18 @@ impl WeightInfo for () {
 			.saturating_add(ParityDbWeight::get().reads(10_u64))
 			.saturating_add(ParityDbWeight::get().writes(9_u64))
 	}
+	fn authorize_claim_htlc() -> Weight {
+		Weight::from_parts(101_611_000, 5103)
+			.saturating_add(ParityDbWeight::get().reads(2_u64))
+	}
 	fn refund_htlc() -> Weight {
 		Weight::from_parts(112_998_000, 5103)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(6_u64))
+	}
+	fn authorize_refund_htlc() -> Weight {
+		Weight::from_parts(101_611_000, 5103)
+			.saturating_add(ParityDbWeight::get().reads(2_u64))
 	}
 	fn forget_preimages(p: u32, ) -> Weight {
 		Weight::from_parts(1_895_489, 11671)

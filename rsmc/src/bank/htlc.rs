@@ -16,6 +16,11 @@ pub type Htlc = vbank_primitives::Htlc<u32>;
 /// signs can be liquidated.
 pub const MAX_HTLCS: usize = 30;
 
+/// The most HTLCs one client may have pending to the other on a sheet: half of
+/// [`MAX_HTLCS`], so that a peer filling every slot it may (slot jamming, H1 of the HTLC
+/// review) still leaves the other direction its own.
+pub const MAX_HTLCS_PER_SIDE: usize = MAX_HTLCS / 2;
+
 /// A change to the HTLCs pending on a bank's newest sheet, proposed by one client.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum HtlcUpdate {
@@ -74,9 +79,9 @@ impl HtlcUpdate {
 				if htlc.amount == 0 {
 					return Err(Error::ZeroAmount);
 				}
-				if htlcs.len() >= MAX_HTLCS {
+				if htlcs.iter().filter(|h| h.from == htlc.from).count() >= MAX_HTLCS_PER_SIDE {
 					return Err(Error::BadHtlc(
-						"the sheet carries as many HTLCs as the chain takes",
+						"the payer has as many HTLCs pending as one side of a bank may",
 					));
 				}
 				let available = balances[from];
@@ -96,6 +101,23 @@ impl HtlcUpdate {
 			},
 		}
 		Ok((balances, htlcs))
+	}
+
+	/// Why the receiver of this update refuses it at block `now`, given the HTLCs pending on
+	/// the sheet it applies to, if it does: a settlement of an HTLC that has expired or
+	/// expires with the next block (the chain would refuse its claim; taking it off chain,
+	/// the payer's upstream may be gone already: M1 of the HTLC review), or an HTLC added that
+	/// could not be claimed before it expires (it would only sit on the sheets: L2).
+	pub fn too_late(&self, htlcs: &[Htlc], now: u64) -> Option<Error> {
+		let next = now.saturating_add(1);
+		let expiry = match self {
+			Self::Add(htlc) | Self::AddRouted { htlc, .. } => htlc.expiry,
+			Self::Settle { index, .. } => htlcs.get(*index as usize)?.expiry,
+			Self::Fail { .. } => return None,
+		};
+		(next >= u64::from(expiry)).then_some(Error::BadHtlc(
+			"the HTLC expires before the chain could take it: too late to settle or add",
+		))
 	}
 
 	/// Take pending HTLC `index`, locked under `hashlock`, out of `htlcs` for its receiver,

@@ -33,7 +33,7 @@ use payment::Proposal;
 use waivers::WaiverKeys;
 
 pub use error::{Action, Error, Progress, Step};
-pub use htlc::{Htlc, HtlcUpdate, MAX_HTLCS};
+pub use htlc::{Htlc, HtlcUpdate, MAX_HTLCS, MAX_HTLCS_PER_SIDE};
 pub use ledger::{
 	Closing, InFlight, Ledger, Liquidation, OnChainLiquidation, Phase, SignedSheet, Terms,
 };

@@ -74,8 +74,8 @@ fn a_repeated_open_accept_gets_the_same_sheet_zero_or_nothing() {
 #[test]
 fn a_bank_outside_the_policy_waits_for_the_operator() {
 	let (a, b) = (account(&signer("Alice")), account(&signer("Bob")));
-	let policy = Policy { inbound_limit: 50, min_lock: 10 };
-	for (balances, lock_period) in [([10, 51], 10), ([10, 50], 9)] {
+	let policy = Policy { inbound_limit: 50, min_lock: 10, max_lock: 20 };
+	for (balances, lock_period) in [([10, 51], 10), ([10, 50], 9), ([10, 50], 21)] {
 		let mut alice = helper("Alice", Policy::ACCEPT_ALL);
 		let mut bob = helper("Bob", policy);
 		let mut t = terms(&a, &b, balances);

@@ -3,7 +3,7 @@
 
 use super::*;
 use rsmc::{
-	bank::{Htlc, HtlcUpdate, MAX_HTLCS},
+	bank::{Htlc, HtlcUpdate, MAX_HTLCS, MAX_HTLCS_PER_SIDE},
 	store::MemoryStore,
 	Error, HelperError, Progress,
 };
@@ -126,7 +126,6 @@ fn updates_the_peer_is_not_entitled_to_are_refused_and_change_nothing() {
 		opened(MemoryStore::default(), MemoryStore::default(), [1_000, 1_000]);
 	let h = htlc(0, 30, &preimage(1));
 	update_on(&mut alice, &mut bob, HtlcUpdate::Add(h.clone()));
-	let full = (0..MAX_HTLCS as u8).map(|i| htlc(0, 1, &preimage(100 + i)));
 	let hostile = [
 		// Alice spends Bob's money, pays nothing, or more than she has.
 		(HtlcUpdate::Add(htlc(1, 30, &preimage(2))), "only its payer"),
@@ -165,15 +164,33 @@ fn updates_the_peer_is_not_entitled_to_are_refused_and_change_nothing() {
 		));
 	}
 	assert_eq!(alice.bank(CHANNEL).cloned(), before);
-	// A sheet carries at most what the chain takes.
+}
+
+/// H1 of the HTLC review: one side filling its slots (thirty 1-planck HTLCs held by a
+/// jamming payee) left the bank no slot in either direction. Each side now has half of what
+/// the chain takes, whatever the other does, and a sheet still carries no more than that.
+#[test]
+fn each_direction_has_its_own_htlc_slots() {
 	let (mut alice, mut bob) =
 		opened(MemoryStore::default(), MemoryStore::default(), [1_000, 1_000]);
-	for h in full {
+	let side = |from: u8| (0..MAX_HTLCS_PER_SIDE as u8).map(move |i| htlc(from, 1, &preimage(i)));
+	for h in side(0) {
 		update_on(&mut alice, &mut bob, HtlcUpdate::Add(h));
 	}
 	let one_more = alice.update(CHANNEL, HtlcUpdate::Add(htlc(0, 1, &preimage(99))));
 	assert!(matches!(one_more, Err(HelperError::Protocol(Error::BadHtlc(_)))));
-	assert_eq!(bob.bank(CHANNEL).unwrap().htlcs().len(), MAX_HTLCS);
+	// Bob's direction is untouched by Alice's: all his slots are his.
+	for h in side(1) {
+		update_on(&mut bob, &mut alice, HtlcUpdate::Add(h));
+	}
+	for (payer, from) in [(&mut alice, 0), (&mut bob, 1)] {
+		let one_more = payer.update(CHANNEL, HtlcUpdate::Add(htlc(from, 1, &preimage(99))));
+		assert!(matches!(one_more, Err(HelperError::Protocol(Error::BadHtlc(_)))));
+	}
+	let (a, b) = banks(&alice, &bob);
+	assert_agree(&a, &b);
+	assert_eq!(a.htlcs().len(), MAX_HTLCS, "a full sheet is what the chain takes");
+	assert_can_liquidate(&a, &b);
 }
 
 /// The payee's `Accept` of an update is lost: the proposer's update, sent again, is answered
@@ -208,6 +225,57 @@ fn an_update_sent_again_after_a_lost_accept_is_answered_and_not_applied_twice() 
 	assert_eq!((a.balances(), a.htlcs()), ([970, 1_030], &[][..]));
 }
 
+/// M1 of the HTLC review: the payer of an HTLC took its `Settle` off chain after its expiry,
+/// though the chain would refuse the claim by then and the payer's own upstream HTLC may be
+/// gone; L2: an HTLC added that has already expired was taken onto the sheets. Both are
+/// refused at the helper's height, and change nothing; an update accepted in time and sent
+/// again after is still answered, so that the round it began can finish.
+#[test]
+fn an_update_whose_time_has_passed_is_refused_and_one_accepted_in_time_is_still_answered() {
+	let (mut alice, mut bob) =
+		opened(MemoryStore::default(), MemoryStore::default(), [1_000, 1_000]);
+	let h = htlc(0, 30, &preimage(1));
+	update_on(&mut alice, &mut bob, HtlcUpdate::Add(h.clone()));
+	let settle = HtlcUpdate::Settle { index: 0, preimage: preimage(1) };
+
+	// At block 999 the next block is the HTLC's expiry: too late to settle.
+	alice.set_height(h.expiry as u64 - 1);
+	let before = alice.bank(CHANNEL).cloned();
+	let late = bob.update(CHANNEL, settle.clone()).unwrap();
+	let refused = alice.handle(&late).expect_err("a settlement after the expiry");
+	assert!(refused.to_string().contains("too late"), "{refused}");
+	assert_eq!(alice.bank(CHANNEL).cloned(), before, "the refusal changed nothing");
+	// A lower height told later does not take the helper back.
+	alice.set_height(10);
+	assert_eq!(alice.height(), h.expiry as u64 - 1);
+	assert!(alice.handle(&late).is_err());
+
+	// The same settlement one block earlier is taken, and sent again once its `Accept` is
+	// lost, it is answered though its time has passed meanwhile.
+	let (mut alice, mut bob) =
+		opened(MemoryStore::default(), MemoryStore::default(), [1_000, 1_000]);
+	update_on(&mut alice, &mut bob, HtlcUpdate::Add(h.clone()));
+	alice.set_height(h.expiry as u64 - 2);
+	let first = bob.update(CHANNEL, settle).unwrap();
+	let _lost = deliver(&mut alice, &first).unwrap();
+	alice.set_height(h.expiry as u64);
+	let again = bob.retransmission(CHANNEL).expect("unanswered");
+	let accept = deliver(&mut alice, &again).unwrap();
+	let revoke = deliver(&mut bob, &accept).unwrap();
+	assert_eq!(deliver(&mut alice, &revoke), None);
+	let (a, b) = banks(&alice, &bob);
+	assert_agree(&a, &b);
+	assert_eq!(a.balances(), [970, 1_030]);
+
+	// An HTLC that expires with the next block is never taken onto the sheets.
+	bob.set_height(h.expiry as u64 - 1);
+	let before = bob.bank(CHANNEL).cloned();
+	let add = alice.update(CHANNEL, HtlcUpdate::Add(htlc(0, 5, &preimage(2)))).unwrap();
+	let refused = bob.handle(&add).expect_err("an HTLC already expired");
+	assert!(refused.to_string().contains("too late"), "{refused}");
+	assert_eq!(bob.bank(CHANNEL).cloned(), before);
+}
+
 /// A routed addition is an addition: the receiver gets the route's remaining hops with it,
 /// and a route of no hop, or of more than `MAX_HOPS`, is refused.
 #[test]
@@ -239,7 +307,12 @@ fn a_routed_htlc_carries_its_onward_hops_to_the_receiver_and_nothing_else_change
 /// go on chain when only the chain can save an HTLC.
 #[test]
 fn the_watchtower_claims_before_expiry_refunds_after_and_liquidates_only_when_it_must() {
-	use rsmc::chain::{htlc_deadline, owed_htlcs, ChainCall};
+	use rsmc::{
+		chain::{htlc_deadline, owed_htlcs, ChainCall},
+		route::Forwarding,
+	};
+	// A margin of 10 blocks; HTLCs of 5 are not dust.
+	let f = Forwarding { fee: 0, delta: 20, dust: 5 };
 	let known = |lock: &sp_core::H256| (*lock == hashlock(&preimage(1))).then_some(preimage(1));
 	let ours_to_us = Htlc { expiry: 100, ..htlc(1, 5, &preimage(1)) };
 	let unknown_to_us = Htlc { expiry: 100, ..htlc(1, 5, &preimage(2)) };
@@ -262,13 +335,19 @@ fn the_watchtower_claims_before_expiry_refunds_after_and_liquidates_only_when_it
 	let a = alice.bank(CHANNEL).unwrap().clone();
 	// The next block is `now + 1`: block 90 is the first within 10 of 100, 99 the last
 	// before it.
-	assert_eq!(htlc_deadline(&a, known, 88, 10), None);
-	assert!(htlc_deadline(&a, known, 89, 10).is_some());
-	assert!(htlc_deadline(&a, known, 98, 10).is_some());
-	assert_eq!(htlc_deadline(&a, |_| None, 89, 10), None, "no preimage, nothing to save");
-	assert_eq!(htlc_deadline(&a, known, 99, 10), None, "too late to claim");
+	assert_eq!(htlc_deadline(&a, known, 88, f), None);
+	assert!(htlc_deadline(&a, known, 89, f).is_some());
+	assert!(htlc_deadline(&a, known, 98, f).is_some());
+	assert_eq!(htlc_deadline(&a, |_| None, 89, f), None, "no preimage, nothing to save");
+	assert_eq!(htlc_deadline(&a, known, 99, f), None, "too late to claim");
 	update_on(&mut alice, &mut bob, HtlcUpdate::Add(ours_sent));
 	let a = alice.bank(CHANNEL).unwrap().clone();
-	assert_eq!(htlc_deadline(&a, |_| None, 48, 10), None);
-	assert!(htlc_deadline(&a, |_| None, 49, 10).is_some());
+	assert_eq!(htlc_deadline(&a, |_| None, 48, f), None);
+	assert!(htlc_deadline(&a, |_| None, 49, f).is_some());
+
+	// H1: with a dust floor above them, neither HTLC is a reason to go on chain, ever.
+	let dust = Forwarding { dust: 6, ..f };
+	for now in [49, 89, 98, 200] {
+		assert_eq!(htlc_deadline(&a, known, now, dust), None, "block {now}");
+	}
 }

@@ -11,6 +11,7 @@ mod handshake;
 mod htlc;
 mod liquidating;
 mod payments;
+mod relay;
 mod store;
 mod watchtower;
 

@@ -5,7 +5,7 @@
 use super::*;
 use rand::{Rng, SeedableRng};
 use rsmc::{
-	bank::{Htlc, HtlcUpdate, MAX_HTLCS},
+	bank::{Htlc, HtlcUpdate, MAX_HTLCS_PER_SIDE},
 	store::MemoryStore,
 	Action, Error, HelperError,
 };
@@ -159,8 +159,14 @@ fn propose(helper: &mut Helper<Shared>, kind: &Kind) -> Option<Message> {
 	}
 }
 
+/// Whether `helper`'s side of the bank has as many HTLCs pending as one side may.
 fn bank_is_full(helper: &Helper<Shared>) -> bool {
-	helper.bank(CHANNEL).unwrap().htlcs().len() == MAX_HTLCS
+	sent_by(helper.bank(CHANNEL).unwrap(), helper.bank(CHANNEL).unwrap().me()) >= MAX_HTLCS_PER_SIDE
+}
+
+/// How many HTLCs client `me` has pending on `bank`'s newest sheet.
+fn sent_by(bank: &Bank, me: usize) -> usize {
+	bank.htlcs().iter().filter(|h| usize::from(h.from) == me).count()
 }
 
 /// A new thing for client `me` to do: mostly a payment, sometimes an HTLC to the peer, or
@@ -199,7 +205,7 @@ fn next_kind(
 		return None;
 	}
 	let amount = rng.gen_range(1..=available.min(5_000));
-	if rng.gen_bool(0.2) && bank.htlcs().len() < MAX_HTLCS {
+	if rng.gen_bool(0.2) && sent_by(bank, me) < MAX_HTLCS_PER_SIDE {
 		let preimage: Preimage = rng.r#gen();
 		let lock = hashlock(&preimage);
 		preimages.insert(lock, preimage);
@@ -374,7 +380,7 @@ fn liquidate_with_htlcs_pending(
 		let (payer, payee) =
 			if from == 0 { (&mut *alice, &mut *bob) } else { (&mut *bob, &mut *alice) };
 		let available = payer.bank(CHANNEL).unwrap().balances()[from];
-		if available == 0 || payer.bank(CHANNEL).unwrap().htlcs().len() == MAX_HTLCS {
+		if available == 0 || bank_is_full(payer) {
 			continue;
 		}
 		let preimage: Preimage = rng.r#gen();

@@ -417,3 +417,55 @@ fn an_htlc_book_counts_only_what_is_pending() {
 	assert_eq!(empty.pending_total(), 0);
 	assert!(!empty.any_pending());
 }
+
+/// C4 of the HTLC review: every call of an account waited for the one before (one signed
+/// transaction per account per block), so an intermediary's claims on a bank of 30 HTLCs
+/// queued past their expiry. A claim and a refund now authorize themselves, as the penalty
+/// does: general transactions with no signer, no fee and no nonce, valid exactly when the call
+/// would succeed, one per HTLC in the pool, refused before any block when they would fail.
+#[test]
+fn claims_and_refunds_authorize_themselves_one_per_htlc_and_cost_nothing() {
+	use codec::Encode;
+	use frame_support::{pallet_prelude::TransactionSource, traits::Authorize};
+	use sp_runtime::transaction_validity::{InvalidTransaction, TransactionValidityError};
+	let invalid = |why| Some(Err(TransactionValidityError::Invalid(why)));
+	let authorized = || RuntimeOrigin::from(frame_system::RawOrigin::Authorized);
+	build_and_execute(|| {
+		let channel = liquidated_with_two_htlcs();
+		let claim = |index, preimage| crate::Call::<Test>::claim_htlc { channel, index, preimage };
+		let refund = |index| crate::Call::<Test>::refund_htlc { channel, index };
+		let now = System::block_number();
+		let (validity, weight_refund) = claim(0, PREIMAGE)
+			.authorize(TransactionSource::External)
+			.expect("claim_htlc authorizes itself")
+			.expect("a valid claim");
+		assert_eq!(weight_refund, frame_support::weights::Weight::zero());
+		assert_eq!(validity.provides, vec![("VirtualBankHtlc", (channel, 0u32)).encode()]);
+		assert_eq!(validity.priority, crate::HTLC_PRIORITY);
+		assert!(validity.priority < crate::PENALTY_PRIORITY);
+		assert_eq!(validity.longevity, 8 - now, "valid until the HTLC's expiry");
+		// Refused before any block: a wrong preimage, an HTLC that is not there, a refund
+		// before the expiry, a bank that is not liquidated.
+		let auth = |call: crate::Call<Test>| call.authorize(TransactionSource::External);
+		assert_eq!(auth(claim(0, OTHER_PREIMAGE)), invalid(InvalidTransaction::BadProof));
+		assert_eq!(auth(claim(2, PREIMAGE)), invalid(InvalidTransaction::Stale));
+		assert_eq!(auth(refund(1)), invalid(InvalidTransaction::Future));
+		let running = running_bank(&charlie(), &bob(), [10, 10]);
+		let on_running = crate::Call::<Test>::refund_htlc { channel: running, index: 0 };
+		assert_eq!(auth(on_running), invalid(InvalidTransaction::Stale));
+
+		// Dispatched with the origin the extension gives it: Bob is paid, nobody paid a fee.
+		let issuance = Balances::total_issuance();
+		assert_ok!(RuntimeCall::VirtualBank(claim(0, PREIMAGE)).dispatch(authorized()));
+		assert_eq!(free(&bob()), ENDOWMENT - 100 - 10 + 90 + 30);
+		assert_eq!(auth(claim(0, PREIMAGE)), invalid(InvalidTransaction::Stale), "paid out");
+		// Bob's HTLC to Alice goes back to him once it has expired.
+		run_to_block(9);
+		assert!(auth(refund(1)).is_some_and(|v| v.is_ok()));
+		assert_eq!(auth(claim(1, OTHER_PREIMAGE)), invalid(InvalidTransaction::Stale));
+		assert_ok!(RuntimeCall::VirtualBank(refund(1)).dispatch(authorized()));
+		assert_eq!(free(&bob()), ENDOWMENT - 100 - 10 + 90 + 30 + 20);
+		assert_eq!(Balances::total_issuance(), issuance);
+		assert_eq!(auth(refund(1)), invalid(InvalidTransaction::Stale));
+	});
+}
