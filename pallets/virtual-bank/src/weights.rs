@@ -268,10 +268,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `VirtualBank::Htlcs` (r:1 w:0)
 	/// Proof: `VirtualBank::Htlcs` (`max_values`: None, `max_size`: Some(1638), added: 4113, mode: `MaxEncodedLen`)
 	fn authorize_claim_htlc() -> Weight {
-		// Proof Size summary in bytes:
-		//  Measured:  `0`
-		//  Estimated: `5103`
-		// Minimum execution time: 0 picoseconds.
+		// Not measured by a release node yet: `authorize_withdraw_by_peer`'s figure, an upper
+		// bound (BENCHMARKS.md, "Pallet weights").
 		Weight::from_parts(101_611_000, 5103)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 	}
@@ -299,10 +297,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `VirtualBank::Htlcs` (r:1 w:0)
 	/// Proof: `VirtualBank::Htlcs` (`max_values`: None, `max_size`: Some(1638), added: 4113, mode: `MaxEncodedLen`)
 	fn authorize_refund_htlc() -> Weight {
-		// Proof Size summary in bytes:
-		//  Measured:  `0`
-		//  Estimated: `5103`
-		// Minimum execution time: 0 picoseconds.
+		// Not measured by a release node yet: `authorize_withdraw_by_peer`'s figure, an upper
+		// bound (BENCHMARKS.md, "Pallet weights").
 		Weight::from_parts(101_611_000, 5103)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 	}
