@@ -1,4 +1,5 @@
-//! Where a helper keeps its banks: behind the [`Store`] trait, in memory for tests and in a
+//! Where a helper keeps its banks, and its relay the preimages and forwards that link them
+//! ([`crate::relay::Relay`]): behind the [`Store`] trait, in memory for tests and in a
 //! crash-safe redb database on disk. A helper commits a bank's new state durably before it
 //! sends anything that depends on it; banks moving at once share a commit (group commit).
 
@@ -31,7 +32,7 @@ fn store_error(e: impl core::fmt::Display) -> StoreError {
 	StoreError(e.to_string())
 }
 
-/// Durable storage of banks, by channel id.
+/// Durable storage of banks, by channel id, and of the relay's entries, by key.
 pub trait Store: Send + Sync {
 	/// Replace the state of `bank`; durable once this returns `Ok`.
 	fn save(&self, bank: &Bank) -> Result<(), StoreError>;
@@ -41,34 +42,73 @@ pub trait Store: Send + Sync {
 	fn load_all(&self) -> Result<Vec<Bank>, StoreError>;
 	/// The encoded size of everything stored, in bytes.
 	fn stored_bytes(&self) -> Result<u64, StoreError>;
+	/// Replace the relay's entry under `key` (`None`: forget it); durable once this returns
+	/// `Ok`.
+	fn save_entry(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError>;
+	/// Every entry of the relay stored.
+	fn load_entries(&self) -> Result<Vec<Entry>, StoreError>;
+}
+
+/// One of the relay's entries: its key and value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// What a store holds a value under: a bank, or an entry of the relay.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+	Bank(ChannelId),
+	Entry(Vec<u8>),
 }
 
 /// A [`Store`] in memory: banks are kept encoded, as on disk.
 #[derive(Default)]
-pub struct MemoryStore(Mutex<BTreeMap<ChannelId, Vec<u8>>>);
+pub struct MemoryStore(Mutex<BTreeMap<Key, Vec<u8>>>);
+
+impl MemoryStore {
+	fn set(&self, key: Key, value: Option<Vec<u8>>) -> Result<(), StoreError> {
+		let mut stored = self.0.lock().map_err(store_error)?;
+		match value {
+			Some(value) => stored.insert(key, value),
+			None => stored.remove(&key),
+		};
+		Ok(())
+	}
+}
 
 impl Store for MemoryStore {
 	fn save(&self, bank: &Bank) -> Result<(), StoreError> {
-		self.0.lock().map_err(store_error)?.insert(bank.channel(), bank.encode());
-		Ok(())
+		self.set(Key::Bank(bank.channel()), Some(bank.encode()))
 	}
 
 	fn remove(&self, channel: ChannelId) -> Result<(), StoreError> {
-		self.0.lock().map_err(store_error)?.remove(&channel);
-		Ok(())
+		self.set(Key::Bank(channel), None)
 	}
 
 	fn load_all(&self) -> Result<Vec<Bank>, StoreError> {
-		let banks = self.0.lock().map_err(store_error)?;
-		banks.values().map(|bytes| Bank::from_stored(bytes).map_err(store_error)).collect()
+		let stored = self.0.lock().map_err(store_error)?;
+		let banks = stored.iter().filter(|(key, _)| matches!(key, Key::Bank(_)));
+		banks.map(|(_, bytes)| Bank::from_stored(bytes).map_err(store_error)).collect()
 	}
 
 	fn stored_bytes(&self) -> Result<u64, StoreError> {
 		Ok(self.0.lock().map_err(store_error)?.values().map(|b| b.len() as u64).sum())
 	}
+
+	fn save_entry(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+		self.set(Key::Entry(key.to_vec()), value.map(<[u8]>::to_vec))
+	}
+
+	fn load_entries(&self) -> Result<Vec<Entry>, StoreError> {
+		let stored = self.0.lock().map_err(store_error)?;
+		let entries = stored.iter().filter_map(|(key, value)| match key {
+			Key::Entry(key) => Some((key.clone(), value.clone())),
+			Key::Bank(_) => None,
+		});
+		Ok(entries.collect())
+	}
 }
 
 const BANKS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("banks");
+const ENTRIES: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("relay");
 
 /// A [`Store`] in a redb database file, with group commit: every save is durable (fsynced)
 /// when it returns, and the saves of different banks that arrive while a commit is being
@@ -78,7 +118,8 @@ const BANKS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("ban
 /// its own included, commits them in one transaction, and hands each waiter the outcome.
 /// The others wait for the outcome of their own write; if no commit is under way when they
 /// wake, one of them leads the next. A bank's saves come one after another (its helper's
-/// lock), so a batch holds at most one write per bank.
+/// lock), so a batch holds at most one write per bank; an account's relay entries likewise
+/// (its lock).
 pub struct RedbStore {
 	db: redb::Database,
 	queue: Mutex<Queue>,
@@ -93,9 +134,9 @@ struct Queue {
 	committing: bool,
 }
 
-/// A bank's new state (`None`: remove it) and where its caller learns the outcome.
+/// A new value (`None`: remove it) and where its caller learns the outcome.
 struct Write {
-	channel: ChannelId,
+	key: Key,
 	bytes: Option<Vec<u8>>,
 	outcome: Arc<OnceLock<Result<(), String>>>,
 }
@@ -110,6 +151,7 @@ impl RedbStore {
 		// Create the table so that reading an empty store works.
 		let tx = db.begin_write().map_err(store_error)?;
 		tx.open_table(BANKS).map_err(store_error)?;
+		tx.open_table(ENTRIES).map_err(store_error)?;
 		tx.commit().map_err(store_error)?;
 		Ok(Self {
 			db,
@@ -125,11 +167,11 @@ impl RedbStore {
 		self.transactions.load(Ordering::Relaxed)
 	}
 
-	/// Queue `channel`'s new state and return once it is durable (or failed to be).
-	fn write(&self, channel: ChannelId, bytes: Option<Vec<u8>>) -> Result<(), StoreError> {
+	/// Queue the new value under `key` and return once it is durable (or failed to be).
+	fn write(&self, key: Key, bytes: Option<Vec<u8>>) -> Result<(), StoreError> {
 		let outcome = Arc::new(OnceLock::new());
 		let mut queue = self.queue.lock().map_err(store_error)?;
-		queue.writes.push(Write { channel, bytes, outcome: outcome.clone() });
+		queue.writes.push(Write { key, bytes, outcome: outcome.clone() });
 		loop {
 			if let Some(outcome) = outcome.get() {
 				return outcome.clone().map_err(StoreError);
@@ -155,11 +197,18 @@ impl RedbStore {
 	fn commit(&self, batch: &[Write]) -> Result<(), StoreError> {
 		let tx = self.db.begin_write().map_err(store_error)?;
 		{
-			let mut table = tx.open_table(BANKS).map_err(store_error)?;
+			let mut banks = tx.open_table(BANKS).map_err(store_error)?;
+			let mut entries = tx.open_table(ENTRIES).map_err(store_error)?;
 			for write in batch {
-				match &write.bytes {
-					Some(bytes) => table.insert(write.channel, &bytes[..]).map(drop),
-					None => table.remove(write.channel).map(drop),
+				match (&write.key, &write.bytes) {
+					(Key::Bank(channel), Some(bytes)) => {
+						banks.insert(channel, &bytes[..]).map(drop)
+					},
+					(Key::Bank(channel), None) => banks.remove(channel).map(drop),
+					(Key::Entry(key), Some(bytes)) => {
+						entries.insert(&key[..], &bytes[..]).map(drop)
+					},
+					(Key::Entry(key), None) => entries.remove(&key[..]).map(drop),
 				}
 				.map_err(store_error)?;
 			}
@@ -190,11 +239,11 @@ impl Drop for Lead<'_> {
 
 impl Store for RedbStore {
 	fn save(&self, bank: &Bank) -> Result<(), StoreError> {
-		self.write(bank.channel(), Some(bank.encode()))
+		self.write(Key::Bank(bank.channel()), Some(bank.encode()))
 	}
 
 	fn remove(&self, channel: ChannelId) -> Result<(), StoreError> {
-		self.write(channel, None)
+		self.write(Key::Bank(channel), None)
 	}
 
 	fn load_all(&self) -> Result<Vec<Bank>, StoreError> {
@@ -219,6 +268,22 @@ impl Store for RedbStore {
 		}
 		Ok(total)
 	}
+
+	fn save_entry(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+		self.write(Key::Entry(key.to_vec()), value.map(<[u8]>::to_vec))
+	}
+
+	fn load_entries(&self) -> Result<Vec<Entry>, StoreError> {
+		use redb::ReadableTable;
+		let tx = self.db.begin_read().map_err(store_error)?;
+		let table = tx.open_table(ENTRIES).map_err(store_error)?;
+		let mut entries = Vec::new();
+		for entry in table.iter().map_err(store_error)? {
+			let (key, value) = entry.map_err(store_error)?;
+			entries.push((key.value().to_vec(), value.value().to_vec()));
+		}
+		Ok(entries)
+	}
 }
 
 /// A store shared with whoever else holds it: a helper restarted from the same store sees
@@ -238,5 +303,13 @@ impl<S: Store> Store for std::sync::Arc<S> {
 
 	fn stored_bytes(&self) -> Result<u64, StoreError> {
 		(**self).stored_bytes()
+	}
+
+	fn save_entry(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+		(**self).save_entry(key, value)
+	}
+
+	fn load_entries(&self) -> Result<Vec<Entry>, StoreError> {
+		(**self).load_entries()
 	}
 }

@@ -143,6 +143,14 @@ impl Store for NodeStore {
 	fn stored_bytes(&self) -> Result<u64, StoreError> {
 		self.0.stored_bytes()
 	}
+
+	fn save_entry(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+		Self::blocking(|| self.0.save_entry(key, value))
+	}
+
+	fn load_entries(&self) -> Result<Vec<rsmc::store::Entry>, StoreError> {
+		self.0.load_entries()
+	}
 }
 
 /// One account's helpers.

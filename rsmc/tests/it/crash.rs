@@ -41,8 +41,9 @@ impl CrashStore {
 	}
 }
 
-impl Store for CrashStore {
-	fn save(&self, bank: &Bank) -> Result<(), StoreError> {
+impl CrashStore {
+	/// Count a write, and crash at the chosen one: `Err` before it is durable.
+	fn write(&self) -> Result<(), StoreError> {
 		let mut plan = self.plan.lock().unwrap();
 		plan.writes += 1;
 		if plan.crash_at == Some(plan.writes) {
@@ -52,6 +53,13 @@ impl Store for CrashStore {
 				return Err(StoreError("crashed before the write was durable".into()));
 			}
 		}
+		Ok(())
+	}
+}
+
+impl Store for CrashStore {
+	fn save(&self, bank: &Bank) -> Result<(), StoreError> {
+		self.write()?;
 		self.disk.save(bank)
 	}
 	fn remove(&self, channel: ChannelId) -> Result<(), StoreError> {
@@ -62,6 +70,13 @@ impl Store for CrashStore {
 	}
 	fn stored_bytes(&self) -> Result<u64, StoreError> {
 		self.disk.stored_bytes()
+	}
+	fn save_entry(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+		self.write()?;
+		self.disk.save_entry(key, value)
+	}
+	fn load_entries(&self) -> Result<Vec<rsmc::store::Entry>, StoreError> {
+		self.disk.load_entries()
 	}
 }
 

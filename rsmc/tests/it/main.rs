@@ -12,6 +12,7 @@ mod htlc;
 mod liquidating;
 mod payments;
 mod relay;
+mod routing;
 mod store;
 mod watchtower;
 

@@ -30,6 +30,13 @@ impl Store for Counted {
 	fn stored_bytes(&self) -> Result<u64, StoreError> {
 		self.0.stored_bytes()
 	}
+	fn save_entry(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+		self.1.fetch_add(1, Ordering::Relaxed);
+		self.0.save_entry(key, value)
+	}
+	fn load_entries(&self) -> Result<Vec<rsmc::store::Entry>, StoreError> {
+		self.0.load_entries()
+	}
 }
 
 #[test]
@@ -87,4 +94,29 @@ fn a_removed_bank_is_gone_after_reopening_and_the_others_stay() {
 	let channels: Vec<_> =
 		RedbStore::open(&path).unwrap().load_all().unwrap().iter().map(Bank::channel).collect();
 	assert_eq!(channels, vec![2]);
+}
+
+/// The relay's preimages live beside the banks, in the same file: an invoice made before a
+/// restart is still known after it, one forgotten stays forgotten, and a bank's record is not
+/// disturbed by either.
+#[test]
+fn the_relays_entries_survive_reopening_beside_the_banks() {
+	use rsmc::{relay::Relay, route::Forwarding};
+	let dir = tempfile::tempdir().unwrap();
+	let path = dir.path().join("alice.redb");
+	let forwarding = Forwarding { fee: 0, delta: 40, dust: 0 };
+	let store = Arc::new(RedbStore::open(&path).unwrap());
+	let (alice, _bob) = opened_at(1, store.clone(), MemoryStore::default(), [5, 5]);
+	let mut relay = Relay::new(store.clone(), forwarding).unwrap();
+	let kept = relay.invoice([7; 32], 500).unwrap();
+	store.save_entry(b"gone", Some(b"soon")).unwrap();
+	store.save_entry(b"gone", None).unwrap();
+	drop((alice, relay, store));
+
+	let store = RedbStore::open(&path).unwrap();
+	assert_eq!(store.load_entries().unwrap().len(), 1, "only the invoice's entry is left");
+	assert_eq!(store.load_all().unwrap().iter().map(Bank::channel).collect::<Vec<_>>(), [1]);
+	let relay = Relay::new(store, forwarding).unwrap();
+	assert_eq!(relay.preimage(&kept), Some([7; 32]));
+	assert_eq!(relay.preimages()[&kept].invoice, Some(500));
 }

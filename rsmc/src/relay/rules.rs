@@ -1,8 +1,6 @@
-//! What links one account's banks (SPEC section 6, `docs/htlc.md`): the rules by which an
-//! intermediary or a payee decides an HTLC's fate from what happened downstream, upstream, on
-//! chain or to itself. Sans-IO: each rule takes what the node observed and says what to do;
-//! the node carries it out. (The rules still in `node/src/helpers/routing.rs` move here one by
-//! one, each with its test: issue 26.)
+//! The rules by which an intermediary or a payee decides an HTLC's fate from what happened
+//! downstream, upstream, on chain or to itself: each takes what was observed and says what to
+//! do; [`super::Relay`] applies them.
 
 use crate::{
 	bank::Bank,
