@@ -196,7 +196,7 @@ fn benchmark(cli: &Cli, cmd: &frame_benchmarking_cli::BenchmarkCmd) -> sc_cli::R
 	let runner = cli.create_runner(cmd)?;
 	match cmd {
 		BenchmarkCmd::Pallet(cmd) => runner.sync_run(|config| {
-			cmd.run_with_spec::<HashingFor<vbank_runtime::opaque::Block>, service::HostFunctions>(
+			cmd.run_with_spec::<HashingFor<vbank_runtime::opaque::Block>, crate::types::HostFunctions>(
 				Some(config.chain_spec),
 			)
 		}),

@@ -16,6 +16,7 @@ mod helpers;
 mod nodelay;
 mod rpc;
 mod service;
+mod types;
 
 fn main() -> sc_cli::Result<()> {
 	command::run()

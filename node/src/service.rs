@@ -7,7 +7,6 @@ use futures::{
 	StreamExt,
 };
 use sc_consensus_manual_seal::{EngineCommand, ManualSealParams};
-use sc_executor::WasmExecutor;
 use sc_service::{error::Error as ServiceError, Configuration, TaskManager};
 use sc_telemetry::{Telemetry, TelemetryWorker};
 use sc_transaction_pool_api::TransactionPool;
@@ -15,17 +14,9 @@ use sp_runtime::traits::Block as BlockT;
 use std::{sync::Arc, time::Duration};
 use vbank_runtime::{apis::RuntimeApi, opaque::Block};
 
-/// The host functions the runtime may call; a runtime built for benchmarks calls more.
-#[cfg(not(feature = "runtime-benchmarks"))]
-pub type HostFunctions = sp_io::SubstrateHostFunctions;
-#[cfg(feature = "runtime-benchmarks")]
-pub type HostFunctions =
-	(sp_io::SubstrateHostFunctions, frame_benchmarking::benchmarking::HostFunctions);
+use crate::types::{FullBackend, FullClient, FullPool};
 
-pub type FullClient = sc_service::TFullClient<Block, RuntimeApi, WasmExecutor<HostFunctions>>;
-type FullBackend = sc_service::TFullBackend<Block>;
 type FullSelectChain = sc_consensus::LongestChain<FullBackend, Block>;
-pub type FullPool = sc_transaction_pool::TransactionPoolHandle<Block, FullClient>;
 
 /// What the chain subcommands need: everything but the network and the sealing task.
 pub type Service = sc_service::PartialComponents<

@@ -1,12 +1,16 @@
 //! The messages helpers exchange, SCALE-encoded on the wire (`rsmc_message` carries them as
 //! hex). Every message is signed by its sender's account key over [`message_payload`], so a
-//! helper can tell its peer from a stranger before it reads a word.
+//! helper can tell its peer from a stranger before it reads a word. The HTLC updates a
+//! message carries ([`HtlcUpdate`], with the [`Hop`]s of a route) are wire types too; what
+//! they do to a sheet is the bank's (`bank::htlc`).
 
-use crate::{bank::HtlcUpdate, keys::Signer, secrets::Secret};
+use crate::{keys::Signer, secrets::Secret};
 use codec::{Decode, Encode};
 use sp_core::H256;
 use sp_runtime::{AccountId32, MultiSignature};
-use vbank_primitives::{message_payload, verify_signature, Balances, ChannelId, Nonce};
+use vbank_primitives::{
+	hashlock, message_payload, verify_signature, Balance, Balances, ChannelId, Nonce, Preimage,
+};
 
 /// A protocol message about one bank, signed by its sender.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -106,4 +110,53 @@ impl Body {
 			Self::Update { .. } => "Update",
 		}
 	}
+}
+
+/// An HTLC as the chain's sheets carry it: the runtime counts blocks in `u32`, and the bytes a
+/// peer signs must be the chain's.
+pub type Htlc = vbank_primitives::Htlc<u32>;
+
+/// A change to the HTLCs pending on a bank's newest sheet, proposed by one client.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum HtlcUpdate {
+	/// The payer (the HTLC's `from`) locks `amount` of its balance under `hashlock` until
+	/// `expiry`.
+	Add(Htlc),
+	/// The receiver of pending HTLC `index` takes it, showing its preimage.
+	Settle { index: u32, preimage: Preimage },
+	/// The receiver of pending HTLC `index`, locked under `hashlock`, gives it back to the
+	/// payer. The hashlock guards against naming another HTLC than meant.
+	Fail { index: u32, hashlock: H256 },
+	/// As `Add`, asking the receiver to pass the payment on along `onward`, the route's
+	/// remaining hops (at most [`MAX_HOPS`](crate::route::MAX_HOPS)); the receiver locks the first of them only if
+	/// [`crate::route::next_hop`] allows it, and fails this HTLC otherwise.
+	AddRouted { htlc: Htlc, onward: Vec<Hop> },
+}
+
+impl HtlcUpdate {
+	/// The hashlock of the HTLC the update is about.
+	pub fn hashlock(&self) -> H256 {
+		match self {
+			Self::Add(htlc) | Self::AddRouted { htlc, .. } => htlc.hashlock,
+			Self::Settle { preimage, .. } => hashlock(preimage),
+			Self::Fail { hashlock, .. } => *hashlock,
+		}
+	}
+
+	/// The HTLC the update adds, and the hops it asks the receiver to pass it on along.
+	pub fn added(&self) -> Option<(&Htlc, &[Hop])> {
+		match self {
+			Self::Add(htlc) => Some((htlc, &[])),
+			Self::AddRouted { htlc, onward } => Some((htlc, onward)),
+			_ => None,
+		}
+	}
+}
+
+/// One bank of a route: lock `amount` on `channel` until block `expiry`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Hop {
+	pub channel: ChannelId,
+	pub amount: Balance,
+	pub expiry: u32,
 }

@@ -8,8 +8,8 @@
 //! lock against what it was given ([`next_hop`]) and passes the rest on. The hops are not
 //! hidden from the intermediaries (no onion): each sees the route after it.
 
-use crate::bank::{Htlc, HtlcUpdate};
-use codec::{Decode, Encode};
+pub use crate::message::Hop;
+use crate::message::{Htlc, HtlcUpdate};
 use sp_core::H256;
 use sp_runtime::AccountId32;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -18,14 +18,6 @@ use vbank_primitives::{Balance, ChannelId};
 /// The most hops a route may have: more can't be useful, and bounds what a peer can make us
 /// keep.
 pub const MAX_HOPS: usize = 20;
-
-/// One bank of a route: lock `amount` on `channel` until block `expiry`.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct Hop {
-	pub channel: ChannelId,
-	pub amount: Balance,
-	pub expiry: u32,
-}
 
 impl Hop {
 	/// The update that locks this hop under `lock` as client `me` of its bank, asking the

@@ -1,7 +1,7 @@
 //! The chain as the helpers see it from inside the node: transactions signed by a helper's
 //! account and followed into a block, events, and the banks' on-chain state.
 
-use crate::service::{FullClient, FullPool};
+use crate::types::{FullClient, FullPool};
 use codec::{Decode, Encode};
 use futures::StreamExt;
 use sc_client_api::{BlockBackend, BlockchainEvents, StorageProvider};

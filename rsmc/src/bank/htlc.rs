@@ -3,14 +3,12 @@
 //! checks before it signs a sheet that applies one.
 
 use super::Error;
-use crate::route::{Hop, MAX_HOPS};
-use codec::{Decode, Encode};
+use crate::{
+	message::{Htlc, HtlcUpdate},
+	route::MAX_HOPS,
+};
 use sp_core::H256;
-use vbank_primitives::{hashlock, Balances, Preimage};
-
-/// An HTLC as the chain's sheets carry it: the runtime counts blocks in `u32`, and the bytes a
-/// peer signs must be the chain's.
-pub type Htlc = vbank_primitives::Htlc<u32>;
+use vbank_primitives::Balances;
 
 /// The most HTLCs a sheet may carry: the runtime's `MaxHtlcs`, so that every sheet a helper
 /// signs can be liquidated.
@@ -21,42 +19,9 @@ pub const MAX_HTLCS: usize = 30;
 /// review) still leaves the other direction its own.
 pub const MAX_HTLCS_PER_SIDE: usize = MAX_HTLCS / 2;
 
-/// A change to the HTLCs pending on a bank's newest sheet, proposed by one client.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub enum HtlcUpdate {
-	/// The payer (the HTLC's `from`) locks `amount` of its balance under `hashlock` until
-	/// `expiry`.
-	Add(Htlc),
-	/// The receiver of pending HTLC `index` takes it, showing its preimage.
-	Settle { index: u32, preimage: Preimage },
-	/// The receiver of pending HTLC `index`, locked under `hashlock`, gives it back to the
-	/// payer. The hashlock guards against naming another HTLC than meant.
-	Fail { index: u32, hashlock: H256 },
-	/// As `Add`, asking the receiver to pass the payment on along `onward`, the route's
-	/// remaining hops (at most [`MAX_HOPS`]); the receiver locks the first of them only if
-	/// [`crate::route::next_hop`] allows it, and fails this HTLC otherwise.
-	AddRouted { htlc: Htlc, onward: Vec<Hop> },
-}
-
+/// The rules of the wire's [`HtlcUpdate`]s: what each does to a sheet, and when a helper
+/// refuses one.
 impl HtlcUpdate {
-	/// The hashlock of the HTLC the update is about.
-	pub fn hashlock(&self) -> H256 {
-		match self {
-			Self::Add(htlc) | Self::AddRouted { htlc, .. } => htlc.hashlock,
-			Self::Settle { preimage, .. } => hashlock(preimage),
-			Self::Fail { hashlock, .. } => *hashlock,
-		}
-	}
-
-	/// The HTLC the update adds, and the hops it asks the receiver to pass it on along.
-	pub fn added(&self) -> Option<(&Htlc, &[Hop])> {
-		match self {
-			Self::Add(htlc) => Some((htlc, &[])),
-			Self::AddRouted { htlc, onward } => Some((htlc, onward)),
-			_ => None,
-		}
-	}
-
 	/// The sheet that results from client `proposer` applying this update to a sheet with
 	/// `balances` and `htlcs` pending; refused when the proposer may not make it.
 	pub fn apply(

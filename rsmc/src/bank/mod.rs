@@ -27,16 +27,19 @@ mod htlc;
 mod ledger;
 mod legacy;
 mod payment;
+mod step;
 mod waivers;
 
 use payment::Proposal;
 use waivers::WaiverKeys;
 
-pub use error::{Action, Error, Progress, Step};
-pub use htlc::{Htlc, HtlcUpdate, MAX_HTLCS, MAX_HTLCS_PER_SIDE};
+pub use crate::message::{Htlc, HtlcUpdate};
+pub use error::{Action, Error};
+pub use htlc::{MAX_HTLCS, MAX_HTLCS_PER_SIDE};
 pub use ledger::{
 	Closing, InFlight, Ledger, Liquidation, OnChainLiquidation, Phase, SignedSheet, Terms,
 };
+pub use step::{Progress, Step};
 
 /// One party's state of one bank.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
