@@ -3,8 +3,9 @@
 //! makes — a handshake followed by a deposit, an HTLC added to us paid on or settled, a
 //! preimage seen settled upstream at once.
 
-use super::{guard, party::Party, peer_url, EventKind, Failure, Helpers, LOG};
+use super::{party::Party, peer_url, EventKind, Failure, Helpers, LOG};
 use rsmc::{
+	relay::Happened,
 	transport::{answer, Miss},
 	Body, HtlcUpdate, Message, Progress,
 };
@@ -41,9 +42,10 @@ impl Helpers {
 		self.emit(party, kind, channel);
 	}
 
-	/// Report an HTLC update made final on `channel`, and act on what the peer did: an HTLC
-	/// added to us is paid on, settled or failed; one of ours settled gives us its preimage
-	/// (kept before it is told) to settle upstream with; one of ours failed is failed upstream.
+	/// Report an HTLC update made final on `channel`, and tell the relay: an HTLC added to us
+	/// is paid on, settled or failed; one of ours settled gives us its preimage to settle
+	/// upstream with (and a waiting `rsmc_send` its receipt, before the event); one of ours
+	/// failed is failed upstream once nothing under its lock may still be paid out.
 	fn htlc_progressed(
 		&self,
 		party: &Arc<Party>,
@@ -57,32 +59,25 @@ impl Helpers {
 			HtlcUpdate::Fail { .. } => EventKind::HtlcFailed,
 		};
 		let lock = update.hashlock();
-		match (by_us, update) {
-			// Seen already if its `Update` came as a request (`answer`); not if it came as the
-			// answer to one of ours (a collision): then now, before the event.
-			(false, HtlcUpdate::Settle { preimage, .. }) => self.preimage_seen(party, *preimage),
-			// Ours settled: the peer revoked every sheet with it, the preimage has done its
-			// work here (unless another bank holds the same lock).
-			(true, HtlcUpdate::Settle { .. }) => party.forget_preimage_if_done(lock),
-			_ => {},
+		let added_to_us = !by_us && matches!(kind, EventKind::HtlcAdded);
+		// A payee or intermediary held by a test neither settles, fails nor passes on what is
+		// paid to it (until a restart, which forgets the hold).
+		let held = added_to_us && party.holds.load(std::sync::atomic::Ordering::Relaxed);
+		if held {
+			log::info!(target: LOG, "💸 {} bank {channel}: holding {lock:?} (a test's cheat)", party.account);
 		}
-		self.emit_htlc(party, kind, channel, lock);
-		let Some(me) = self.me.upgrade() else { return };
-		if by_us {
+		let happened = Happened::Final { channel, update: update.clone(), by_us };
+		// The receipt of a settlement goes before its event; an addition's event before
+		// what the relay makes of it (the forward's own event).
+		let receipt_first = !by_us && matches!(kind, EventKind::HtlcSettled);
+		if receipt_first {
+			self.relay(party, happened);
+			self.emit_htlc(party, kind, channel, lock);
 			return;
 		}
-		let party = party.clone();
-		match update {
-			HtlcUpdate::Add(_) | HtlcUpdate::AddRouted { .. } => {
-				let (htlc, onward) = update.added().expect("an addition");
-				let (htlc, onward) = (htlc.clone(), onward.to_vec());
-				guard::spawn("forwarding", me.incoming(party, channel, htlc, onward));
-			},
-			// Settled upstream when the preimage was seen (above).
-			HtlcUpdate::Settle { .. } => {},
-			HtlcUpdate::Fail { .. } => {
-				guard::spawn("failing upstream", me.failed_downstream(party, lock));
-			},
+		self.emit_htlc(party, kind, channel, lock);
+		if !held {
+			self.relay(party, happened);
 		}
 	}
 
@@ -155,26 +150,11 @@ impl Helpers {
 		// finishes: whatever becomes of that, the preimage is ours to claim with. Even if we
 		// refused the settlement (too late): the upstream HTLC may still have time.
 		if let Body::Update { update: HtlcUpdate::Settle { preimage, .. }, .. } = &message.body {
-			self.preimage_seen(party, *preimage);
+			self.relay(party, Happened::Shown(*preimage));
 		}
 		if let Some(progress) = progress {
 			self.progressed(party, channel, &progress);
 		}
 		reply
-	}
-
-	/// `party` saw a preimage of an HTLC it sent. Where an HTLC under it is paid to us, keep
-	/// it, then settle upstream with it (kept first: the settlement forgets it once nothing is
-	/// locked under it any more); once. A `rsmc_send` waiting for it is told at once: the
-	/// preimage is the payer's receipt.
-	fn preimage_seen(&self, party: &Arc<Party>, preimage: vbank_primitives::Preimage) {
-		let lock = vbank_primitives::hashlock(&preimage);
-		if party.preimage(&lock).is_none() && party.is_owed(lock) {
-			party.learn(lock, preimage);
-			if let Some(me) = self.me.upgrade() {
-				guard::spawn("settling upstream", me.learned(party.clone(), lock, preimage));
-			}
-		}
-		let _ = self.receipts.send((party.account.clone(), lock, preimage));
 	}
 }

@@ -188,6 +188,7 @@ impl Helpers {
 				chain.genesis,
 				settings.test_cheats,
 				settings.policy,
+				settings.forwarding,
 			)?;
 			log::info!(
 				target: LOG,

@@ -3,6 +3,8 @@
 
 use rsmc::{
 	keys::Sr25519Signer,
+	relay::Relay,
+	route::Forwarding,
 	store::{RedbStore, Store, StoreError},
 	Bank, Helper, Liquidation, Policy,
 };
@@ -58,12 +60,6 @@ where
 		NodeStore::blocking(write).map_err(|e| format!("cannot write {}: {e}", self.path.display()))
 	}
 
-	/// Record (or forget) the entry of `key` in memory only: it is written with the next
-	/// durable change, and lost if none comes before a crash.
-	pub(super) fn set_lazily(&self, key: K, value: Option<V>) {
-		Self::change(&mut self.entries.lock().expect("not poisoned"), key, value);
-	}
-
 	/// Whether the entry of `key` changed.
 	fn change(entries: &mut BTreeMap<K, V>, key: K, value: Option<V>) -> bool {
 		match value {
@@ -77,32 +73,50 @@ where
 /// that a restarted helper still knows where its peers are.
 pub(super) type PeerBook = Book<ChannelId, String>;
 
-/// A preimage this account knows: one it made for an invoice (with the amount it asks), or
-/// one it learned from a payment it passed on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub(super) struct Known {
-	#[serde(with = "hex_bytes")]
-	pub preimage: vbank_primitives::Preimage,
-	/// The amount an invoice asks, as a decimal string; `None` for a preimage learned.
-	pub invoice: Option<String>,
-}
+/// The book of preimages the node kept in `preimages.json` before its relay kept them in the
+/// account's store: read once, handed to the relay, then renamed aside.
+mod legacy {
+	use serde::{Deserialize, Deserializer};
+	use std::{collections::BTreeMap, path::Path};
 
-mod hex_bytes {
-	use serde::{Deserialize, Deserializer, Serializer};
-
-	pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-		s.serialize_str(&format!("0x{}", hex::encode(bytes)))
+	#[derive(Deserialize)]
+	struct Known {
+		#[serde(deserialize_with = "hex_bytes")]
+		preimage: vbank_primitives::Preimage,
+		/// The amount an invoice asks, as a decimal string; `None` for a preimage learned.
+		invoice: Option<String>,
 	}
 
-	pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+	fn hex_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
 		let text = String::deserialize(d)?;
 		let raw = hex::decode(text.trim_start_matches("0x")).map_err(serde::de::Error::custom)?;
 		raw.try_into().map_err(|_| serde::de::Error::custom("not 32 bytes"))
 	}
+
+	/// Every preimage of the book at `path` (none if there is no book).
+	pub(super) fn preimages(path: &Path) -> Result<Vec<rsmc::relay::Known>, String> {
+		let book: BTreeMap<String, Known> = match std::fs::read(path) {
+			Ok(raw) => serde_json::from_slice(&raw)
+				.map_err(|e| format!("{} does not decode: {e}", path.display()))?,
+			Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+			Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+		};
+		book.into_values()
+			.map(|known| {
+				let invoice = match known.invoice {
+					Some(amount) => Some(amount.parse().map_err(|e| {
+						format!("{}: an invoice of {amount:?}: {e}", path.display())
+					})?),
+					None => None,
+				};
+				Ok(rsmc::relay::Known { preimage: known.preimage, invoice })
+			})
+			.collect()
+	}
 }
 
-/// The preimages an account knows, by hashlock, kept until the HTLCs they unlock are paid.
-pub(super) type PreimageBook = Book<sp_core::H256, Known>;
+/// An account's relay (`rsmc::relay`): its forwarding table and preimages, in its store.
+pub(super) type AccountRelay = Relay<NodeStore>;
 
 /// A bank's helper: one per bank, each behind its own lock, all of an account's sharing its
 /// store, so that the banks of one account never wait on each other.
@@ -163,7 +177,9 @@ pub struct Party {
 	store: NodeStore,
 	pub(super) banks: std::sync::RwLock<BTreeMap<ChannelId, Arc<Mutex<BankHelper>>>>,
 	pub(super) peers: PeerBook,
-	pub(super) preimages: PreimageBook,
+	/// What links this account's banks: forwards, preimages. Locked before any helper, never
+	/// across an `await`.
+	relay: Mutex<AccountRelay>,
 	/// With `--rsmc-test-cheats` only: every sheet this party could once liquidate with, so
 	/// that a test can make it cheat. Never stored.
 	pub(super) history: Option<Mutex<BTreeMap<(ChannelId, Nonce), Liquidation>>>,
@@ -186,6 +202,7 @@ impl Party {
 		genesis: sp_core::H256,
 		cheats: bool,
 		policy: Policy,
+		forwarding: Forwarding,
 	) -> Result<Self, String> {
 		let pair = sr25519::Pair::from_string(suri, None)
 			.map_err(|e| format!("--rsmc-account {suri}: not a secret URI ({e:?})"))?;
@@ -197,7 +214,17 @@ impl Party {
 		let store = NodeStore(Arc::new(store));
 		let signer = Arc::new(Sr25519Signer::new(pair.clone()));
 		let peers = PeerBook::open(dir.join("peers.json"))?;
-		let preimages = PreimageBook::open(dir.join("preimages.json"))?;
+		let mut relay = Relay::new(store.clone(), forwarding).map_err(|e| e.to_string())?;
+		let book = dir.join("preimages.json");
+		let known = legacy::preimages(&book)?;
+		if !known.is_empty() {
+			for known in known {
+				relay.remember(known).map_err(|e| e.to_string())?;
+			}
+			let aside = book.with_extension("json.imported");
+			std::fs::rename(&book, &aside)
+				.map_err(|e| format!("cannot rename {}: {e}", book.display()))?;
+		}
 		let history = cheats.then(Default::default);
 		let ignored = cheats.then(Default::default);
 		let party = Self {
@@ -209,7 +236,7 @@ impl Party {
 			store: store.clone(),
 			banks: Default::default(),
 			peers,
-			preimages,
+			relay: Mutex::new(relay),
 			history,
 			ignored,
 			holds: Default::default(),
@@ -279,57 +306,20 @@ impl Party {
 		self.banks.read().expect("not poisoned").keys().copied().collect()
 	}
 
+	/// The account's relay; see [`Party::relay`]'s field.
+	pub(super) fn relay(&self) -> std::sync::MutexGuard<'_, AccountRelay> {
+		// A relay call that panicked (caught: the node goes on) left what it had stored.
+		self.relay.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+	}
+
 	/// The preimage of `hashlock`, if this account knows it.
 	pub(super) fn preimage(&self, hashlock: &sp_core::H256) -> Option<vbank_primitives::Preimage> {
-		self.preimages.get(hashlock).map(|known| known.preimage)
+		self.relay().preimage(hashlock)
 	}
 
-	/// Keep a preimage learned from a payment passed on (an invoice's stays as it is): durably
-	/// when an HTLC paid to us is locked under it (we have it to claim), in memory when we
-	/// only paid (the payer's receipt, handed to `rsmc_send`).
-	pub(super) fn learn(&self, lock: sp_core::H256, preimage: vbank_primitives::Preimage) {
-		if self.preimage(&lock).is_some() {
-			return;
-		}
-		let known = Some(Known { preimage, invoice: None });
-		if !self.is_owed(lock) {
-			return self.preimages.set_lazily(lock, known);
-		}
-		if let Err(e) = self.preimages.set(lock, known) {
-			log::warn!(target: super::LOG, "💸 {}: cannot keep a preimage learned: {e}", self.account);
-		}
-	}
-
-	/// Whether an HTLC of one of our banks (its newest sheet) is locked under `lock`.
-	fn locks(&self, lock: sp_core::H256) -> bool {
-		self.channels()
-			.into_iter()
-			.filter_map(|c| self.bank(c))
-			.any(|b| b.htlcs().iter().any(|h| h.hashlock == lock))
-	}
-
-	/// Whether an HTLC under `lock` is paid to us on one of our banks (its newest sheet).
-	pub(super) fn is_owed(&self, lock: sp_core::H256) -> bool {
-		self.channels()
-			.into_iter()
-			.filter_map(|c| self.bank(c))
-			.any(|b| b.htlcs().iter().any(|h| h.hashlock == lock && usize::from(h.from) != b.me()))
-	}
-
-	/// Keep a preimage shown on chain if an HTLC of one of our banks is locked under it.
-	pub(super) fn learn_if_ours(&self, lock: sp_core::H256, preimage: vbank_primitives::Preimage) {
-		if self.locks(lock) {
-			self.learn(lock, preimage);
-		}
-	}
-
-	/// Forget the preimage of `lock` once no bank of ours holds an HTLC under it: settled
-	/// everywhere, nothing left to claim with it (the book stays as small as what is pending).
-	pub(super) fn forget_preimage_if_done(&self, lock: sp_core::H256) {
-		// Lost in a crash, the forgetting leaves only an entry nothing needs.
-		if !self.locks(lock) {
-			self.preimages.set_lazily(lock, None);
-		}
+	/// Every bank we hold, as it is now.
+	pub(super) fn all_banks(&self) -> Vec<Bank> {
+		self.channels().into_iter().filter_map(|c| self.bank(c)).collect()
 	}
 
 	/// Whether a test made this party ignore its peer on `channel`.

@@ -3,15 +3,12 @@
 //! downstream. The decisions are the pure crate's ([`rsmc::route`], [`rsmc::chain`]); this
 //! wires them to the helpers, the chain and the RPC.
 
-use super::{party::Known, party::Party, EventKind, Failure, Helpers, LOG};
+use super::{guard, party::Party, EventKind, Failure, Helpers, LOG};
 use rsmc::{
 	chain::{htlc_deadline, owed_htlcs, ChainCall},
 	driver::DriveError,
-	relay::{
-		fails_upstream, offering, on_incoming, settlement_goes_on_chain, upstream, Incoming,
-		Invoice, Resolve, View,
-	},
-	route::{find_route, Edge, Expiries, Hop},
+	relay::{Command, Happened, Links},
+	route::{find_route, Edge, Expiries},
 	Bank, Error, Htlc, HtlcUpdate,
 };
 use sp_core::H256;
@@ -60,10 +57,7 @@ impl Helpers {
 			)));
 		}
 		let preimage: Preimage = rand::random();
-		let known = Known { preimage, invoice: Some(amount.to_string()) };
-		let lock = hashlock(&preimage);
-		party.preimages.set(lock, Some(known)).map_err(Failure::Store)?;
-		Ok(lock)
+		party.relay().invoice(preimage, amount).map_err(|e| Failure::Store(e.to_string()))
 	}
 
 	/// The banks on chain as `party` can route through them: running ones, what each client
@@ -184,7 +178,6 @@ impl Helpers {
 			Ok(Some(preimage)) => {
 				let preimage = preimage
 					.ok_or_else(|| Failure::Store("the preimage learned was not kept".into()))?;
-				party.forget_preimage_if_done(lock);
 				let channels = route.hops.iter().map(|h| h.channel).collect();
 				Ok(Sent { preimage, route: channels, amount, fees: route.fees })
 			},
@@ -198,65 +191,6 @@ impl Helpers {
 				first.expiry
 			))),
 		}
-	}
-
-	/// An HTLC the peer added to us on `channel` is final: pay it on along `onward`, or, with
-	/// no hop left, settle it against our invoice; fail it back when neither is possible
-	/// ([`rsmc::relay::on_incoming`]).
-	pub(super) async fn incoming(
-		self: Arc<Self>,
-		party: Arc<Party>,
-		channel: ChannelId,
-		htlc: Htlc,
-		onward: Vec<Hop>,
-	) {
-		let lock = htlc.hashlock;
-		if party.holds.load(std::sync::atomic::Ordering::Relaxed) {
-			log::info!(target: LOG, "💸 {} bank {channel}: holding {lock:?} (a test's cheat)", party.account);
-			return;
-		}
-		let (_, now) = self.chain.best();
-		// Decided before any await: the view borrows what it reads.
-		let incoming = {
-			let ours = |c: ChannelId| party.bank(c).filter(|b| b.is_live()).map(|b| b.me);
-			let invoice = |lock: &H256| {
-				let known = party.preimages.get(lock)?;
-				let amount = known.invoice.as_deref()?.parse().ok()?;
-				Some(Invoice { preimage: known.preimage, amount })
-			};
-			let offering = |lock: &H256| self.offering(&party, *lock);
-			let view = View {
-				now,
-				forwarding: self.settings.forwarding,
-				ours: &ours,
-				invoice: &invoice,
-				offering: &offering,
-			};
-			on_incoming(&htlc, &onward, channel, &view)
-		};
-		let why = match incoming {
-			Incoming::Settle(preimage) => {
-				return self.resolve(&party, channel, lock, Resolve::Settle(preimage)).await
-			},
-			Incoming::Forward { channel: out, update } => {
-				match self.offer(&party, out, update).await {
-					Ok(()) => {
-						log::info!(target: LOG, "💸 {} forwarded {lock:?} from bank {channel} to bank {out}", party.account);
-						return self.emit_htlc(&party, EventKind::Forwarded, out, lock);
-					},
-					// The incoming HTLC stays until the outgoing one is irrevocably gone
-					// (failed off chain, refunded on chain) or settled (C2 of the review).
-					Err(Offer::Out(e)) => {
-						log::warn!(target: LOG, "💸 {} bank {out}: {e}; {lock:?} stays offered, its fate to come", party.account);
-						return;
-					},
-					Err(Offer::NotMade(e)) => format!("the next hop, bank {out}: {e}"),
-				}
-			},
-			Incoming::Fail(why) => why.to_string(),
-		};
-		log::info!(target: LOG, "💸 {} bank {channel}: failing HTLC {lock:?}: {why}", party.account);
-		self.resolve(&party, channel, lock, Resolve::Fail(htlc)).await
 	}
 
 	/// Add the HTLC of `update` (an `Add` or `AddRouted`) on `party`'s bank `channel`: done once
@@ -278,107 +212,67 @@ impl Helpers {
 		}
 	}
 
-	/// Settle or fail the HTLCs locked under `lock` that `party`'s peer pays it on `channel`:
-	/// every one of them for a settlement or [`Resolve::FailAny`] (M7 of the HTLC review: the
-	/// second under a reused lock was left to the chain), the one named for
-	/// [`Resolve::Fail`]. Off chain; when the peer does not take a settlement
-	/// ([`rsmc::relay::settlement_goes_on_chain`]), it goes on chain (liquidate now, the
-	/// watchtower claims); a failure is left to expire (the peer takes it back on chain).
-	pub(super) async fn resolve(
-		&self,
-		party: &Arc<Party>,
-		channel: ChannelId,
-		lock: H256,
-		resolve: Resolve,
-	) {
-		// Each round takes one HTLC off the sheet: at most as many rounds as it carries.
-		while let Some((htlc, _)) =
-			party.bank(channel).filter(|b| b.is_live()).and_then(|b| resolve.next(&b, lock))
-		{
-			if !self.resolve_one(party, channel, lock, &resolve, &htlc).await || !resolve.every() {
-				return;
-			}
-		}
-	}
-
-	/// One round of [`Self::resolve`], about `htlc`: whether it was made final off chain.
-	async fn resolve_one(
-		&self,
-		party: &Arc<Party>,
-		channel: ChannelId,
-		lock: H256,
-		resolve: &Resolve,
-		htlc: &Htlc,
-	) -> bool {
-		// Looked up again before each proposal: another update may have moved the index.
-		let make = |bank: &Bank| {
-			let next = resolve.next(bank, lock);
-			next.map(|(_, update)| update).ok_or(Error::BadHtlc("no such HTLC pending to us"))
-		};
-		let error = match self.drive(party, channel, async |d| d.update(channel, make).await).await
-		{
-			Ok(_) => return true,
-			Err(e) => e,
-		};
-		let (_, now) = self.chain.best();
-		let forwarding = self.settings.forwarding;
-		if matches!(resolve, Resolve::Settle(_))
-			&& settlement_goes_on_chain(&error, htlc, now.into(), forwarding)
-		{
-			log::warn!(target: LOG, "💸 {} bank {channel}: {error}; claiming {lock:?} on chain", party.account);
-			if let Err(e) = self.liquidate(&party.account, channel).await {
-				log::warn!(target: LOG, "💸 {} bank {channel}: cannot liquidate: {e}; the watchtower tries again", party.account);
-			}
-		} else {
-			log::warn!(target: LOG, "💸 {} bank {channel}: cannot resolve {lock:?} off chain: {error}", party.account);
-		}
-		false
-	}
-
-	/// `party` learned (and kept) the preimage of `lock`, from the next hop, off chain or on:
-	/// settle every HTLC locked under it that is paid to us.
-	pub(super) async fn learned(
-		self: Arc<Self>,
-		party: Arc<Party>,
-		lock: H256,
-		preimage: Preimage,
-	) {
-		if hashlock(&preimage) != lock {
-			return;
-		}
-		for channel in self.upstream(&party, lock) {
-			self.resolve(&party, channel, lock, Resolve::Settle(preimage)).await;
-		}
-	}
-
-	/// An HTLC `party` sent under `lock` came back: fail the ones paid to us under it, once
-	/// none we sent under it can still be paid out, off chain or on.
-	pub(super) async fn failed_downstream(self: Arc<Self>, party: Arc<Party>, lock: H256) {
-		if !fails_upstream(self.offering(&party, lock), party.preimage(&lock).is_some()) {
-			return;
-		}
-		for channel in self.upstream(&party, lock) {
-			self.resolve(&party, channel, lock, Resolve::FailAny).await;
-		}
-	}
-
 	/// Whether an HTLC `party` sent under `lock` may still be paid out, off chain or on
 	/// ([`rsmc::relay::offering`]).
 	pub(super) fn offering(&self, party: &Party, lock: H256) -> bool {
-		let banks: Vec<Bank> = party.channels().into_iter().filter_map(|c| party.bank(c)).collect();
-		offering(&banks, lock, |channel| match self.chain.htlcs(channel) {
-			Ok(htlcs) => Some(htlcs),
-			Err(e) => {
-				log::warn!(target: LOG, "💸 {}: {e}; counting bank {channel} as pending", party.account);
-				None
-			},
-		})
+		party.relay().offering(lock, &self.links(party))
 	}
 
-	/// `party`'s live banks with an HTLC locked under `lock` paid to us.
-	fn upstream(&self, party: &Party, lock: H256) -> Vec<ChannelId> {
-		let banks: Vec<Bank> = party.channels().into_iter().filter_map(|c| party.bank(c)).collect();
-		upstream(&banks, lock)
+	/// What `party`'s relay reads of its banks and of the chain.
+	fn links<'a>(&'a self, party: &'a Party) -> NodeLinks<'a> {
+		NodeLinks { helpers: self, party }
+	}
+
+	/// Tell `party`'s relay what happened, and carry out what it asks: updates proposed in
+	/// tasks of their own, whose outcome it is told in turn.
+	pub(super) fn relay(&self, party: &Arc<Party>, happened: Happened) {
+		let commands = {
+			let links = self.links(party);
+			party.relay().on(happened, &links)
+		};
+		for command in commands {
+			self.carry_out(party, command);
+		}
+	}
+
+	fn carry_out(&self, party: &Arc<Party>, command: Command) {
+		let account = &party.account;
+		match command {
+			Command::Propose { channel, proposal } => {
+				let Some(me) = self.me.upgrade() else { return };
+				let party = party.clone();
+				guard::spawn("an update of the relay", async move {
+					let make = |bank: &Bank| {
+						proposal.update(bank).ok_or(Error::BadHtlc("no such HTLC pending to us"))
+					};
+					let made =
+						me.drive(&party, channel, async |d| d.update(channel, make).await).await;
+					// Made final, the relay hears of it from the step's progress.
+					if let Err(error) = made {
+						log::info!(target: LOG, "💸 {} bank {channel}: {proposal:?} not made: {error}", party.account);
+						me.relay(&party, Happened::NotFinal { channel, proposal, error });
+					}
+				});
+			},
+			Command::Liquidate(channel) => {
+				log::warn!(target: LOG, "💸 {account} bank {channel}: a settlement the peer does not take goes on chain; liquidating");
+				let Some(me) = self.me.upgrade() else { return };
+				let account = account.clone();
+				guard::spawn("a liquidation of the relay", async move {
+					if let Err(e) = me.liquidate(&account, channel).await {
+						log::warn!(target: LOG, "💸 {account} bank {channel}: cannot liquidate: {e}; the watchtower tries again");
+					}
+				});
+			},
+			Command::Forwarded { from, to, lock } => {
+				log::info!(target: LOG, "💸 {account} forwarded {lock:?} from bank {from} to bank {to}");
+				self.emit_htlc(party, EventKind::Forwarded, to, lock);
+			},
+			Command::Receipt(preimage) => {
+				let _ = self.receipts.send((account.clone(), hashlock(&preimage), preimage));
+			},
+			Command::Warn(warning) => log::warn!(target: LOG, "💸 {account}: {warning}"),
+		}
 	}
 
 	pub(super) fn emit_htlc(&self, party: &Party, kind: EventKind, channel: ChannelId, lock: H256) {
@@ -433,4 +327,34 @@ impl Helpers {
 /// still pending.
 pub(super) fn send_wait(peer_timeout: Duration, hops: usize) -> Duration {
 	peer_timeout * (hops as u32 + 2)
+}
+
+/// What a party's relay reads: its banks as its helpers hold them, and the chain.
+struct NodeLinks<'a> {
+	helpers: &'a Helpers,
+	party: &'a Party,
+}
+
+impl Links for NodeLinks<'_> {
+	fn now(&self) -> u32 {
+		self.helpers.chain.best().1
+	}
+
+	fn banks(&self) -> Vec<Bank> {
+		self.party.all_banks()
+	}
+
+	fn on_chain(&self, channel: ChannelId) -> Option<Vec<Option<Htlc>>> {
+		match self.helpers.chain.htlcs(channel) {
+			Ok(htlcs) => Some(htlcs),
+			Err(e) => {
+				log::warn!(target: LOG, "💸 {}: {e}; counting bank {channel} as pending", self.party.account);
+				None
+			},
+		}
+	}
+
+	fn shown_on_chain(&self, lock: &H256) -> Option<Preimage> {
+		self.helpers.chain.preimage(*lock).ok().flatten()
+	}
 }

@@ -8,7 +8,7 @@ use super::{chain::OnChain, guard, liquidate_call, party::Party, EventKind, Help
 use futures::StreamExt;
 use rsmc::{
 	chain::{ChainCall, ChainEvent},
-	relay::{Resolve, Resumed},
+	relay::Happened,
 };
 use sc_client_api::BlockchainEvents;
 use sp_blockchain::HeaderBackend;
@@ -122,15 +122,15 @@ impl Helpers {
 
 	/// Bank `channel` of `party` is liquidated: an HTLC we only offered on it (the peer gone
 	/// silent before it was final) is on chain only if the sheet liquidated with carries it.
-	/// Where it is not, it is gone for good: fail upstream what was paid to us under its lock.
+	/// Where it is not, it is gone for good: the relay fails upstream what was paid to us
+	/// under its lock, once nothing under it may still be paid out.
 	fn offers_settled_on_chain(&self, party: &Arc<Party>, channel: ChannelId) {
 		let Some(bank) = party.bank(channel) else { return };
 		let mut locks: Vec<H256> = bank.offered_htlcs().map(|h| h.hashlock).collect();
 		locks.sort();
 		locks.dedup();
-		let Some(me) = self.me.upgrade() else { return };
-		for lock in locks.into_iter().filter(|lock| party.is_owed(*lock)) {
-			guard::spawn("failing upstream", me.clone().failed_downstream(party.clone(), lock));
+		for lock in locks {
+			self.relay(party, Happened::Gone(lock));
 		}
 	}
 
@@ -140,33 +140,22 @@ impl Helpers {
 	}
 
 	/// An HTLC of liquidated bank `channel` was paid out on chain: claimed with `preimage`, or
-	/// refunded. Its holders hear of it; a preimage shown settles, on every bank of ours, the
-	/// HTLCs locked under it that are paid to us; a refund fails those upstream of it. The
-	/// last one paid out removes the bank.
+	/// refunded. Its holders hear of it; every relay sees a preimage shown (it settles, on
+	/// every bank of ours, the HTLCs locked under it that are paid to us); a refund is an
+	/// HTLC gone for its holders. The last one paid out removes the bank.
 	fn htlc_paid_out(&self, channel: ChannelId, lock: H256, preimage: Option<[u8; 32]>) {
 		let kind = if preimage.is_some() { EventKind::HtlcSettled } else { EventKind::HtlcFailed };
 		let holders = self.holders(channel);
+		// Shown first: a waiting `rsmc_send` has its receipt before the event.
 		if let Some(preimage) = preimage {
 			for party in self.parties.values() {
-				party.learn_if_ours(lock, preimage);
+				self.relay(party, Happened::Shown(preimage));
 			}
 		}
 		for party in &holders {
 			self.emit_htlc(party, kind, channel, lock);
-		}
-		// Only accounts an HTLC under the lock is owed to have anything to settle or fail.
-		if let Some(me) = self.me.upgrade() {
-			for party in self.parties.values().filter(|p| p.is_owed(lock)) {
-				let party = party.clone();
-				match preimage {
-					Some(preimage) => {
-						guard::spawn("settling upstream", me.clone().learned(party, lock, preimage))
-					},
-					None if holders.iter().any(|h| h.account == party.account) => {
-						guard::spawn("failing upstream", me.clone().failed_downstream(party, lock))
-					},
-					None => {},
-				}
+			if preimage.is_none() {
+				self.relay(party, Happened::Gone(lock));
 			}
 		}
 		if self.removed(channel) {
@@ -188,8 +177,9 @@ impl Helpers {
 /// The watchtower's side of the helpers: resuming after a restart, and the calls owed to the
 /// chain.
 impl Helpers {
-	/// After a restart: finish what each bank was doing (a deposit, a payment in flight), and
-	/// forget banks the chain has settled. What the watchtower owes is kept with the banks.
+	/// After a restart: finish what each bank was doing (a deposit, a payment in flight),
+	/// forget banks the chain has settled, and let the relay look at every HTLC paid to us
+	/// again. What the watchtower owes is kept with the banks.
 	pub async fn resume_all(self: &Arc<Self>) {
 		for party in self.parties.values() {
 			let banks = party.channels();
@@ -205,35 +195,10 @@ impl Helpers {
 					None => self.forget(party, channel),
 					Some(bank) => self.resume_bank(party, channel, bank).await,
 				}
-				self.resume_htlcs(party, channel);
 			}
-		}
-	}
-
-	/// After a restart: settle the HTLCs paid to us on `channel` whose preimage we know, or the
-	/// chain showed while we were away; fail those that were never passed on, or whose
-	/// onward HTLC is gone ([`rsmc::relay::on_resume`]).
-	fn resume_htlcs(&self, party: &Arc<Party>, channel: ChannelId) {
-		let Some(bank) = party.bank(channel) else { return };
-		let Some(me) = self.me.upgrade() else { return };
-		let preimage = |lock: &H256| {
-			party.preimage(lock).or_else(|| self.chain.preimage(*lock).ok().flatten())
-		};
-		for resumed in rsmc::relay::on_resume(&bank, preimage, |lock| self.offering(party, *lock)) {
-			let (me, party) = (me.clone(), party.clone());
-			match resumed {
-				Resumed::Settle(htlc, preimage) => {
-					party.learn(htlc.hashlock, preimage);
-					guard::spawn("settling upstream", me.learned(party, htlc.hashlock, preimage));
-				},
-				Resumed::Fail(htlc) => {
-					log::info!(target: LOG, "💸 {} bank {channel}: failing {:?}, never passed on", party.account, htlc.hashlock);
-					guard::spawn("failing a stranded HTLC", async move {
-						let lock = htlc.hashlock;
-						me.resolve(&party, channel, lock, Resolve::Fail(htlc)).await
-					});
-				},
-			}
+			// Each HTLC paid to us is settled (its preimage known, or shown on chain while
+			// we were away), failed (nothing of ours under its lock may be paid out), or left.
+			self.relay(party, Happened::Restarted);
 		}
 	}
 
@@ -326,12 +291,14 @@ impl Helpers {
 		}
 	}
 
-	pub(super) fn forget(&self, party: &Party, channel: ChannelId) {
+	/// The chain removed bank `channel`: `party` forgets it, and what its relay kept for it.
+	pub(super) fn forget(&self, party: &Arc<Party>, channel: ChannelId) {
 		if let Some(Err(e)) = party.with(channel, |h| h.forget(channel)) {
 			log::warn!(target: LOG, "💸 {} bank {channel}: cannot forget: {e}", party.account);
 		}
 		party.banks.write().expect("not poisoned").remove(&channel);
 		let _ = party.peers.set(channel, None);
+		self.relay(party, Happened::Removed(channel));
 	}
 
 	/// The parties holding bank `channel`.

@@ -96,6 +96,9 @@ pub enum Happened {
 	Gone(H256),
 	/// The helpers started again: every HTLC paid to us is looked at again.
 	Restarted,
+	/// The chain removed bank `channel` and the account's helper forgot it: what the relay
+	/// kept for it alone goes.
+	Removed(ChannelId),
 }
 
 /// What the relay asks for.
@@ -189,8 +192,16 @@ impl<S: Store> Relay<S> {
 
 	/// Keep `preimage` for an invoice of `amount`, durably: its hashlock.
 	pub fn invoice(&mut self, preimage: Preimage, amount: Balance) -> Result<H256, StoreError> {
-		let lock = hashlock(&preimage);
-		self.keep_preimage(lock, Some(Known { preimage, invoice: Some(amount) }))?;
+		self.remember(Known { preimage, invoice: Some(amount) })
+	}
+
+	/// Keep a preimage the account knew before its relay did (a book of an older version),
+	/// durably: its hashlock. One already known stays as it is.
+	pub fn remember(&mut self, known: Known) -> Result<H256, StoreError> {
+		let lock = hashlock(&known.preimage);
+		if !self.preimages.contains_key(&lock) {
+			self.keep_preimage(lock, Some(known))?;
+		}
 		Ok(lock)
 	}
 
@@ -213,6 +224,7 @@ impl<S: Store> Relay<S> {
 			Happened::Shown(preimage) => self.shown(preimage, links, &mut commands),
 			Happened::Gone(lock) => self.gone(lock, links, &mut commands),
 			Happened::Restarted => self.restarted(links, &mut commands),
+			Happened::Removed(_) => self.tidy(&links.banks(), &mut commands),
 		}
 		commands
 	}
@@ -266,8 +278,7 @@ impl<S: Store> Relay<S> {
 		}
 		let banks = links.banks();
 		let decision = {
-			let ours =
-				|c: ChannelId| banks.iter().find(|b| b.channel() == c && b.is_live()).map(|b| b.me);
+			let ours = |c: ChannelId| banks.iter().find(|b| b.channel() == c && b.is_live());
 			let invoice = |lock: &H256| {
 				let known = self.preimages.get(lock)?;
 				Some(Invoice { preimage: known.preimage, amount: known.invoice? })
@@ -428,7 +439,7 @@ impl<S: Store> Relay<S> {
 
 	/// After a restart: settle each HTLC paid to us whose preimage we know, fail those with
 	/// nothing of ours under their lock that may still be paid out ([`on_resume`]); forget
-	/// the forwards whose incoming HTLC is gone.
+	/// what no bank needs any more ([`Self::tidy`]: a removal may have been missed).
 	fn restarted(&mut self, links: &dyn Links, commands: &mut Vec<Command>) {
 		let banks = links.banks();
 		for bank in &banks {
@@ -446,6 +457,13 @@ impl<S: Store> Relay<S> {
 				}
 			}
 		}
+		self.tidy(&banks, commands);
+	}
+
+	/// Forget what no bank of ours needs any more (L3 of the HTLC review): a forward whose
+	/// incoming HTLC is gone, a learned preimage no HTLC of ours is locked under (one claimed
+	/// on chain, its bank since removed). An invoice's preimage stays: its payment may come.
+	fn tidy(&mut self, banks: &[Bank], commands: &mut Vec<Command>) {
 		let stale: Vec<H256> = self
 			.forwards
 			.iter()
@@ -456,6 +474,15 @@ impl<S: Store> Relay<S> {
 			.collect();
 		for lock in stale {
 			self.forget_forward(lock, commands);
+		}
+		let learned: Vec<H256> = self
+			.preimages
+			.iter()
+			.filter(|(_, known)| known.invoice.is_none())
+			.map(|(lock, _)| *lock)
+			.collect();
+		for lock in learned {
+			self.forget_preimage_if_done(lock, banks, commands);
 		}
 	}
 

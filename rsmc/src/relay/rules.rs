@@ -37,8 +37,8 @@ pub struct View<'a> {
 	/// Block the chain is at.
 	pub now: u32,
 	pub forwarding: Forwarding,
-	/// Our client index on each live bank of ours.
-	pub ours: &'a dyn Fn(ChannelId) -> Option<u8>,
+	/// Each live bank of ours.
+	pub ours: &'a dyn Fn(ChannelId) -> Option<&'a Bank>,
 	/// Our invoice under a hashlock, if we made one.
 	pub invoice: &'a dyn Fn(&H256) -> Option<Invoice>,
 	/// Whether an HTLC we sent under a hashlock may still be paid out ([`offering`]).
@@ -49,7 +49,8 @@ pub struct View<'a> {
 /// it on along `onward` (empty: we are its payee). A forward is refused when an HTLC of ours
 /// under its lock may still be paid out (a payer's retry, or a loop: with two outgoing HTLCs
 /// under one lock we could not tell which incoming one to fail), when [`next_hop`] refuses it,
-/// or when the next hop is no live bank of ours other than `from`. A payee settles only an
+/// when the next hop is no live bank of ours other than `from`, or when our HTLCs pending on
+/// it would lock more than [`MAX_IN_FLIGHT_PERCENT`] of our money there. A payee settles only an
 /// invoice it made, paid in full with time left to claim on chain ([`payee_accepts`]).
 pub fn on_incoming(htlc: &Htlc, onward: &[Hop], from: ChannelId, view: &View) -> Incoming {
 	let lock = htlc.hashlock;
@@ -70,10 +71,28 @@ pub fn on_incoming(htlc: &Htlc, onward: &[Hop], from: ChannelId, view: &View) ->
 		Err(why) => return Incoming::Fail(why),
 	};
 	let out = next.channel;
-	match (view.ours)(out).filter(|_| out != from) {
-		Some(me) => Incoming::Forward { channel: out, update: next.update(me, lock, rest) },
-		None => Incoming::Fail("the next hop is no live bank of ours"),
+	let Some(bank) = (view.ours)(out).filter(|_| out != from) else {
+		return Incoming::Fail("the next hop is no live bank of ours");
+	};
+	if !room_in_flight(bank, next.amount) {
+		return Incoming::Fail("our HTLCs pending on the next bank lock as much as we allow");
 	}
+	Incoming::Forward { channel: out, update: next.update(bank.me, lock, rest) }
+}
+
+/// The most of our money in a bank that HTLCs we send on it may lock at once, in percent:
+/// whoever routes through us can tie up at most this share of our liquidity on a bank for as
+/// long as its HTLCs last (value jamming, H1 of the HTLC review); the rest stays ours to pay
+/// and forward with.
+pub const MAX_IN_FLIGHT_PERCENT: u128 = 50;
+
+/// Whether an HTLC of `amount` more, sent by us on `bank`, keeps our HTLCs pending there
+/// within [`MAX_IN_FLIGHT_PERCENT`] of our money in it (our balance and those HTLCs).
+pub fn room_in_flight(bank: &Bank, amount: Balance) -> bool {
+	let pending: Balance = bank.offered_htlcs().map(|h| h.amount).sum();
+	let ours = bank.balances()[bank.me()].saturating_add(pending);
+	let after = pending.saturating_add(amount);
+	after.saturating_mul(100) <= ours.saturating_mul(MAX_IN_FLIGHT_PERCENT)
 }
 
 /// Whether an HTLC we sent under `lock` may still be paid out of any of `banks`: offered off

@@ -131,7 +131,7 @@ fn decide(
 	invoice: Option<Invoice>,
 ) -> Incoming {
 	let (htlc, onward) = added.added().expect("an addition");
-	let ours = |c: ChannelId| helper.bank(c).filter(|b| b.is_live()).map(|b| b.me);
+	let ours = |c: ChannelId| helper.bank(c).filter(|b| b.is_live());
 	let invoice = |_: &sp_core::H256| invoice;
 	let offering = |lock: &sp_core::H256| offering(helper.banks(), *lock, |_| None);
 	let forwarding = Forwarding { fee: 5, delta: 40, dust: 0 };
@@ -201,4 +201,109 @@ fn an_intermediary_settles_or_fails_upstream_what_happened_downstream_and_keeps_
 			assert!(helper.bank(channel).unwrap().htlcs().is_empty());
 		}
 	}
+}
+
+/// The banks a relay is shown, at block 100, with nothing on chain.
+struct Fixed(Vec<Bank>);
+
+impl rsmc::relay::Links for Fixed {
+	fn now(&self) -> u32 {
+		100
+	}
+	fn banks(&self) -> Vec<Bank> {
+		self.0.clone()
+	}
+	fn on_chain(&self, _: ChannelId) -> Option<Vec<Option<Htlc>>> {
+		None
+	}
+	fn shown_on_chain(&self, _: &sp_core::H256) -> Option<Preimage> {
+		None
+	}
+}
+
+/// L3 of the HTLC review: a preimage an intermediary learned for an HTLC then claimed on
+/// chain stayed in its book for ever: it was forgotten only after a settlement of ours off
+/// chain. Now it goes once no bank of ours holds an HTLC under it: when the chain removes the
+/// bank, or at the next restart if the removal was missed. An invoice's stays.
+#[test]
+fn a_learned_preimage_goes_with_the_last_bank_holding_an_htlc_under_it() {
+	use rsmc::relay::{Happened, Relay};
+	use std::sync::Arc;
+	let forwarding = Forwarding { fee: 0, delta: 40, dust: 0 };
+	let (learned, invoiced) = ([9; 32], [8; 32]);
+	for removal_seen in [true, false] {
+		let (mut alice, mut bob) =
+			opened(MemoryStore::default(), MemoryStore::default(), [1_000, 1_000]);
+		update_on(&mut alice, &mut bob, HtlcUpdate::Add(htlc(10, &learned)));
+		let store = Arc::new(MemoryStore::default());
+		let mut relay = Relay::new(store.clone(), forwarding).unwrap();
+		relay.invoice(invoiced, 5).unwrap();
+		let holding = Fixed(vec![bob.bank(CHANNEL).unwrap().clone()]);
+		relay.on(Happened::Shown(learned), &holding);
+		assert_eq!(relay.preimage(&hashlock(&learned)), Some(learned), "kept to claim with");
+		// Bob's peer never takes his settlement: on chain, claimed there, the bank removed.
+		bob.liquidate(CHANNEL).unwrap();
+		let liquidated = Fixed(vec![bob.bank(CHANNEL).unwrap().clone()]);
+		relay.on(Happened::Restarted, &liquidated);
+		assert_eq!(relay.preimage(&hashlock(&learned)), Some(learned), "still to claim with");
+		bob.forget(CHANNEL).unwrap();
+		let none = Fixed(vec![]);
+		if removal_seen {
+			relay.on(Happened::Removed(CHANNEL), &none);
+		} else {
+			relay = Relay::new(store.clone(), forwarding).unwrap();
+			relay.on(Happened::Restarted, &none);
+		}
+		assert_eq!(relay.preimage(&hashlock(&learned)), None, "removal seen: {removal_seen}");
+		let reopened = Relay::new(store, forwarding).unwrap();
+		let kept: Vec<_> = reopened.preimages().values().map(|k| k.preimage).collect();
+		assert_eq!(kept, [invoiced], "removal seen: {removal_seen}");
+	}
+}
+
+/// Alice pays Bob an HTLC under lock `[n; 32]` asking him to pass `amount` on to Charlie:
+/// what Bob decides.
+fn through_bob(
+	alice: &mut Helper<MemoryStore>,
+	bob: &mut Helper<MemoryStore>,
+	n: u8,
+	amount: u128,
+) -> Incoming {
+	let lock = hashlock(&[n; 32]);
+	let hops = [
+		Hop { channel: AB, amount: amount + 5, expiry: 200 },
+		Hop { channel: BC, amount, expiry: 160 },
+	];
+	let Some(rsmc::Progress::Htlc { update: added, .. }) =
+		carry(AB, alice, bob, hops[0].update(0, lock, &hops[1..]))
+	else {
+		panic!("Bob took the HTLC")
+	};
+	let decided = decide(bob, AB, &added, None);
+	if let Incoming::Fail(_) = decided {
+		let (_, fail) = Resolve::FailAny.next(bob.bank(AB).unwrap(), lock).unwrap();
+		carry(AB, bob, alice, fail);
+	}
+	decided
+}
+
+/// H1 of the HTLC review, value jamming: a payer routing through Bob could make him lock his
+/// whole balance on the next bank in HTLCs that it then leaves to expire, so Bob could pay and
+/// forward nothing more there for as long. A forward is now refused when Bob's HTLCs pending
+/// on the next bank would lock more than half his money in it; one within it still goes.
+#[test]
+fn a_forward_that_would_lock_more_than_half_our_money_on_the_next_bank_is_refused() {
+	let [mut alice, mut bob, mut charlie] = three();
+	let refused = Incoming::Fail("our HTLCs pending on the next bank lock as much as we allow");
+	// Bob holds 1,000 on Bob–Charlie: 501 would lock more than half of it.
+	assert_eq!(through_bob(&mut alice, &mut bob, 1, 501), refused);
+	let Incoming::Forward { channel: BC, update } = through_bob(&mut alice, &mut bob, 2, 300)
+	else {
+		panic!("300 of 1,000 is within half")
+	};
+	carry(BC, &mut bob, &mut charlie, update);
+	// 300 pending and 700 his: 201 more would pass half, 200 reaches it.
+	assert_eq!(through_bob(&mut alice, &mut bob, 3, 201), refused);
+	let to_charlie = through_bob(&mut alice, &mut bob, 4, 200);
+	assert!(matches!(to_charlie, Incoming::Forward { channel: BC, .. }), "{to_charlie:?}");
 }
