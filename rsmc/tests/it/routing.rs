@@ -80,6 +80,9 @@ struct Node {
 	receipts: BTreeSet<H256>,
 	/// How much of the chain's `shown` and `refunded` it has looked at.
 	seen: (usize, usize),
+	/// A hostile account's invoices it does not settle off chain: claimed on chain at the
+	/// last block the chain takes the claim (`true`), or never (`false`).
+	withheld: BTreeMap<H256, bool>,
 }
 
 impl Node {
@@ -98,6 +101,7 @@ impl Node {
 			stalls_until: 0,
 			receipts: BTreeSet::new(),
 			seen: (0, 0),
+			withheld: BTreeMap::new(),
 		}
 	}
 }
@@ -143,13 +147,22 @@ struct World {
 	faults: bool,
 	restarts: usize,
 	liquidations: usize,
+	/// The accounts that play against Bob (never Bob): they withhold settlements and claim on
+	/// chain at the last moment, lie in the hops they ask him to lock, refuse his
+	/// settlements, go silent or stall for good.
+	hostile: [bool; 3],
+	/// A hostile account refuses every settlement Bob proposes to it.
+	refuses_settlements: [bool; 3],
 }
 
 impl World {
-	fn new(seed: u64) -> Self {
+	fn new(seed: u64, hostile: [bool; 3]) -> Self {
+		assert!(!hostile[1], "Bob is the honest intermediary");
 		let nodes: Vec<Node> = (0..3).map(|who| Node::new(who, Arc::default())).collect();
+		let mut rng = StdRng::seed_from_u64(seed);
+		let refuses_settlements = hostile.map(|h| h && rng.gen_bool(0.3));
 		let mut world = Self {
-			rng: StdRng::seed_from_u64(seed),
+			rng,
 			nodes,
 			wire: Vec::new(),
 			chain: Chain::default(),
@@ -158,6 +171,8 @@ impl World {
 			faults: true,
 			restarts: 0,
 			liquidations: 0,
+			hostile,
+			refuses_settlements,
 		};
 		for channel in [AB, BC] {
 			let [a, b] = clients(channel);
@@ -201,9 +216,13 @@ impl World {
 		trace(|| format!("{} #{} @{}: {happened:?}", NAMES[who], self.step, self.chain.now));
 		let node = &mut self.nodes[who];
 		let view = View { helper: &node.helper, chain: &self.chain };
-		for command in node.relay.on(happened, &view) {
+		let commands = node.relay.on(happened, &view);
+		for command in commands {
 			trace(|| format!("    -> {command:?}"));
 			match command {
+				Command::Propose { channel, proposal } if self.withholds(who, &proposal) => {
+					trace(|| format!("    {} withholds it on {channel}", NAMES[who]));
+				},
 				Command::Propose { channel, proposal } => {
 					let queue = self.nodes[who].queue.entry(channel).or_default();
 					queue.push_back((proposal, self.step));
@@ -218,6 +237,29 @@ impl World {
 		}
 	}
 
+	/// Whether hostile `who` keeps back `proposal`, a settlement of its own invoice: once
+	/// decided for a lock, the same for every HTLC under it.
+	fn withholds(&mut self, who: usize, proposal: &Proposal) -> bool {
+		let Proposal::Resolve { lock, resolve: rsmc::relay::Resolve::Settle(_) } = proposal else {
+			return false;
+		};
+		let invoiced =
+			self.nodes[who].relay.preimages().get(lock).is_some_and(|k| k.invoice.is_some());
+		if !self.hostile[who] || !invoiced {
+			return false;
+		}
+		if self.nodes[who].withheld.contains_key(lock) {
+			return true;
+		}
+		match self.rng.gen_range(0..10) {
+			0..=3 => false,
+			roll => {
+				self.nodes[who].withheld.insert(*lock, roll < 8);
+				true
+			},
+		}
+	}
+
 	/// `who` decides to liquidate `channel`: marked at once, on chain with the next block.
 	fn liquidate(&mut self, who: usize, channel: ChannelId) {
 		let _ = self.nodes[who].helper.liquidate(channel);
@@ -226,6 +268,11 @@ impl World {
 	/// A message reaches `to`, unless it is silent.
 	fn receive(&mut self, to: usize, message: Message) {
 		if !self.awake(to) {
+			return;
+		}
+		let settles =
+			matches!(message.body, Body::Update { update: HtlcUpdate::Settle { .. }, .. });
+		if settles && self.refuses_settlements[to] {
 			return;
 		}
 		let node = &mut self.nodes[to];
@@ -335,13 +382,25 @@ impl World {
 		for (_, lock) in new_refunds.into_iter().filter(|(to, _)| *to == who) {
 			self.happen(who, Happened::Gone(lock));
 		}
-		// A running bank whose HTLCs can be saved only on chain is liquidated.
+		// A running bank whose HTLCs can be saved only on chain is liquidated. A hostile
+		// account shows a preimage it withholds only at the last block the chain takes its
+		// claim, and goes on chain just in time for that.
 		let banks: Vec<Bank> = self.nodes[who].helper.banks().cloned().collect();
+		let node = &self.nodes[who];
+		let known = |l: &H256| node.relay.preimage(l).filter(|_| !node.withheld.contains_key(l));
+		let mut liquidating = Vec::new();
 		for bank in banks.iter().filter(|b| b.is_live()) {
-			let relay = &self.nodes[who].relay;
-			if htlc_deadline(bank, |l| relay.preimage(l), now.into(), FORWARDING).is_some() {
-				self.liquidate(who, bank.channel());
+			let last_moment = bank.htlcs().iter().any(|h| {
+				h.from != bank.me
+					&& node.withheld.get(&h.hashlock) == Some(&true)
+					&& now + 4 >= h.expiry
+			});
+			if last_moment || htlc_deadline(bank, known, now.into(), FORWARDING).is_some() {
+				liquidating.push(bank.channel());
 			}
+		}
+		for channel in liquidating {
+			self.liquidate(who, channel);
 		}
 		let calls =
 			self.nodes[who].helper.on_chain_event(&ChainEvent::Block { number: now.into() });
@@ -358,9 +417,21 @@ impl World {
 		for bank in &banks {
 			let channel = bank.channel();
 			let Some(on_chain) = self.chain.banks.get(&channel) else { continue };
-			let relay = &self.nodes[who].relay;
-			let calls =
-				owed_htlcs(channel, bank.me(), &on_chain.htlcs, |l| relay.preimage(l), now.into());
+			let node = &self.nodes[who];
+			let expiry = |lock: &H256| {
+				on_chain
+					.htlcs
+					.iter()
+					.flatten()
+					.find(|h| h.hashlock == *lock)
+					.map_or(0, |h| h.expiry)
+			};
+			let shows = |lock: &H256| match node.withheld.get(lock) {
+				None => node.relay.preimage(lock),
+				Some(true) if now + 2 >= expiry(lock) => node.relay.preimage(lock),
+				Some(_) => None,
+			};
+			let calls = owed_htlcs(channel, bank.me(), &on_chain.htlcs, shows, now.into());
 			for call in calls {
 				let on_chain = self.chain.banks.get_mut(&channel).unwrap();
 				match call {
@@ -490,10 +561,27 @@ impl World {
 		};
 		let (first, onward) = route.hops.split_first().unwrap();
 		let me = node.helper.bank(first.channel).unwrap().me;
-		let update = first.update(me, lock, onward);
+		let mut update = first.update(me, lock, onward);
+		if self.hostile[payer] && self.rng.gen_bool(0.3) {
+			self.lie(&mut update);
+		}
 		self.payments[index].tried = true;
 		let queue = self.nodes[payer].queue.entry(first.channel).or_default();
 		queue.push_back((Proposal::Offer(update), self.step));
+	}
+
+	/// A hostile payer asks Bob to lock more than it pays him, or for longer than it leaves
+	/// him, or pays with an HTLC about to expire.
+	fn lie(&mut self, update: &mut HtlcUpdate) {
+		let HtlcUpdate::AddRouted { htlc, onward } = update else { return };
+		let next = &mut onward[0];
+		match self.rng.gen_range(0..4) {
+			0 => next.amount = htlc.amount + self.rng.gen_range(0..=FORWARDING.fee),
+			1 => next.expiry = htlc.expiry - self.rng.gen_range(0..FORWARDING.delta),
+			2 => next.expiry = htlc.expiry + self.rng.gen_range(0..10),
+			_ => htlc.expiry = self.chain.now + self.rng.gen_range(1..FORWARDING.delta),
+		}
+		trace(|| format!("a hostile payer lies: {update:?}"));
 	}
 
 	/// One step of the world: a message delivered, dropped, repeated or held back; a helper
@@ -539,20 +627,36 @@ impl World {
 			},
 			73 if self.faults && self.rng.gen_bool(0.3) => {
 				let who = self.rng.gen_range(0..3);
-				self.nodes[who].silent_until =
-					self.chain.now + self.rng.gen_range(1..=LONGEST_SILENCE);
+				self.nodes[who].silent_until = self.chain.now + self.silence(who);
 			},
 			74 if self.faults && self.rng.gen_bool(0.3) => {
 				let who = self.rng.gen_range(0..3);
-				self.nodes[who].stalls_until =
-					self.chain.now + self.rng.gen_range(1..=LONGEST_SILENCE);
+				self.nodes[who].stalls_until = self.chain.now + self.silence(who);
 			},
 			75 if self.faults && self.rng.gen_bool(0.3) => {
 				let who = self.rng.gen_range(0..3);
 				self.restart(who);
 			},
+			76 if self.faults && self.rng.gen_bool(0.2) => {
+				// A hostile account goes on chain with the newest sheet it holds, whether or
+				// not Bob's last update was final for it, and claims what it can there.
+				let who = if self.rng.gen_bool(0.5) { 0 } else { 2 };
+				let channel = if who == 0 { AB } else { BC };
+				if self.hostile[who] && self.awake(who) {
+					self.liquidate(who, channel);
+				}
+			},
 			_ => {},
 		}
+	}
+
+	/// How many blocks `who` goes silent or stalls for: an honest node comes back in time, a
+	/// hostile one may stay away for good (one time in ten).
+	fn silence(&mut self, who: usize) -> u32 {
+		if self.hostile[who] && self.rng.gen_bool(0.1) {
+			return u32::MAX / 2;
+		}
+		self.rng.gen_range(1..=LONGEST_SILENCE)
 	}
 
 	/// One message of the wire delivered, dropped, repeated or held back.
@@ -576,15 +680,17 @@ impl World {
 	}
 
 	/// What `who` holds in the end: its share of each bank still running (nothing may be left
-	/// locked in one), and what the chain paid it.
+	/// locked in one, but by a hostile peer that never resolves its own), and what the chain
+	/// paid it.
 	fn wealth(&self, who: usize) -> u128 {
 		let mut total = self.chain.paid[who];
 		for bank in self.nodes[who].helper.banks() {
 			if self.chain.banks.contains_key(&bank.channel()) {
 				continue;
 			}
+			let peer = Self::peer(who, bank.channel());
 			assert!(
-				bank.htlcs().is_empty(),
+				bank.htlcs().iter().all(|h| self.hostile[peer] && h.from != bank.me),
 				"{}: HTLCs left on bank {}",
 				NAMES[who],
 				bank.channel()
@@ -603,14 +709,15 @@ fn trace(line: impl FnOnce() -> String) {
 }
 
 /// One run: `steps` steps of faults, then a calm in which every message arrives and blocks go
-/// on until every HTLC has expired; then the money is counted.
-fn run(seed: u64, steps: u64) -> [usize; 5] {
-	let mut world = World::new(seed);
+/// on until every HTLC has expired (a hostile account may stay silent); then the money is
+/// counted.
+fn run(seed: u64, steps: u64, hostile: [bool; 3]) -> [usize; 5] {
+	let mut world = World::new(seed, hostile);
 	for _ in 0..steps {
 		world.tick();
 	}
 	world.faults = false;
-	for node in &mut world.nodes {
+	for node in world.nodes.iter_mut().zip(hostile).filter(|(_, h)| !h).map(|(n, _)| n) {
 		(node.silent_until, node.stalls_until) = (0, 0);
 	}
 	let calm_until = world.chain.now + 3 * FORWARDING.delta * 3 + 20;
@@ -628,6 +735,33 @@ fn run(seed: u64, steps: u64) -> [usize; 5] {
 			settled += 1;
 		}
 	}
+	let tried = world.payments.iter().filter(|p| p.tried).count();
+	let counts = [world.payments.len(), tried, settled, world.liquidations, world.restarts];
+	let names = || (0..3).filter(|w| hostile[*w]).map(|w| NAMES[w]).collect::<Vec<_>>();
+	if hostile.iter().any(|h| *h) {
+		// Against hostile neighbours Bob may go without a fee (a payer that learns the
+		// preimage from a payee it colludes with) but never pays out what he can't claim
+		// back; an honest payer either holds the preimage or has its money back.
+		let bob = world.wealth(1);
+		assert!(bob >= 2 * START, "seed {seed}: Bob, between {:?}, ends with {bob}", names());
+		for who in [0, 2].into_iter().filter(|w| !hostile[*w]) {
+			let paid: u128 = world
+				.payments
+				.iter()
+				.filter(|p| {
+					p.payer == who && world.nodes[who].receipts.contains(&hashlock(&p.preimage))
+				})
+				.map(|p| p.amount + FORWARDING.fee)
+				.sum();
+			let held = world.wealth(who);
+			assert!(
+				held + paid >= START,
+				"seed {seed}: honest {} ends with {held}, having paid {paid} for preimages it holds",
+				NAMES[who]
+			);
+		}
+		return counts;
+	}
 	let held: Vec<u128> = (0..3).map(|who| world.wealth(who)).collect();
 	assert_eq!(
 		held,
@@ -636,8 +770,7 @@ fn run(seed: u64, steps: u64) -> [usize; 5] {
 		 hold say; {settled} of {} payments settled",
 		world.payments.len()
 	);
-	let tried = world.payments.iter().filter(|p| p.tried).count();
-	[world.payments.len(), tried, settled, world.liquidations, world.restarts]
+	counts
 }
 
 #[test]
@@ -655,7 +788,7 @@ fn routed_payments_through_faults_silences_stalls_and_restarts_lose_nobody_anyth
 		if seed >= 8 && Instant::now() >= deadline {
 			break;
 		}
-		let counts = run(seed, 2_000);
+		let counts = run(seed, 2_000, [false; 3]);
 		runs += 1;
 		for (total, count) in totals.iter_mut().zip(counts) {
 			*total += count;
@@ -669,4 +802,45 @@ fn routed_payments_through_faults_silences_stalls_and_restarts_lose_nobody_anyth
 	// Once a bank is liquidated no route is left, hence "found a route"; and through faults
 	// this frequent some attempts time out: still, most that could go through did.
 	assert!(settled * 2 > tried, "too few payments settled: {settled} of {tried}");
+}
+
+/// The byzantine side of the routing fuzzer: Bob, honest, between Alice and Charlie of whom
+/// one or both play against him (seed by seed: Alice, Charlie, both). They withhold their
+/// settlements and claim on chain at the last block the chain takes the claim, or never; lie
+/// in the hop they ask Bob to lock (more than they pay him, longer than they leave him, an
+/// HTLC about to expire); refuse every settlement he proposes; go silent or stall for good;
+/// go on chain at any moment with the newest sheet they hold and claim there.
+/// Bob never ends with less than he started with, and an honest payer never pays for a
+/// preimage it does not hold.
+#[test]
+fn an_honest_intermediary_between_hostile_neighbours_never_pays_out_what_it_cannot_claim() {
+	let seconds: u64 =
+		std::env::var("RSMC_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+	let deadline = Instant::now() + Duration::from_secs(seconds);
+	let only: Option<u64> = std::env::var("RSMC_SEED").ok().and_then(|s| s.parse().ok());
+	let (mut runs, mut totals) = (0, [0; 5]);
+	for seed in only.map_or(0, |s| s).. {
+		if only.is_some_and(|s| seed > s) {
+			break;
+		}
+		if seed >= 30 && Instant::now() >= deadline {
+			break;
+		}
+		let hostile = match seed % 3 {
+			0 => [true, false, false],
+			1 => [false, false, true],
+			_ => [true, false, true],
+		};
+		let counts = run(seed, 2_000, hostile);
+		runs += 1;
+		for (total, count) in totals.iter_mut().zip(counts) {
+			*total += count;
+		}
+	}
+	let [payments, tried, settled, liquidations, restarts] = totals;
+	println!(
+		"routing fuzzer, hostile neighbours: {runs} runs, {payments} payments ({tried} found a \
+		 route), {settled} settled, {liquidations} banks liquidated, {restarts} restarts"
+	);
+	assert!(liquidations > 0 && settled > 0, "the hostile runs never went on chain or paid");
 }
