@@ -152,7 +152,7 @@ pub enum Subcommand {
 	Revert(sc_cli::RevertCmd),
 
 	/// Talk to a running node's helpers: open a bank, pay, close, list banks.
-	Rsmc(crate::client::RsmcCmd),
+	Rsmc(crate::rsmc_cli::RsmcCmd),
 
 	/// Benchmark the runtime's pallets (`benchmark pallet`, `benchmark machine`). Only in a
 	/// node built with `--features runtime-benchmarks`: the benchmarking command line pulls

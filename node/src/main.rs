@@ -10,11 +10,11 @@
 
 mod chain_spec;
 mod cli;
-mod client;
 mod command;
 mod helpers;
 mod nodelay;
 mod rpc;
+mod rsmc_cli;
 mod service;
 mod types;
 

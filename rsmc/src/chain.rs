@@ -2,12 +2,12 @@
 //! the calls it submits on a bank's behalf until they are included or moot.
 
 use crate::{
-	bank::{Bank, Htlc, Liquidation, OnChainLiquidation},
+	bank::{Bank, Htlc, LiquidationSheet, OnChainLiquidation},
 	route::Forwarding,
 };
 use sp_core::H256;
 use sp_runtime::{AccountId32, MultiSignature};
-use vbank_primitives::{Balances, ChannelId, Nonce, Preimage};
+use vbank_primitives::{Balances, Channel, ChannelId, ChannelState, Nonce, Preimage};
 
 /// Block numbers, as the chain counts them.
 pub type BlockNumber = u64;
@@ -31,7 +31,7 @@ pub enum ChainEvent {
 /// A call a helper submits, signed by its account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChainCall {
-	Liquidate(Liquidation),
+	Liquidate(LiquidationSheet),
 	WithdrawByMaster {
 		channel: ChannelId,
 	},
@@ -50,6 +50,10 @@ pub enum ChainCall {
 		channel: ChannelId,
 		index: u32,
 	},
+	/// Lock our side of a bank whose handshake is done, while the chain waits for it.
+	Deposit {
+		channel: ChannelId,
+	},
 }
 
 impl ChainCall {
@@ -60,7 +64,8 @@ impl ChainCall {
 			Self::WithdrawByMaster { channel }
 			| Self::WithdrawByPeer { channel, .. }
 			| Self::ClaimHtlc { channel, .. }
-			| Self::RefundHtlc { channel, .. } => *channel,
+			| Self::RefundHtlc { channel, .. }
+			| Self::Deposit { channel } => *channel,
 		}
 	}
 
@@ -95,6 +100,18 @@ pub fn owed(bank: &Bank, liquidation: &OnChainLiquidation, now: BlockNumber) -> 
 	}
 	let waiver_signature = bank.penalty(liquidation.nonce)?;
 	Some(ChainCall::WithdrawByPeer { channel, waiver_signature })
+}
+
+/// The deposit we owe `bank`, which the chain holds as `on_chain`: once the handshake is done
+/// (each side holds a signed sheet 0, so the money can always come back) while the chain
+/// still waits for our share, if it is not zero. Owed again at every block and tick until the
+/// chain has it, like every other call: a deposit lost once is never left until a restart.
+pub fn deposit_owed<A>(bank: &Bank, on_chain: &Channel<A, u32>) -> Option<ChainCall> {
+	let me = bank.me();
+	let waiting = on_chain.state == ChannelState::Funding
+		&& !on_chain.deposited[me]
+		&& on_chain.balances[me] > 0;
+	(waiting && bank.is_live()).then_some(ChainCall::Deposit { channel: bank.channel() })
 }
 
 /// What the watchtower owes the chain for the HTLCs a liquidated bank holds (`htlcs`, by

@@ -3,7 +3,7 @@
 //! returned for sending, so a crash at any point leaves a state the helper can resume from.
 
 use crate::{
-	bank::{Bank, Error, Liquidation, Step, Terms},
+	bank::{Bank, Error, LiquidationSheet, Step, Terms},
 	chain::{owed, BlockNumber, ChainCall, ChainEvent},
 	keys::Signer,
 	message::{Body, Message},
@@ -265,7 +265,7 @@ impl<S: Store> Helper<S> {
 	/// Decide to liquidate `channel` with our newest sheet: the bank is marked, durably, before
 	/// the sheet is handed back, and from then on nothing more is signed or revealed on it;
 	/// the liquidation is owed to the chain ([`Self::owed_calls`]) until the chain shows it.
-	pub fn liquidate(&mut self, channel: ChannelId) -> Result<Liquidation, HelperError> {
+	pub fn liquidate(&mut self, channel: ChannelId) -> Result<LiquidationSheet, HelperError> {
 		self.transition(channel, |bank, _| {
 			bank.begin_liquidation()
 				.ok_or(Error::UnexpectedMessage { phase: "opening", message: "liquidation" })
@@ -274,7 +274,7 @@ impl<S: Store> Helper<S> {
 
 	/// The newest sheet we can liquidate `channel` with, changing nothing: a liquidation goes
 	/// through [`Self::liquidate`].
-	pub fn liquidation(&self, channel: ChannelId) -> Result<Liquidation, HelperError> {
+	pub fn liquidation(&self, channel: ChannelId) -> Result<LiquidationSheet, HelperError> {
 		let bank = self.banks.get(&channel).ok_or(HelperError::UnknownBank(channel))?;
 		bank.liquidation().ok_or(HelperError::Protocol(Error::UnexpectedMessage {
 			phase: "opening",

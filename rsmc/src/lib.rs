@@ -28,7 +28,7 @@ pub mod store;
 pub mod transport;
 
 pub use bank::{
-	Action, Bank, Closing, Error, Htlc, HtlcUpdate, Liquidation, Phase, Progress, Step, Terms,
+	Action, Bank, Closing, Error, Htlc, HtlcUpdate, LiquidationSheet, Phase, Progress, Step, Terms,
 };
 pub use helper::{Helper, HelperError, Policy};
 pub use message::{Body, Message};

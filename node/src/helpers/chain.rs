@@ -268,7 +268,6 @@ impl NodeChain {
 		self.read(key, || format!("bank {channel}"))
 	}
 
-	/// The value at `key` in the best block's state, if any; `what` names it in an error.
 	/// The HTLCs liquidated bank `channel` holds, by index, `None` once paid out; empty when it
 	/// holds none.
 	pub fn htlcs(&self, channel: ChannelId) -> Result<Vec<Option<rsmc::Htlc>>, String> {
@@ -287,6 +286,7 @@ impl NodeChain {
 		Ok(found.map(|(preimage, _)| preimage))
 	}
 
+	/// The value at `key` in the best block's state, if any; `what` names it in an error.
 	fn read<V: Decode>(
 		&self,
 		key: Vec<u8>,

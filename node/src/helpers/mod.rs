@@ -29,7 +29,7 @@ use rsmc::{
 	bank::Action,
 	driver::{DriveError, Driver},
 	route::Forwarding,
-	HelperError, Htlc, Liquidation, Message, Policy, Progress,
+	HelperError, Htlc, LiquidationSheet, Message, Policy, Progress,
 };
 use std::{
 	collections::{BTreeMap, BTreeSet},
@@ -435,7 +435,7 @@ impl Helpers {
 	async fn submit_liquidation(
 		&self,
 		party: &Party,
-		sheet: Liquidation,
+		sheet: LiquidationSheet,
 	) -> Result<(Nonce, BlockNumber), Failure> {
 		let call = liquidate_call(sheet);
 		let events = self.chain.submit(&party.pair, call).await.map_err(Failure::Chain)?;
@@ -455,8 +455,8 @@ impl Helpers {
 
 /// The call that liquidates with `sheet`: `liquidate`, or with HTLCs pending
 /// `liquidate_with_htlcs` (a helper signs no sheet with more than the chain takes).
-pub(crate) fn liquidate_call(sheet: Liquidation) -> RuntimeCall {
-	let Liquidation { channel, nonce, balances, htlcs, waiver, peer_signature } = sheet;
+pub(crate) fn liquidate_call(sheet: LiquidationSheet) -> RuntimeCall {
+	let LiquidationSheet { channel, nonce, balances, htlcs, waiver, peer_signature } = sheet;
 	if htlcs.is_empty() {
 		return pallet_virtual_bank::Call::liquidate {
 			channel,
@@ -497,7 +497,7 @@ mod tests {
 	fn a_sheet_liquidates_with_the_call_for_its_htlcs() {
 		let max: u32 = <vbank_runtime::Runtime as pallet_virtual_bank::Config>::MaxHtlcs::get();
 		assert_eq!(max as usize, rsmc::bank::MAX_HTLCS);
-		let sheet = |htlcs| Liquidation {
+		let sheet = |htlcs| LiquidationSheet {
 			channel: 1,
 			nonce: 2,
 			balances: [3, 4],

@@ -3,7 +3,7 @@
 //! checks an `Open` from a peer must pass before its answer.
 
 use super::events::EventKind;
-use super::{announce, BankView, Failure, Helpers, Party, FEE_RESERVE, LOG};
+use super::{BankView, Failure, Helpers, Party, FEE_RESERVE, LOG};
 use rsmc::{driver::Opened, Body, Message, Terms};
 use std::{
 	sync::Arc,
@@ -190,46 +190,24 @@ impl Helpers {
 		}
 	}
 
-	/// Deposit our side of `channel` (if it is not there yet) without holding up the answer
-	/// to the peer. A deposit reported lost may still land: the chain is asked before each
-	/// new attempt.
+	/// Deposit our side of `channel` (if the chain still waits for it) without holding up the
+	/// answer to the peer: the deposit is owed to the chain like every other call
+	/// ([`rsmc::chain::deposit_owed`]), submitted now and again at every block and tick until
+	/// the chain has it.
 	pub(super) fn deposit_later(&self, party: Arc<Party>, channel: ChannelId) {
-		let chain = self.chain.clone();
-		let events = self.events.clone();
-		super::guard::spawn("a deposit", async move {
-			for attempt in 1..=3 {
-				let Ok(Some(on_chain)) = chain.channel(channel) else { return };
-				let Some(me) = on_chain.client_index(&party.account) else { return };
-				if on_chain.state != ChannelState::Funding
-					|| on_chain.deposited[me]
-					|| on_chain.balances[me] == 0
-				{
-					return;
-				}
-				let free = chain.free_balance(&party.account).unwrap_or_default();
-				if free < on_chain.balances[me].saturating_add(FEE_RESERVE) {
-					log::warn!(
-						target: LOG,
-						"💸 {} bank {channel}: {free} planck free, not enough to deposit {} and \
-						 keep {FEE_RESERVE} for the fees the watchtower may need",
-						party.account,
-						on_chain.balances[me]
-					);
-				}
-				let call = pallet_virtual_bank::Call::deposit { channel };
-				match chain.submit(&party.pair, call.into()).await {
-					Ok(_) => {
-						announce(&events, &party, EventKind::Deposited, channel);
-						return;
-					},
-					Err(e) => log::warn!(
-						target: LOG,
-						"💸 {} bank {channel}: deposit failed (attempt {attempt} of 3): {e}",
-						party.account
-					),
-				}
-				tokio::time::sleep(Duration::from_secs(2)).await;
+		let free = self.chain.free_balance(&party.account).unwrap_or_default();
+		if let Ok(Some(on_chain)) = self.chain.channel(channel) {
+			let me = on_chain.client_index(&party.account).unwrap_or_default();
+			if free < on_chain.balances[me].saturating_add(FEE_RESERVE) {
+				log::warn!(
+					target: LOG,
+					"💸 {} bank {channel}: {free} planck free, not enough to deposit {} and keep \
+					 {FEE_RESERVE} for the fees the watchtower may need",
+					party.account,
+					on_chain.balances[me]
+				);
 			}
-		});
+		}
+		self.submit_owed(&party);
 	}
 }

@@ -6,7 +6,7 @@ use rsmc::{
 	relay::Relay,
 	route::Forwarding,
 	store::{RedbStore, Store, StoreError},
-	Bank, Helper, Liquidation, Policy,
+	Bank, Helper, LiquidationSheet, Policy,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use sp_core::{sr25519, Pair};
@@ -182,7 +182,7 @@ pub struct Party {
 	relay: Mutex<AccountRelay>,
 	/// With `--rsmc-test-cheats` only: every sheet this party could once liquidate with, so
 	/// that a test can make it cheat. Never stored.
-	pub(super) history: Option<Mutex<BTreeMap<(ChannelId, Nonce), Liquidation>>>,
+	pub(super) history: Option<Mutex<BTreeMap<(ChannelId, Nonce), LiquidationSheet>>>,
 	/// With `--rsmc-test-cheats` only: the banks whose peer this party ignores
 	/// (`rsmc_testIgnore`).
 	pub(super) ignored: Option<Mutex<std::collections::BTreeSet<ChannelId>>>,

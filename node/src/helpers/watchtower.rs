@@ -245,19 +245,40 @@ impl Helpers {
 				calls.extend(self.htlc_calls(party, channel, now));
 			}
 		}
+		if let ChainEvent::Block { .. } = event {
+			calls.extend(self.owed_deposits(party));
+		}
 		self.submit_calls(party, calls);
 	}
 
 	/// Submit again what `party` owes the chain at the best block.
 	pub(super) fn submit_owed(&self, party: &Arc<Party>) {
 		let (_, best) = self.chain.best();
-		let calls = party
+		let mut calls: Vec<ChainCall> = party
 			.channels()
 			.into_iter()
 			.filter_map(|channel| party.with(channel, |h| h.owed_calls(best.into())))
 			.flatten()
 			.collect();
+		calls.extend(self.owed_deposits(party));
 		self.submit_calls(party, calls);
+	}
+
+	/// The deposits `party` owes: on its banks still at their first sheet (a bank the chain
+	/// holds as funding has had no payment), those the chain waits for
+	/// ([`rsmc::chain::deposit_owed`]).
+	fn owed_deposits(&self, party: &Party) -> Vec<ChainCall> {
+		let fresh = party.all_banks().into_iter().filter(|b| b.nonce() == 0 && b.is_live());
+		fresh
+			.filter_map(|bank| match self.chain.channel(bank.channel()) {
+				Ok(Some(on_chain)) => rsmc::chain::deposit_owed(&bank, &on_chain),
+				Ok(None) => None,
+				Err(e) => {
+					log::warn!(target: LOG, "💸 {} watchtower: {e}", party.account);
+					None
+				},
+			})
+			.collect()
 	}
 
 	/// Submit each of `calls` not already on its way, penalties first; a call that fails is
@@ -273,12 +294,16 @@ impl Helpers {
 			}
 			log::info!(target: LOG, "💸 {} watchtower: {}", party.account, describe_call(&call));
 			let (chain, party) = (self.chain.clone(), party.clone());
-			let submitting = self.submitting.clone();
+			let (submitting, events) = (self.submitting.clone(), self.events.clone());
 			guard::spawn("a watchtower call", async move {
 				let what = describe_call(&call);
+				let deposit = matches!(call, ChainCall::Deposit { .. });
 				match chain.submit(&party.pair, chain_call(call)).await {
 					Ok(_) => {
-						log::info!(target: LOG, "💸 {} watchtower: {what}: in a block", party.account)
+						log::info!(target: LOG, "💸 {} watchtower: {what}: in a block", party.account);
+						if deposit {
+							super::announce(&events, &party, EventKind::Deposited, key.1);
+						}
 					},
 					Err(e) => log::warn!(
 						target: LOG,
@@ -322,6 +347,7 @@ fn chain_call(call: ChainCall) -> RuntimeCall {
 		ChainCall::RefundHtlc { channel, index } => {
 			pallet_virtual_bank::Call::refund_htlc { channel, index }.into()
 		},
+		ChainCall::Deposit { channel } => pallet_virtual_bank::Call::deposit { channel }.into(),
 	}
 }
 
@@ -340,5 +366,6 @@ fn describe_call(call: &ChainCall) -> String {
 		ChainCall::RefundHtlc { channel, index } => {
 			format!("refund_htlc {index} of bank {channel}: it expired")
 		},
+		ChainCall::Deposit { channel } => format!("deposit our share of bank {channel}"),
 	}
 }

@@ -135,9 +135,11 @@ impl Closing {
 	}
 }
 
-/// What a liquidation needs: the sheet and the waiver key it names.
+/// The sheet a liquidation goes on chain with: its shares and HTLCs, the waiver key it names
+/// and the peer's signature (the chain's record of a liquidation under way is
+/// [`OnChainLiquidation`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Liquidation {
+pub struct LiquidationSheet {
 	pub channel: ChannelId,
 	pub nonce: Nonce,
 	pub balances: Balances,

@@ -37,7 +37,7 @@ pub use crate::message::{Htlc, HtlcUpdate};
 pub use error::{Action, Error};
 pub use htlc::{MAX_HTLCS, MAX_HTLCS_PER_SIDE};
 pub use ledger::{
-	Closing, InFlight, Ledger, Liquidation, OnChainLiquidation, Phase, SignedSheet, Terms,
+	Closing, InFlight, Ledger, LiquidationSheet, OnChainLiquidation, Phase, SignedSheet, Terms,
 };
 pub use step::{Progress, Step};
 
@@ -347,7 +347,7 @@ impl Bank {
 	/// Decide to liquidate with our newest sheet: mark the bank so that nothing more is signed
 	/// or revealed (a `Propose` answered now would reveal the secret of the very sheet on its
 	/// way to the chain), then hand back the sheet. Marked already, the same sheet again.
-	pub fn begin_liquidation(&mut self) -> Option<Liquidation> {
+	pub fn begin_liquidation(&mut self) -> Option<LiquidationSheet> {
 		let ledger = self.ledger_mut()?;
 		if ledger.liquidating.is_none() {
 			ledger.liquidating = Some(ledger.sheet.nonce);
@@ -357,7 +357,7 @@ impl Bank {
 
 	/// The sheet of a liquidation we decided on that the chain has not shown yet: owed to the
 	/// chain until it is there (or the peer's is).
-	pub fn pending_liquidation(&self) -> Option<Liquidation> {
+	pub fn pending_liquidation(&self) -> Option<LiquidationSheet> {
 		let ledger = self.ledger()?;
 		ledger.liquidating.filter(|_| ledger.liquidated.is_none())?;
 		self.liquidation()
@@ -399,9 +399,9 @@ impl Bank {
 	}
 
 	/// The newest sheet we can liquidate with.
-	pub fn liquidation(&self) -> Option<Liquidation> {
+	pub fn liquidation(&self) -> Option<LiquidationSheet> {
 		let ledger = self.ledger()?;
-		Some(Liquidation {
+		Some(LiquidationSheet {
 			channel: self.terms.channel,
 			nonce: ledger.sheet.nonce,
 			balances: ledger.sheet.balances,

@@ -459,7 +459,7 @@ impl World {
 	/// `who`'s liquidation reaches the chain, unless another came first: the shares are paid
 	/// (the lock period only delays the master's), the HTLCs wait for their claims and
 	/// refunds, and both watchtowers hear of it.
-	fn liquidated(&mut self, who: usize, sheet: rsmc::Liquidation) {
+	fn liquidated(&mut self, who: usize, sheet: rsmc::LiquidationSheet) {
 		let channel = sheet.channel;
 		if self.chain.banks.contains_key(&channel) {
 			return;

@@ -159,3 +159,31 @@ fn liquidations_of_other_banks_are_ignored() {
 	};
 	assert_eq!(bob.on_chain_event(&event).unwrap(), vec![]);
 }
+
+/// A deposit was three attempts, then nothing until a restart: a bank whose deposit was lost
+/// three times stayed Funding for good, our handshake done. It is now owed like every other
+/// call, at every block and tick, exactly while the chain waits for our share of a bank whose
+/// handshake is done.
+#[test]
+fn a_deposit_is_owed_while_the_chain_waits_for_it_and_then_no_more() {
+	use rsmc::chain::deposit_owed;
+	use vbank_primitives::{Channel, ChannelState};
+	let (alice, bob) = opened(MemoryStore::default(), MemoryStore::default(), [100, 0]);
+	let on_chain = |state, deposited| Channel {
+		clients: [account(&signer("Alice")), account(&signer("Bob"))],
+		balances: [100, 0],
+		deposited,
+		lock_period: 10,
+		state,
+		liquidation: None,
+		storage_deposit: 1,
+	};
+	let owed = Some(ChainCall::Deposit { channel: CHANNEL });
+	let [a, b] = [alice.bank(CHANNEL).unwrap(), bob.bank(CHANNEL).unwrap()];
+	assert_eq!(deposit_owed(a, &on_chain(ChannelState::Funding, [false, false])), owed);
+	// Bob brings nothing: his side counts as deposited, nothing is owed.
+	assert_eq!(deposit_owed(b, &on_chain(ChannelState::Funding, [false, true])), None);
+	// Once the chain has it, or the bank runs, no more.
+	assert_eq!(deposit_owed(a, &on_chain(ChannelState::Funding, [true, true])), None);
+	assert_eq!(deposit_owed(a, &on_chain(ChannelState::Running, [true, true])), None);
+}
