@@ -276,6 +276,13 @@ impl Party {
 		self.turns.lock().expect("not poisoned").entry(channel).or_default().clone()
 	}
 
+	/// Forget bank `channel` in memory: its helper and its turn (L3 of the HTLC review: the
+	/// turns of banks long gone piled up).
+	pub(super) fn drop_bank(&self, channel: ChannelId) {
+		self.banks.write().expect("not poisoned").remove(&channel);
+		self.turns.lock().expect("not poisoned").remove(&channel);
+	}
+
 	/// Drop the helper of `channel` if it holds no bank (an `Open` it refused).
 	pub(super) fn drop_if_empty(&self, channel: ChannelId) {
 		if self.bank(channel).is_none() {
@@ -333,5 +340,61 @@ impl Party {
 		if let Some(Ok(sheet)) = self.with(channel, |h| h.liquidation(channel)) {
 			history.lock().expect("not poisoned").insert((channel, sheet.nonce), sheet);
 		}
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use rsmc::route::Forwarding;
+
+	const FORWARDING: Forwarding = Forwarding { fee: 0, delta: 40, dust: 0 };
+
+	fn open(dir: &Path) -> Party {
+		Party::open("//Alice", dir, Default::default(), false, Policy::ACCEPT_ALL, FORWARDING)
+			.expect("the party opens")
+	}
+
+	/// An older node kept its preimages in `preimages.json`: the first start reads them into
+	/// the relay's store (an invoice with its amount, a learned one without) and renames the
+	/// book aside, so the second start neither needs nor reads it.
+	#[test]
+	fn an_older_nodes_preimage_book_is_read_into_the_store_once() {
+		let dir = tempfile::tempdir().unwrap();
+		let account =
+			AccountId::from(sr25519::Pair::from_string("//Alice", None).unwrap().public());
+		let own = dir.path().join(account.to_string());
+		std::fs::create_dir_all(&own).unwrap();
+		let (invoiced, learned) = ([1u8; 32], [2u8; 32]);
+		let book = serde_json::json!({
+			"0xaa": { "preimage": format!("0x{}", hex::encode(invoiced)), "invoice": "500" },
+			"0xbb": { "preimage": format!("0x{}", hex::encode(learned)), "invoice": null },
+		});
+		std::fs::write(own.join("preimages.json"), book.to_string()).unwrap();
+
+		let party = open(dir.path());
+		let lock = |p: &[u8; 32]| vbank_primitives::hashlock(p);
+		assert_eq!(party.preimage(&lock(&invoiced)), Some(invoiced));
+		assert_eq!(party.relay().preimages()[&lock(&invoiced)].invoice, Some(500));
+		assert_eq!(party.relay().preimages()[&lock(&learned)].invoice, None);
+		assert!(!own.join("preimages.json").exists());
+		assert!(own.join("preimages.json.imported").exists());
+		drop(party);
+
+		let party = open(dir.path());
+		assert_eq!(party.relay().preimages().len(), 2, "kept in the store");
+	}
+
+	/// A bank the chain removed leaves nothing in memory: its helper and its turn go (the
+	/// turns of banks long gone used to pile up).
+	#[test]
+	fn a_dropped_bank_leaves_no_helper_and_no_turn() {
+		let dir = tempfile::tempdir().unwrap();
+		let party = open(dir.path());
+		party.helper_or_new(7);
+		let _turn = party.turn(7);
+		party.drop_bank(7);
+		assert!(party.helper(7).is_none());
+		assert!(party.turns.lock().unwrap().is_empty());
 	}
 }

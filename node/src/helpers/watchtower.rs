@@ -321,7 +321,7 @@ impl Helpers {
 		if let Some(Err(e)) = party.with(channel, |h| h.forget(channel)) {
 			log::warn!(target: LOG, "💸 {} bank {channel}: cannot forget: {e}", party.account);
 		}
-		party.banks.write().expect("not poisoned").remove(&channel);
+		party.drop_bank(channel);
 		let _ = party.peers.set(channel, None);
 		self.relay(party, Happened::Removed(channel));
 	}
