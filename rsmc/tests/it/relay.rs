@@ -307,3 +307,29 @@ fn a_forward_that_would_lock_more_than_half_our_money_on_the_next_bank_is_refuse
 	let to_charlie = through_bob(&mut alice, &mut bob, 4, 200);
 	assert!(matches!(to_charlie, Incoming::Forward { channel: BC, .. }), "{to_charlie:?}");
 }
+
+/// C6 of the HTLC review, through the relay the node runs: a payee revealed its preimage for
+/// an HTLC with 2 blocks left, and a last hop that took it and never settled let the HTLC
+/// expire before the payee's claim could land. The payee's relay now fails an HTLC that leaves
+/// no more than `margin + 2` blocks (22 here, at block 100) and settles one that leaves more:
+/// its preimage goes nowhere else.
+#[test]
+fn a_payee_reveals_nothing_for_an_htlc_too_close_to_its_expiry() {
+	use rsmc::relay::{Command, Happened, Proposal, Relay};
+	let forwarding = Forwarding { fee: 0, delta: 40, dust: 0 };
+	for (expiry, settles) in [(102, false), (122, false), (123, true)] {
+		let (mut alice, mut bob) =
+			opened(MemoryStore::default(), MemoryStore::default(), [1_000, 1_000]);
+		let preimage = [expiry as u8; 32];
+		let mut relay = Relay::new(MemoryStore::default(), forwarding).unwrap();
+		let lock = relay.invoice(preimage, 10).unwrap();
+		let added = Htlc { expiry, ..htlc(10, &preimage) };
+		update_on(&mut alice, &mut bob, HtlcUpdate::Add(added.clone()));
+		let links = Fixed(vec![bob.bank(CHANNEL).unwrap().clone()]);
+		let update = HtlcUpdate::Add(added.clone());
+		let commands = relay.on(Happened::Final { channel: CHANNEL, update, by_us: false }, &links);
+		let resolve = if settles { Resolve::Settle(preimage) } else { Resolve::Fail(added) };
+		let proposal = Proposal::Resolve { lock, resolve };
+		assert_eq!(commands, [Command::Propose { channel: CHANNEL, proposal }], "expiry {expiry}");
+	}
+}
