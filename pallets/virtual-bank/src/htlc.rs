@@ -5,7 +5,7 @@
 use crate::{
 	pallet::{
 		Channels, Config, Error, Event, HoldReason, HtlcOf, Htlcs, Pallet, PreimageExpiries,
-		Preimages, RELEASE_SEARCH,
+		PreimageTail, Preimages, RELEASE_SEARCH,
 	},
 	LOG_TARGET,
 };
@@ -19,7 +19,7 @@ use frame_support::{
 };
 use frame_system::pallet_prelude::BlockNumberFor;
 use sp_core::H256;
-use sp_runtime::traits::{CheckedAdd, Saturating};
+use sp_runtime::traits::Saturating;
 use vbank_primitives::{Balance, ChannelId, Preimage};
 
 /// The HTLCs a liquidated bank still holds: the sheet's list, in its order, with each entry
@@ -158,22 +158,42 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Remember `preimage` under `hashlock` until `PreimageRetention` blocks from now, or the
-	/// first block after with room to forget it. A preimage remembered already keeps its
-	/// date. When no block within [`RELEASE_SEARCH`] has room, the claim still succeeds and
-	/// its event still shows the preimage; only the storage copy is skipped (and logged).
+	/// first block after with room to forget it ([`PreimageTail`]: blocks filled by earlier
+	/// claims are skipped at once, so a crowd of claims never leaves one without its copy). A
+	/// preimage shown again later is kept from then on: nobody shortens its retention by
+	/// showing it early on a bank of their own (L1 of the HTLC review). At most
+	/// [`RELEASE_SEARCH`] lists are written, as the weight counts; only a run of full blocks
+	/// beyond the tail (left by an older runtime) can exhaust them: then the claim still
+	/// succeeds, its event still shows the preimage, and the copy is skipped (and logged).
 	pub(crate) fn remember_preimage(hashlock: H256, preimage: Preimage) {
-		if Preimages::<T>::contains_key(hashlock) {
+		let tail = PreimageTail::<T>::get();
+		let target = Self::now().saturating_add(T::PreimageRetention::get()).max(tail);
+		let kept = Preimages::<T>::get(hashlock).map(|(_, at)| at);
+		if kept.is_some_and(|at| at >= target) {
 			return;
 		}
-		let mut block = Self::now().saturating_add(T::PreimageRetention::get());
-		for _ in 0..RELEASE_SEARCH {
+		// Clearing the earlier date is one of the lists written.
+		let probes = RELEASE_SEARCH - u32::from(kept.is_some());
+		let mut block = target;
+		for _ in 0..probes {
 			if PreimageExpiries::<T>::try_mutate(block, |due| due.try_push(hashlock)).is_ok() {
+				if let Some(at) = kept {
+					PreimageExpiries::<T>::mutate_exists(at, |due| {
+						if let Some(list) = due {
+							list.retain(|h| *h != hashlock);
+						}
+						if due.as_ref().is_some_and(|list| list.is_empty()) {
+							*due = None;
+						}
+					});
+				}
 				Preimages::<T>::insert(hashlock, (preimage, block));
+				PreimageTail::<T>::put(block);
 				return;
 			}
-			let Some(next) = block.checked_add(&1u32.into()) else { break };
-			block = next;
+			block = block.saturating_add(1u32.into());
 		}
+		PreimageTail::<T>::put(block);
 		log::warn!(target: LOG_TARGET, "preimage of {hashlock:?} not remembered: no room to forget it");
 	}
 

@@ -151,7 +151,8 @@ pub mod pallet {
 	pub type Htlcs<T: Config> = StorageMap<_, Twox64Concat, ChannelId, HtlcBook<T>>;
 
 	/// The preimages shown by [`Pallet::claim_htlc`], by hashlock, with the block that will
-	/// forget them (`PreimageRetention` after they were shown, or the next block with room).
+	/// forget them (`PreimageRetention` after they were last shown, or the next block with
+	/// room).
 	#[pallet::storage]
 	pub type Preimages<T: Config> =
 		StorageMap<_, Identity, H256, (Preimage, BlockNumberFor<T>), OptionQuery>;
@@ -165,6 +166,12 @@ pub mod pallet {
 		BoundedVec<H256, T::MaxPreimagesPerBlock>,
 		ValueQuery,
 	>;
+
+	/// The latest block a preimage's retention was set to end in: a claim's retention ends
+	/// `PreimageRetention` from now or here, whichever is later, so that blocks filled by
+	/// earlier claims are not searched again and no claim goes without its storage copy.
+	#[pallet::storage]
+	pub type PreimageTail<T: Config> = StorageValue<_, BlockNumberFor<T>, ValueQuery>;
 
 	/// The banks of each account, so a wallet can list them.
 	#[pallet::storage]

@@ -101,9 +101,8 @@ impl pallet_virtual_bank::Config for Runtime {
 	/// About a day at six-second blocks: the longest a route's hops wait for each other.
 	type PreimageRetention = ConstU32<14_400>;
 	/// How many preimages one block forgets. Fewer than the claims a block can hold (by
-	/// weight, thousands): a preimage claimed when the 4 blocks from its retention's end on
-	/// are full keeps no storage copy; its `HtlcClaimed` event still shows it (L1 of the HTLC
-	/// review, open).
+	/// weight, thousands): a crowd of claims has its preimages forgotten over several blocks
+	/// (the pallet's `PreimageTail`), each kept at least `PreimageRetention`.
 	type MaxPreimagesPerBlock = ConstU32<256>;
 	type WeightInfo = pallet_virtual_bank::weights::SubstrateWeight<Runtime>;
 }

@@ -97,7 +97,9 @@ fn a_claim_pays_the_peer_at_once_and_the_chain_remembers_the_preimage_for_a_whil
 		assert_eq!(VirtualBank::htlcs(channel), [None, Some(htlc(1, 20, &OTHER_PREIMAGE, 9))]);
 		let forget_at = 1 + PREIMAGE_RETENTION;
 		assert_eq!(Preimages::<Test>::get(hashlock(&PREIMAGE)), Some((PREIMAGE, forget_at)));
-		// Another bank of the route claims with the same preimage: its date stays.
+		// Another bank of the route claims with the same preimage later: it is kept from then
+		// on (L1 of the HTLC review: the first date stayed, so showing a preimage early on a
+		// bank of one's own shortened what the chain kept for the route's other banks).
 		let other = running_bank(&charlie(), &bob(), [50, 50]);
 		assert_ok!(liquidate_with(
 			&bob(),
@@ -110,12 +112,14 @@ fn a_claim_pays_the_peer_at_once_and_the_chain_remembers_the_preimage_for_a_whil
 		));
 		run_to_block(4);
 		assert_ok!(VirtualBank::claim_htlc(origin(&bob()), other, 0, PREIMAGE));
-		assert_eq!(Preimages::<Test>::get(hashlock(&PREIMAGE)), Some((PREIMAGE, forget_at)));
-		run_to_block(forget_at - 1);
+		let later = 4 + PREIMAGE_RETENTION;
+		assert_eq!(Preimages::<Test>::get(hashlock(&PREIMAGE)), Some((PREIMAGE, later)));
+		assert!(!PreimageExpiries::<Test>::contains_key(forget_at), "the earlier date cleared");
+		run_to_block(later - 1);
 		assert!(Preimages::<Test>::contains_key(hashlock(&PREIMAGE)));
-		run_to_block(forget_at);
+		run_to_block(later);
 		assert!(!Preimages::<Test>::contains_key(hashlock(&PREIMAGE)));
-		assert!(!PreimageExpiries::<Test>::contains_key(forget_at));
+		assert!(!PreimageExpiries::<Test>::contains_key(later));
 	});
 }
 
@@ -467,5 +471,37 @@ fn claims_and_refunds_authorize_themselves_one_per_htlc_and_cost_nothing() {
 		assert_eq!(free(&bob()), ENDOWMENT - 100 - 10 + 90 + 30 + 20);
 		assert_eq!(Balances::total_issuance(), issuance);
 		assert_eq!(auth(refund(1)), invalid(InvalidTransaction::Stale));
+	});
+}
+
+/// L1 of the HTLC review: a block forgets at most `MaxPreimagesPerBlock` preimages, and a
+/// claim looked for room in four blocks from its retention's end; with those full (claims are
+/// free, and a block holds thousands) its preimage kept no storage copy, and a helper that
+/// missed the event could not claim its own HTLC with it. Now each claim goes to the first
+/// block with room after those earlier claims filled (`PreimageTail`): five blocks' worth of
+/// claims in one block are all kept, each for at least `PreimageRetention`, and forgotten in
+/// turn.
+#[test]
+fn a_crowd_of_claims_in_one_block_leaves_none_without_its_copy() {
+	build_and_execute(|| {
+		let channel = running_bank(&alice(), &bob(), [100, 100]);
+		let count = 5 * PREIMAGES_PER_BLOCK;
+		let preimages: Vec<Preimage> = (0..count).map(|i| [60 + i as u8; 32]).collect();
+		let htlcs: Vec<_> = preimages.iter().map(|p| htlc(0, 5, p, 50)).collect();
+		let rest = 100 - 5 * htlcs.len() as Balance;
+		assert_ok!(liquidate_with(&alice(), "Bob", 1, channel, 1, [rest, 100], &htlcs));
+		for (i, preimage) in preimages.iter().enumerate() {
+			assert_ok!(VirtualBank::claim_htlc(origin(&bob()), channel, i as u32, *preimage));
+		}
+		let forget_at = 1 + PREIMAGE_RETENTION;
+		for (i, preimage) in preimages.iter().enumerate() {
+			let at = forget_at + i as u64 / u64::from(PREIMAGES_PER_BLOCK);
+			assert_eq!(Preimages::<Test>::get(hashlock(preimage)), Some((*preimage, at)), "{i}");
+		}
+		for block in forget_at..forget_at + 5 {
+			run_to_block(block);
+			let left = (forget_at + 4 - block) as usize * PREIMAGES_PER_BLOCK as usize;
+			assert_eq!(Preimages::<Test>::iter().count(), left, "at block {block}");
+		}
 	});
 }
