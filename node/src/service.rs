@@ -126,7 +126,7 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 
 	let chain = crate::helpers::chain::NodeChain::new(client.clone(), transaction_pool.clone())
 		.map_err(ServiceError::Other)?;
-	let helpers = crate::helpers::Helpers::start(helper_settings, Arc::new(chain))
+	let helpers = crate::helpers::Accounts::start(helper_settings, Arc::new(chain))
 		.map_err(ServiceError::Other)?;
 	task_manager.spawn_handle().spawn(
 		"rsmc-watchtower",

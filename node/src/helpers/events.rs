@@ -1,6 +1,6 @@
 //! What a helper saw or did, told to the log and to `rsmc_subscribeEvents` subscribers.
 
-use super::{party::Party, LOG};
+use super::{account::Account, LOG};
 use sp_core::H256;
 use tokio::sync::broadcast;
 use vbank_primitives::{Balances, ChannelId, Nonce};
@@ -79,7 +79,7 @@ impl EventKind {
 /// sheet it holds.
 pub(super) fn announce(
 	events: &broadcast::Sender<Event>,
-	party: &Party,
+	party: &Account,
 	kind: EventKind,
 	channel: ChannelId,
 ) {

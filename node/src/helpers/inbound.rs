@@ -3,7 +3,7 @@
 //! makes — a handshake followed by a deposit, an HTLC added to us paid on or settled, a
 //! preimage seen settled upstream at once.
 
-use super::{party::Party, peer_url, EventKind, Failure, Helpers, LOG};
+use super::{account::Account, peer_url, Accounts, EventKind, Failure, LOG};
 use rsmc::{
 	relay::Happened,
 	transport::{answer, Miss},
@@ -12,10 +12,10 @@ use rsmc::{
 use std::sync::Arc;
 use vbank_primitives::ChannelId;
 
-impl Helpers {
+impl Accounts {
 	/// Report what a helper's step achieved, and act on it: a handshake done is followed by
 	/// our deposit; a secret learned after a liquidation by the watchtower's next look.
-	pub(super) fn progressed(&self, party: &Arc<Party>, channel: ChannelId, progress: &Progress) {
+	pub(super) fn progressed(&self, party: &Arc<Account>, channel: ChannelId, progress: &Progress) {
 		party.remember(channel);
 		let kind = match progress {
 			Progress::Handshake => {
@@ -48,7 +48,7 @@ impl Helpers {
 	/// failed is failed upstream once nothing under its lock may still be paid out.
 	fn htlc_progressed(
 		&self,
-		party: &Arc<Party>,
+		party: &Arc<Account>,
 		channel: ChannelId,
 		update: &HtlcUpdate,
 		by_us: bool,
@@ -110,7 +110,7 @@ impl Helpers {
 	/// must hold a bank a new `Open` speaks of, on the terms it states.
 	pub(super) async fn answer(
 		&self,
-		party: &Arc<Party>,
+		party: &Arc<Account>,
 		message: &Message,
 		from_url: Option<String>,
 	) -> Result<Option<Message>, Miss> {

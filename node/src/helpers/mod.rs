@@ -9,22 +9,22 @@
 //! series of short steps (`pay`, `handle` of each reply), each committed to the store before
 //! its message leaves.
 
+mod account;
 pub mod chain;
 pub mod events;
 mod guard;
 mod inbound;
 mod opening;
-mod party;
 mod routing;
 pub mod rpc;
 pub mod transport;
 pub mod watchtower;
 
+use account::Account;
 use chain::NodeChain;
 use codec::DecodeAll;
 use events::{announce, announce_event};
 pub use events::{Event, EventKind};
-use party::Party;
 use rsmc::{
 	bank::Action,
 	driver::{DriveError, Driver},
@@ -143,9 +143,10 @@ fn peer_url(url: Option<String>) -> Result<Option<String>, Failure> {
 /// the HTLC a claim or refund pays out (those of different HTLCs go at once).
 type Submitting = (AccountId, ChannelId, bool, Option<u32>);
 
-/// Every helper of this node, and what they share: the chain, the way to peers, the events.
-pub struct Helpers {
-	parties: BTreeMap<AccountId, Arc<Party>>,
+/// Every account this node serves ([`Account`]: its helpers, store and relay), and what they
+/// share: the chain, the way to peers, the events.
+pub struct Accounts {
+	parties: BTreeMap<AccountId, Arc<Account>>,
 	pub chain: Arc<NodeChain>,
 	settings: Settings,
 	events: broadcast::Sender<Event>,
@@ -177,12 +178,12 @@ pub struct BankView {
 	pub htlcs: Vec<Htlc>,
 }
 
-impl Helpers {
+impl Accounts {
 	/// Start the helpers of `settings.accounts`, resuming each from its store.
 	pub fn start(settings: Settings, chain: Arc<NodeChain>) -> Result<Arc<Self>, String> {
 		let mut parties = BTreeMap::new();
 		for suri in &settings.accounts {
-			let party = Party::open(
+			let party = Account::open(
 				suri,
 				&settings.dir,
 				chain.genesis,
@@ -224,13 +225,13 @@ impl Helpers {
 		self.events.subscribe()
 	}
 
-	fn party(&self, account: &AccountId) -> Result<&Arc<Party>, Failure> {
+	fn party(&self, account: &AccountId) -> Result<&Arc<Account>, Failure> {
 		self.parties
 			.get(account)
 			.ok_or_else(|| Failure::BadRequest(format!("this node serves no helper for {account}")))
 	}
 
-	fn emit(&self, party: &Party, kind: EventKind, channel: ChannelId) {
+	fn emit(&self, party: &Account, kind: EventKind, channel: ChannelId) {
 		announce(&self.events, party, kind, channel);
 	}
 
@@ -250,9 +251,9 @@ impl Helpers {
 	/// Run `f` with the driver of `party`'s bank `channel` (made empty for a bank we open).
 	async fn drive<T>(
 		&self,
-		party: &Arc<Party>,
+		party: &Arc<Account>,
 		channel: ChannelId,
-		f: impl AsyncFnOnce(&Driver<'_, party::NodeStore, NodeTransport<'_>>) -> T,
+		f: impl AsyncFnOnce(&Driver<'_, account::NodeStore, NodeTransport<'_>>) -> T,
 	) -> T {
 		// Our own steps on a bank take turns (payments, HTLC updates, closes started by
 		// different requests or by forwarding); the peer's messages are answered meanwhile.
@@ -434,7 +435,7 @@ impl Helpers {
 
 	async fn submit_liquidation(
 		&self,
-		party: &Party,
+		party: &Account,
 		sheet: LiquidationSheet,
 	) -> Result<(Nonce, BlockNumber), Failure> {
 		let call = liquidate_call(sheet);

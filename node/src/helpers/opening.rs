@@ -3,7 +3,7 @@
 //! checks an `Open` from a peer must pass before its answer.
 
 use super::events::EventKind;
-use super::{BankView, Failure, Helpers, Party, FEE_RESERVE, LOG};
+use super::{Account, Accounts, BankView, Failure, FEE_RESERVE, LOG};
 use rsmc::{driver::Opened, Body, Message, Terms};
 use std::{
 	sync::Arc,
@@ -18,7 +18,7 @@ const OPENS_AHEAD: ChannelId = 16;
 /// How long `rsmc_open` waits for the peer's deposit.
 const FUNDING_TIMEOUT: Duration = Duration::from_secs(120);
 
-impl Helpers {
+impl Accounts {
 	/// Open a bank with `peer`: on chain, the nonce-0 handshake, both deposits. Returns once
 	/// the bank is `Running`, or once the peer's helper holds it for its operator.
 	pub async fn open(
@@ -125,7 +125,7 @@ impl Helpers {
 	/// [`Self::deposit_later`] once the handshake was done).
 	pub(super) async fn await_running(
 		&self,
-		party: &Party,
+		party: &Account,
 		channel: ChannelId,
 	) -> Result<(), Failure> {
 		let deadline = Instant::now() + FUNDING_TIMEOUT;
@@ -194,7 +194,7 @@ impl Helpers {
 	/// answer to the peer: the deposit is owed to the chain like every other call
 	/// ([`rsmc::chain::deposit_owed`]), submitted now and again at every block and tick until
 	/// the chain has it.
-	pub(super) fn deposit_later(&self, party: Arc<Party>, channel: ChannelId) {
+	pub(super) fn deposit_later(&self, party: Arc<Account>, channel: ChannelId) {
 		let free = self.chain.free_balance(&party.account).unwrap_or_default();
 		if let Ok(Some(on_chain)) = self.chain.channel(channel) {
 			let me = on_chain.client_index(&party.account).unwrap_or_default();

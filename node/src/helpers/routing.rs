@@ -3,7 +3,7 @@
 //! downstream. The decisions are the pure crate's ([`rsmc::route`], [`rsmc::chain`]); this
 //! wires them to the helpers, the chain and the RPC.
 
-use super::{guard, party::Party, EventKind, Failure, Helpers, LOG};
+use super::{account::Account, guard, Accounts, EventKind, Failure, LOG};
 use rsmc::{
 	chain::{htlc_deadline, owed_htlcs, ChainCall},
 	driver::DriveError,
@@ -34,7 +34,7 @@ enum Offer {
 	NotMade(DriveError),
 }
 
-impl Helpers {
+impl Accounts {
 	/// A fresh preimage for `account` to be paid `amount` against: its hashlock.
 	pub fn invoice(&self, account: &AccountId, amount: Balance) -> Result<H256, Failure> {
 		let party = self.party(account)?;
@@ -64,7 +64,7 @@ impl Helpers {
 	/// can send (exact for ours, the bank's total for others'). A bank that names us but that
 	/// our helper does not hold is a stranger's (anyone can open one on chain): no route of
 	/// ours goes through it.
-	fn edges(&self, party: &Party) -> Result<Vec<Edge>, Failure> {
+	fn edges(&self, party: &Account) -> Result<Vec<Edge>, Failure> {
 		let next = self.chain.next_channel_id().map_err(Failure::Chain)?;
 		let mut edges = Vec::new();
 		for channel in 0..next {
@@ -198,7 +198,7 @@ impl Helpers {
 	/// it later, or liquidate with it and claim) or never did.
 	async fn offer(
 		&self,
-		party: &Arc<Party>,
+		party: &Arc<Account>,
 		channel: ChannelId,
 		update: HtlcUpdate,
 	) -> Result<(), Offer> {
@@ -214,18 +214,18 @@ impl Helpers {
 
 	/// Whether an HTLC `party` sent under `lock` may still be paid out, off chain or on
 	/// ([`rsmc::relay::offering`]).
-	pub(super) fn offering(&self, party: &Party, lock: H256) -> bool {
+	pub(super) fn offering(&self, party: &Account, lock: H256) -> bool {
 		party.relay().offering(lock, &self.links(party))
 	}
 
 	/// What `party`'s relay reads of its banks and of the chain.
-	fn links<'a>(&'a self, party: &'a Party) -> NodeLinks<'a> {
+	fn links<'a>(&'a self, party: &'a Account) -> NodeLinks<'a> {
 		NodeLinks { helpers: self, party }
 	}
 
 	/// Tell `party`'s relay what happened, and carry out what it asks: updates proposed in
 	/// tasks of their own, whose outcome it is told in turn.
-	pub(super) fn relay(&self, party: &Arc<Party>, happened: Happened) {
+	pub(super) fn relay(&self, party: &Arc<Account>, happened: Happened) {
 		let commands = {
 			let links = self.links(party);
 			party.relay().on(happened, &links)
@@ -235,7 +235,7 @@ impl Helpers {
 		}
 	}
 
-	fn carry_out(&self, party: &Arc<Party>, command: Command) {
+	fn carry_out(&self, party: &Arc<Account>, command: Command) {
 		let account = &party.account;
 		match command {
 			Command::Propose { channel, proposal } => {
@@ -275,7 +275,13 @@ impl Helpers {
 		}
 	}
 
-	pub(super) fn emit_htlc(&self, party: &Party, kind: EventKind, channel: ChannelId, lock: H256) {
+	pub(super) fn emit_htlc(
+		&self,
+		party: &Account,
+		kind: EventKind,
+		channel: ChannelId,
+		lock: H256,
+	) {
 		let (nonce, balances) =
 			party.bank(channel).map(|b| (b.nonce(), b.balances())).unwrap_or_default();
 		let event = super::Event {
@@ -292,7 +298,12 @@ impl Helpers {
 	/// What the watchtower owes the chain for the HTLCs of `party`'s bank `channel` at block
 	/// `now`: claims and refunds on a liquidated bank; the liquidation of a running one whose
 	/// HTLCs can be saved only on chain.
-	pub(super) fn htlc_calls(&self, party: &Party, channel: ChannelId, now: u32) -> Vec<ChainCall> {
+	pub(super) fn htlc_calls(
+		&self,
+		party: &Account,
+		channel: ChannelId,
+		now: u32,
+	) -> Vec<ChainCall> {
 		let Some(bank) = party.bank(channel) else { return Vec::new() };
 		let Some(ledger) = bank.ledger() else { return Vec::new() };
 		// A payee holding its HTLCs (a test's cheat) shows no preimage on chain either.
@@ -331,8 +342,8 @@ pub(super) fn send_wait(peer_timeout: Duration, hops: usize) -> Duration {
 
 /// What a party's relay reads: its banks as its helpers hold them, and the chain.
 struct NodeLinks<'a> {
-	helpers: &'a Helpers,
-	party: &'a Party,
+	helpers: &'a Accounts,
+	party: &'a Account,
 }
 
 impl Links for NodeLinks<'_> {

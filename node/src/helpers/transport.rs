@@ -2,7 +2,7 @@
 //! another node through that node's `rsmc_message` over WebSocket. Connections are made
 //! outside any lock and with a timeout, so one unreachable peer stalls only its own banks.
 
-use super::{decode_message, rpc, Helpers, Party, LOG};
+use super::{decode_message, rpc, Account, Accounts, LOG};
 use codec::Encode;
 use jsonrpsee::{core::client::ClientT, rpc_params};
 use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
@@ -46,8 +46,8 @@ impl Remotes {
 
 /// The way one party's messages travel.
 pub struct NodeTransport<'a> {
-	pub helpers: &'a Helpers,
-	pub party: &'a Party,
+	pub helpers: &'a Accounts,
+	pub party: &'a Account,
 }
 
 impl Transport for NodeTransport<'_> {

@@ -4,7 +4,7 @@
 //! lock ends. What is owed is stored with the bank and submitted again at every block and on
 //! a timer (an idle instant-seal chain brings no blocks) until it is included or moot.
 
-use super::{chain::OnChain, guard, liquidate_call, party::Party, EventKind, Helpers, LOG};
+use super::{account::Account, chain::OnChain, guard, liquidate_call, Accounts, EventKind, LOG};
 use futures::StreamExt;
 use rsmc::{
 	chain::{ChainCall, ChainEvent},
@@ -23,7 +23,7 @@ const RETRY_EVERY: Duration = Duration::from_secs(2);
 
 /// Runs for the life of the node: resumes the helpers, follows the chain, and retries what
 /// the helpers owe it.
-pub async fn run(helpers: Arc<Helpers>) {
+pub async fn run(helpers: Arc<Accounts>) {
 	let retry = {
 		let helpers = helpers.clone();
 		async move {
@@ -39,7 +39,7 @@ pub async fn run(helpers: Arc<Helpers>) {
 }
 
 /// Every new best block, in order, gaps filled (a node catching up reports only some).
-async fn follow(helpers: Arc<Helpers>) {
+async fn follow(helpers: Arc<Accounts>) {
 	let client = helpers.chain.client().clone();
 	let mut imports = client.import_notification_stream();
 	let mut done = client.info().best_number;
@@ -61,7 +61,7 @@ async fn follow(helpers: Arc<Helpers>) {
 	}
 }
 
-impl Helpers {
+impl Accounts {
 	/// What block `number` means for our banks.
 	pub fn on_block(&self, number: BlockNumber, hash: H256) {
 		let events = match self.chain.events(hash) {
@@ -124,7 +124,7 @@ impl Helpers {
 	/// silent before it was final) is on chain only if the sheet liquidated with carries it.
 	/// Where it is not, it is gone for good: the relay fails upstream what was paid to us
 	/// under its lock, once nothing under it may still be paid out.
-	fn offers_settled_on_chain(&self, party: &Arc<Party>, channel: ChannelId) {
+	fn offers_settled_on_chain(&self, party: &Arc<Account>, channel: ChannelId) {
 		let Some(bank) = party.bank(channel) else { return };
 		let mut locks: Vec<H256> = bank.offered_htlcs().map(|h| h.hashlock).collect();
 		locks.sort();
@@ -146,9 +146,11 @@ impl Helpers {
 	fn htlc_paid_out(&self, channel: ChannelId, lock: H256, preimage: Option<[u8; 32]>) {
 		let kind = if preimage.is_some() { EventKind::HtlcSettled } else { EventKind::HtlcFailed };
 		let holders = self.holders(channel);
-		// Shown first: a waiting `rsmc_send` has its receipt before the event.
+		// Shown first: a waiting `rsmc_send` has its receipt before the event. Only to the
+		// accounts with an HTLC under the lock: to any other it is nothing (L4 of the HTLC
+		// review: each relay reads all its banks, and a block may hold thousands of claims).
 		if let Some(preimage) = preimage {
-			for party in self.parties.values() {
+			for party in self.parties.values().filter(|p| p.holds_htlc_under(lock)) {
 				self.relay(party, Happened::Shown(preimage));
 			}
 		}
@@ -176,7 +178,7 @@ impl Helpers {
 
 /// The watchtower's side of the helpers: resuming after a restart, and the calls owed to the
 /// chain.
-impl Helpers {
+impl Accounts {
 	/// After a restart: finish what each bank was doing (a deposit, a payment in flight),
 	/// forget banks the chain has settled, and let the relay look at every HTLC paid to us
 	/// again. What the watchtower owes is kept with the banks.
@@ -202,7 +204,7 @@ impl Helpers {
 		}
 	}
 
-	async fn resume_bank(&self, party: &Arc<Party>, channel: ChannelId, bank: OnChain) {
+	async fn resume_bank(&self, party: &Arc<Account>, channel: ChannelId, bank: OnChain) {
 		let active = party.bank(channel).is_some_and(|b| b.ledger().is_some());
 		match (bank.state, &bank.liquidation) {
 			(ChannelState::Funding, _) if active => self.deposit_later(party.clone(), channel),
@@ -228,7 +230,7 @@ impl Helpers {
 
 	/// The watchtower's look at one chain event for one party: what it owes the chain now
 	/// goes out.
-	pub(super) fn watch(&self, party: &Arc<Party>, event: &ChainEvent) {
+	pub(super) fn watch(&self, party: &Arc<Account>, event: &ChainEvent) {
 		let channels = match event {
 			ChainEvent::Liquidated { channel, .. } => vec![*channel],
 			ChainEvent::Block { .. } => party.channels(),
@@ -251,15 +253,17 @@ impl Helpers {
 		self.submit_calls(party, calls);
 	}
 
-	/// Submit again what `party` owes the chain at the best block.
-	pub(super) fn submit_owed(&self, party: &Arc<Party>) {
+	/// Submit again what `party` owes the chain at the best block: the bank's owed calls, the
+	/// deposits, and the HTLCs' claims and refunds (an idle instant-seal chain brings no block
+	/// to look again at them: after a restart, the first block may even have been sealed
+	/// before the watchtower followed the chain).
+	pub(super) fn submit_owed(&self, party: &Arc<Account>) {
 		let (_, best) = self.chain.best();
-		let mut calls: Vec<ChainCall> = party
-			.channels()
-			.into_iter()
-			.filter_map(|channel| party.with(channel, |h| h.owed_calls(best.into())))
-			.flatten()
-			.collect();
+		let mut calls: Vec<ChainCall> = Vec::new();
+		for channel in party.channels() {
+			calls.extend(party.with(channel, |h| h.owed_calls(best.into())).unwrap_or_default());
+			calls.extend(self.htlc_calls(party, channel, best));
+		}
 		calls.extend(self.owed_deposits(party));
 		self.submit_calls(party, calls);
 	}
@@ -267,7 +271,7 @@ impl Helpers {
 	/// The deposits `party` owes: on its banks still at their first sheet (a bank the chain
 	/// holds as funding has had no payment), those the chain waits for
 	/// ([`rsmc::chain::deposit_owed`]).
-	fn owed_deposits(&self, party: &Party) -> Vec<ChainCall> {
+	fn owed_deposits(&self, party: &Account) -> Vec<ChainCall> {
 		let fresh = party.all_banks().into_iter().filter(|b| b.nonce() == 0 && b.is_live());
 		fresh
 			.filter_map(|bank| match self.chain.channel(bank.channel()) {
@@ -283,7 +287,7 @@ impl Helpers {
 
 	/// Submit each of `calls` not already on its way, penalties first; a call that fails is
 	/// owed again at the next block or tick.
-	fn submit_calls(&self, party: &Arc<Party>, mut calls: Vec<ChainCall>) {
+	fn submit_calls(&self, party: &Arc<Account>, mut calls: Vec<ChainCall>) {
 		calls.sort_by_key(|call| !call.is_penalty());
 		for call in calls {
 			// One at a time per bank and kind, but for claims and refunds of different HTLCs,
@@ -317,7 +321,7 @@ impl Helpers {
 	}
 
 	/// The chain removed bank `channel`: `party` forgets it, and what its relay kept for it.
-	pub(super) fn forget(&self, party: &Arc<Party>, channel: ChannelId) {
+	pub(super) fn forget(&self, party: &Arc<Account>, channel: ChannelId) {
 		if let Some(Err(e)) = party.with(channel, |h| h.forget(channel)) {
 			log::warn!(target: LOG, "💸 {} bank {channel}: cannot forget: {e}", party.account);
 		}
@@ -327,7 +331,7 @@ impl Helpers {
 	}
 
 	/// The parties holding bank `channel`.
-	pub(super) fn holders(&self, channel: ChannelId) -> Vec<Arc<Party>> {
+	pub(super) fn holders(&self, channel: ChannelId) -> Vec<Arc<Account>> {
 		self.parties.values().filter(|p| p.bank(channel).is_some()).cloned().collect()
 	}
 }

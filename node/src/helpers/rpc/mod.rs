@@ -8,7 +8,7 @@
 
 mod params;
 
-use super::{decode_message, BankView, Event, Failure, Helpers};
+use super::{decode_message, Accounts, BankView, Event, Failure};
 use codec::Encode;
 use jsonrpsee::{
 	core::{RegisterMethodError, RpcResult, SubscriptionResult},
@@ -23,7 +23,7 @@ use vbank_primitives::{Balances, ChannelState, Nonce};
 use vbank_runtime::BlockNumber;
 
 /// The `rsmc_` methods of one node.
-pub struct Rsmc(pub Arc<Helpers>);
+pub struct Rsmc(pub Arc<Accounts>);
 
 /// Each method's parameters, in SPEC section 5's names and order.
 const ACCOUNTS: Signature = Signature { method: "rsmc_accounts", names: &[], optional: 0 };

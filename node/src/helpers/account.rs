@@ -1,5 +1,5 @@
-//! One account's helpers: a helper per bank behind its own lock, the account's store and key,
-//! and the book of its peers' node URLs.
+//! One account this node serves: a helper per bank (`rsmc::Helper`) behind its own lock, the
+//! account's store, key and relay, and the book of its peers' node URLs.
 
 use rsmc::{
 	keys::Sr25519Signer,
@@ -167,8 +167,8 @@ impl Store for NodeStore {
 	}
 }
 
-/// One account's helpers.
-pub struct Party {
+/// One account this node serves: its banks' helpers, store, key and relay.
+pub struct Account {
 	pub account: AccountId,
 	pub(super) pair: sr25519::Pair,
 	signer: Arc<Sr25519Signer>,
@@ -195,7 +195,7 @@ pub struct Party {
 	turns: Mutex<BTreeMap<ChannelId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-impl Party {
+impl Account {
 	pub(super) fn open(
 		suri: &str,
 		dir: &Path,
@@ -271,7 +271,7 @@ impl Party {
 		banks.entry(channel).or_insert_with(|| self.helper_with([])).clone()
 	}
 
-	/// The turn to drive bank `channel` (see [`Party::turns`]).
+	/// The turn to drive bank `channel` (see [`Account::turns`]).
 	pub(super) fn turn(&self, channel: ChannelId) -> Arc<tokio::sync::Mutex<()>> {
 		self.turns.lock().expect("not poisoned").entry(channel).or_default().clone()
 	}
@@ -313,7 +313,7 @@ impl Party {
 		self.banks.read().expect("not poisoned").keys().copied().collect()
 	}
 
-	/// The account's relay; see [`Party::relay`]'s field.
+	/// The account's relay; see [`Account::relay`]'s field.
 	pub(super) fn relay(&self) -> std::sync::MutexGuard<'_, AccountRelay> {
 		// A relay call that panicked (caught: the node goes on) left what it had stored.
 		self.relay.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -322,6 +322,18 @@ impl Party {
 	/// The preimage of `hashlock`, if this account knows it.
 	pub(super) fn preimage(&self, hashlock: &sp_core::H256) -> Option<vbank_primitives::Preimage> {
 		self.relay().preimage(hashlock)
+	}
+
+	/// Whether a bank of ours holds an HTLC under `lock` on its newest sheet: read in place,
+	/// nothing cloned (a block of claims asks it of every account, per claim: L4 of the HTLC
+	/// review).
+	pub(super) fn holds_htlc_under(&self, lock: sp_core::H256) -> bool {
+		let helpers: Vec<_> =
+			self.banks.read().expect("not poisoned").iter().map(|(c, h)| (*c, h.clone())).collect();
+		helpers.into_iter().any(|(channel, helper)| {
+			let helper = helper.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+			helper.bank(channel).is_some_and(|b| b.htlcs().iter().any(|h| h.hashlock == lock))
+		})
 	}
 
 	/// Every bank we hold, as it is now.
@@ -350,8 +362,8 @@ mod tests {
 
 	const FORWARDING: Forwarding = Forwarding { fee: 0, delta: 40, dust: 0 };
 
-	fn open(dir: &Path) -> Party {
-		Party::open("//Alice", dir, Default::default(), false, Policy::ACCEPT_ALL, FORWARDING)
+	fn open(dir: &Path) -> Account {
+		Account::open("//Alice", dir, Default::default(), false, Policy::ACCEPT_ALL, FORWARDING)
 			.expect("the party opens")
 	}
 
