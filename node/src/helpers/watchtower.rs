@@ -140,9 +140,10 @@ impl Accounts {
 	}
 
 	/// An HTLC of liquidated bank `channel` was paid out on chain: claimed with `preimage`, or
-	/// refunded. Its holders hear of it; every relay sees a preimage shown (it settles, on
-	/// every bank of ours, the HTLCs locked under it that are paid to us); a refund is an
-	/// HTLC gone for its holders. The last one paid out removes the bank.
+	/// refunded. Its holders hear of it; the relay of every account with an HTLC under the
+	/// lock sees a preimage shown (it settles, on every bank of ours, the HTLCs locked under it
+	/// that are paid to us); a refund is an HTLC gone for its holders. The last one paid out
+	/// removes the bank.
 	fn htlc_paid_out(&self, channel: ChannelId, lock: H256, preimage: Option<[u8; 32]>) {
 		let kind = if preimage.is_some() { EventKind::HtlcSettled } else { EventKind::HtlcFailed };
 		let holders = self.holders(channel);
