@@ -42,10 +42,12 @@ pub struct Cli {
 	#[command(subcommand)]
 	pub subcommand: Option<Subcommand>,
 
-	/// How blocks are sealed: `instant-seal` (a block for each transaction),
-	/// `manual-seal-<ms>` (a block every `<ms>` milliseconds) or `none` (follow the peers).
-	#[arg(long, default_value = "instant-seal")]
-	pub consensus: Consensus,
+	/// How a development chain's blocks are sealed: `instant-seal` (a block for each
+	/// transaction, the default), `manual-seal-<ms>` (a block every `<ms>` milliseconds) or
+	/// `none` (follow the peers). Other chains (`--chain local`) are a network of validators,
+	/// Aura and GRANDPA, and refuse this option.
+	#[arg(long)]
+	pub consensus: Option<Consensus>,
 
 	#[command(flatten)]
 	pub helpers: HelperParams,

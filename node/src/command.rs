@@ -2,7 +2,7 @@
 
 use crate::{
 	chain_spec,
-	cli::{Cli, Subcommand},
+	cli::{Cli, Consensus, Subcommand},
 	service,
 };
 use sc_cli::SubstrateCli;
@@ -45,9 +45,9 @@ impl SubstrateCli for Cli {
 /// Runs the command line's command.
 pub fn run() -> sc_cli::Result<()> {
 	let mut cli = Cli::from_args();
-	// One authority, no forks: the single-state pool is the one that fits, and the
-	// fork-aware one was seen to hold ready transactions back from the block builder of an
-	// instant-seal chain under load. `--pool-type` still chooses.
+	// The single-state pool: the fork-aware one was seen to hold ready transactions back
+	// from the block builder of an instant-seal chain under load, and a network of four
+	// validators has few forks. `--pool-type` still chooses.
 	if !std::env::args().any(|arg| arg.starts_with("--pool-type")) {
 		cli.run.pool_config.pool_type = sc_cli::TransactionPoolType::SingleState;
 	}
@@ -108,21 +108,29 @@ pub fn run() -> sc_cli::Result<()> {
 			let runner = cli.create_runner(&cli.run)?;
 			runner.run_node_until_exit(|config| async move {
 				use sc_network::config::NetworkBackendType;
+				let consensus = match (service::is_dev(&config), cli.consensus) {
+					(true, consensus) => consensus.unwrap_or(Consensus::InstantSeal),
+					(false, None) => Consensus::None,
+					(false, Some(_)) => {
+						return Err(sc_cli::Error::Input(format!(
+							"--consensus applies to a development chain only: `{}` is a network \
+							 of validators (Aura and GRANDPA); start a validator with \
+							 `--validator` and its keys (`--alice` …)",
+							config.chain_spec.id()
+						)))
+					},
+				};
 				let helpers = helper_settings(&cli, &config);
 				match config.network.network_backend {
 					NetworkBackendType::Libp2p => {
 						service::new_full::<sc_network::NetworkWorker<_, _>>(
-							config,
-							cli.consensus,
-							helpers,
+							config, consensus, helpers,
 						)
 						.await
 					},
 					NetworkBackendType::Litep2p => {
 						service::new_full::<sc_network::Litep2pNetworkBackend>(
-							config,
-							cli.consensus,
-							helpers,
+							config, consensus, helpers,
 						)
 						.await
 					},

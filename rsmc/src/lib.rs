@@ -5,6 +5,7 @@
 //! - [`secrets`]: waiver secrets, BOLT #3's per-commitment secrets and their compact store;
 //! - [`keys`]: the account signer and the waiver key pairs;
 //! - [`message`]: what helpers say to each other;
+//! - [`directory`]: the signed record of where an account's helper is served;
 //! - [`route`]: routes through other banks, and what forwarding and paying check;
 //! - [`relay`]: what links one account's banks: an HTLC's fate from what its neighbours did;
 //! - [`store`]: crash-safe storage of banks (in memory, or redb on disk);
@@ -16,6 +17,7 @@
 
 pub mod bank;
 pub mod chain;
+pub mod directory;
 pub mod driver;
 pub mod fuzzing;
 pub mod helper;

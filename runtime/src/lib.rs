@@ -1,5 +1,7 @@
-//! The vbank runtime: a one-authority development chain with balances, fees, sudo and the
-//! virtual bank pallet (as `VirtualBank`, so polkadot.js shows `api.tx.virtualBank`).
+//! The vbank runtime: balances, fees, sudo and the virtual bank pallet (as `VirtualBank`, so
+//! polkadot.js shows `api.tx.virtualBank`), with Aura and GRANDPA for a network of validators.
+//! The same runtime serves the one-authority dev chain, whose node seals a block per
+//! transaction, and `--chain local`, four validators taking turns with GRANDPA finality.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -23,7 +25,14 @@ use sp_runtime::{
 };
 use sp_version::RuntimeVersion;
 
+pub use sp_consensus_aura::sr25519::AuthorityId as AuraId;
+pub use sp_consensus_grandpa::AuthorityId as GrandpaId;
 pub use vbank_primitives as primitives;
+
+/// The length of an Aura slot: a validator network makes a block every three seconds.
+pub const SLOT_DURATION: u64 = 3_000;
+/// The most validators Aura and GRANDPA take.
+pub const MAX_AUTHORITIES: u32 = 32;
 
 /// Block numbers.
 pub type BlockNumber = u32;
@@ -135,6 +144,14 @@ pub mod opaque {
 	use super::*;
 	pub use sp_runtime::OpaqueExtrinsic as UncheckedExtrinsic;
 	pub type Block = generic::Block<Header, UncheckedExtrinsic>;
+
+	sp_runtime::impl_opaque_keys! {
+		/// A validator's keys: Aura's to author blocks, GRANDPA's to vote on finality.
+		pub struct SessionKeys {
+			pub aura: Aura,
+			pub grandpa: Grandpa,
+		}
+	}
 }
 
 #[sp_version::runtime_version]
@@ -178,4 +195,8 @@ mod runtime {
 	pub type Sudo = pallet_sudo;
 	#[runtime::pallet_index(5)]
 	pub type VirtualBank = pallet_virtual_bank;
+	#[runtime::pallet_index(6)]
+	pub type Aura = pallet_aura;
+	#[runtime::pallet_index(7)]
+	pub type Grandpa = pallet_grandpa;
 }

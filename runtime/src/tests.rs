@@ -67,3 +67,46 @@ fn the_bank_api_v2_builds_htlc_payloads_and_shows_pending_htlcs() {
 		assert!(Runtime::htlcs(3).is_empty());
 	});
 }
+
+/// Each preset's validators: the dev chain's one authority, `--chain local`'s four, each with
+/// an Aura and a GRANDPA key, and the dev accounts funded in both.
+#[test]
+fn the_presets_name_their_validators() {
+	use crate::genesis_config_presets::{get_preset, DEV_VALIDATOR, LOCAL_VALIDATORS};
+	for (preset, validators) in [
+		(sp_genesis_builder::DEV_RUNTIME_PRESET, &[DEV_VALIDATOR][..]),
+		(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET, &LOCAL_VALIDATORS[..]),
+	] {
+		let patch = get_preset(&preset.into()).expect("the runtime offers the preset");
+		// As the node builds a chain spec: the preset patches the default configuration.
+		let mut config = serde_json::to_value(RuntimeGenesisConfig::default()).unwrap();
+		merge(&mut config, serde_json::from_slice(&patch).unwrap());
+		sp_io::TestExternalities::default().execute_with(|| {
+			frame_support::genesis_builder_helper::build_state::<RuntimeGenesisConfig>(
+				serde_json::to_vec(&config).unwrap(),
+			)
+			.expect("the preset builds");
+			let aura: Vec<_> = validators.iter().map(|(k, _)| AuraId::from(k.public())).collect();
+			assert_eq!(pallet_aura::Authorities::<Runtime>::get().into_inner(), aura, "{preset}");
+			let grandpa: Vec<_> =
+				validators.iter().map(|(_, k)| (GrandpaId::from(k.public()), 1)).collect();
+			assert_eq!(Grandpa::grandpa_authorities(), grandpa, "{preset}");
+			assert_eq!(
+				Balances::free_balance(Bob.to_account_id()),
+				genesis_config_presets::DEV_ENDOWMENT
+			);
+		});
+	}
+}
+
+/// `patch` laid over `base`, object by object.
+fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+	match (base, patch) {
+		(serde_json::Value::Object(base), serde_json::Value::Object(patch)) => {
+			for (key, value) in patch {
+				merge(base.entry(key).or_insert(serde_json::Value::Null), value);
+			}
+		},
+		(base, patch) => *base = patch,
+	}
+}

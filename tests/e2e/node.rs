@@ -1,4 +1,5 @@
-//! Starting and stopping a `vbank-node --dev --tmp` on free loopback ports.
+//! Starting and stopping a `vbank-node --dev --tmp` (or a validator of `--chain local`) on
+//! free loopback ports.
 
 use std::{
 	fs::File,
@@ -41,13 +42,32 @@ pub fn free_port() -> u16 {
 impl Node {
 	/// Starts `vbank-node --dev --tmp` with `extra` arguments and waits for its RPC.
 	pub fn start(extra: &[&str]) -> Node {
-		Node::spawn(&[&["--tmp"], extra].concat())
+		Node::spawn(&[&["--dev", "--tmp"], extra].concat())
 	}
 
 	/// Starts `vbank-node --dev` keeping its chain under `base_path`, with `extra` arguments.
 	pub fn start_at(base_path: &Path, extra: &[&str]) -> Node {
 		let path = base_path.to_str().expect("a UTF-8 temporary path");
-		Node::spawn(&[&["--base-path", path], extra].concat())
+		Node::spawn(&[&["--dev", "--base-path", path], extra].concat())
+	}
+
+	/// Starts a validator of `--chain local` (`who` is `alice`, `bob`, `charlie` or `dave`),
+	/// keeping its chain under `base_path`, with `extra` arguments (`--bootnodes` …). Nodes of
+	/// the loopback network find each other by their private addresses. A validator's
+	/// network key is made at its first start and kept under `base_path`.
+	pub fn start_validator(who: &str, base_path: &Path, extra: &[&str]) -> Node {
+		let path = base_path.to_str().expect("a UTF-8 temporary path");
+		let who = format!("--{who}");
+		let local = [
+			"--chain",
+			"local",
+			&who,
+			"--base-path",
+			path,
+			"--allow-private-ip",
+			"--unsafe-force-node-key-generation",
+		];
+		Node::spawn(&[&local[..], extra].concat())
 	}
 
 	fn spawn(extra: &[&str]) -> Node {
@@ -55,7 +75,7 @@ impl Node {
 		// again on other ports.
 		for attempt in 1.. {
 			let (rpc_port, p2p_port) = (free_port(), free_port());
-			let mut args: Vec<String> = ["--dev", "--no-telemetry", "--no-prometheus", "--no-mdns"]
+			let mut args: Vec<String> = ["--no-telemetry", "--no-prometheus", "--no-mdns"]
 				.iter()
 				.map(ToString::to_string)
 				.collect();

@@ -250,6 +250,11 @@ impl Account {
 		Ok(party)
 	}
 
+	/// The account's key, as the signer of its records and messages.
+	pub(super) fn signer(&self) -> &Sr25519Signer {
+		&self.signer
+	}
+
 	pub(super) fn helper_with(
 		&self,
 		banks: impl IntoIterator<Item = Bank>,

@@ -15,6 +15,7 @@ pub mod events;
 mod guard;
 mod inbound;
 mod opening;
+pub mod p2p;
 mod routing;
 pub mod rpc;
 pub mod transport;
@@ -151,6 +152,8 @@ pub struct Accounts {
 	settings: Settings,
 	events: broadcast::Sender<Event>,
 	remotes: Remotes,
+	/// The node's p2p network, where helpers of other nodes are found by account.
+	p2p: Option<Arc<p2p::P2p>>,
 	/// Calls owed to the chain being submitted now, so that each goes once at a time.
 	submitting: Arc<Mutex<BTreeSet<Submitting>>>,
 	/// Ourselves, for the work a helper's progress starts (forwarding, settling upstream).
@@ -179,8 +182,13 @@ pub struct BankView {
 }
 
 impl Accounts {
-	/// Start the helpers of `settings.accounts`, resuming each from its store.
-	pub fn start(settings: Settings, chain: Arc<NodeChain>) -> Result<Arc<Self>, String> {
+	/// Start the helpers of `settings.accounts`, resuming each from its store; they reach
+	/// other nodes' helpers over `p2p` too when the node has a network.
+	pub fn start(
+		settings: Settings,
+		chain: Arc<NodeChain>,
+		p2p: Option<Arc<p2p::P2p>>,
+	) -> Result<Arc<Self>, String> {
 		let mut parties = BTreeMap::new();
 		for suri in &settings.accounts {
 			let party = Account::open(
@@ -207,6 +215,7 @@ impl Accounts {
 			settings,
 			events,
 			remotes: Default::default(),
+			p2p,
 			submitting: Default::default(),
 			me: me.clone(),
 			receipts: broadcast::channel(1024).0,

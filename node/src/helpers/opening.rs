@@ -35,9 +35,18 @@ impl Accounts {
 			return Err(Failure::BadRequest("a bank needs two different clients".into()));
 		}
 		if peer_url.is_none() && !self.parties.contains_key(&peer) {
-			return Err(Failure::BadRequest(format!(
-				"{peer} is not served by this node: give the RPC URL of its node"
-			)));
+			// Found on the p2p network before anything is paid for, or named by URL.
+			let Some(p2p) = &self.p2p else {
+				return Err(Failure::BadRequest(format!(
+					"{peer} is not served by this node: give the RPC URL of its node"
+				)));
+			};
+			p2p.find(&self.chain.genesis, &peer).await.map_err(|miss| {
+				Failure::BadRequest(format!(
+					"{peer} is not served by this node, nor found on its network ({miss}): \
+					 give the RPC URL of its node"
+				))
+			})?;
 		}
 		// What the chain would refuse, refused before anything is paid for.
 		if amounts == [0, 0] {

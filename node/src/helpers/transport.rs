@@ -1,6 +1,8 @@
-//! How this node's helpers reach their peers: a helper of this node directly, a helper of
-//! another node through that node's `rsmc_message` over WebSocket. Connections are made
-//! outside any lock and with a timeout, so one unreachable peer stalls only its own banks.
+//! How this node's helpers reach their peers: a helper of this node directly; a helper of
+//! another node through that node's `rsmc_message` over WebSocket when the bank was opened
+//! with its URL, and otherwise over the chain's p2p network, found by its account (`p2p`).
+//! Connections are made outside any lock and with a timeout, so one unreachable peer stalls
+//! only its own banks.
 
 use super::{decode_message, rpc, Account, Accounts, LOG};
 use codec::Encode;
@@ -58,12 +60,21 @@ impl Transport for NodeTransport<'_> {
 		message: &Message,
 	) -> Result<Option<Message>, Miss> {
 		let Some(url) = self.party.peers.get(&message.channel) else {
-			let Some(party) = self.helpers.parties.get(to) else {
+			if let Some(party) = self.helpers.parties.get(to) {
+				return self.helpers.answer(party, message, None).await;
+			}
+			let Some(p2p) = &self.helpers.p2p else {
 				return Err(Miss::Refused(format!(
 					"{to} is not served by this node and its node's URL is unknown"
 				)));
 			};
-			return self.helpers.answer(party, message, None).await;
+			let genesis = self.helpers.chain.genesis;
+			let timeout = self.helpers.settings.peer_timeout;
+			return tokio::time::timeout(timeout, p2p.send(&genesis, to, message))
+				.await
+				.unwrap_or_else(|_| {
+					Err(Miss::Unreachable(format!("{to}'s node did not answer within {timeout:?}")))
+				});
 		};
 		let timeout = self.helpers.settings.peer_timeout;
 		let client = self.helpers.remotes.client(&url, timeout).await?;

@@ -5,7 +5,7 @@ use frame_support::{
 	derive_impl,
 	dispatch::DispatchClass,
 	parameter_types,
-	traits::{ConstU128, ConstU16, ConstU32, ConstU64, ConstU8},
+	traits::{ConstBool, ConstU128, ConstU16, ConstU32, ConstU64, ConstU8},
 	weights::{
 		constants::{ParityDbWeight, WEIGHT_REF_TIME_PER_SECOND},
 		IdentityFee, Weight,
@@ -50,10 +50,34 @@ impl frame_system::Config for Runtime {
 
 impl pallet_timestamp::Config for Runtime {
 	type Moment = u64;
-	type OnTimestampSet = ();
-	// Blocks are sealed on demand: two may share a millisecond.
+	/// Aura checks that a block's time falls in its slot.
+	type OnTimestampSet = Aura;
+	// The dev chain seals blocks on demand: two may share a millisecond.
 	type MinimumPeriod = ConstU64<0>;
 	type WeightInfo = ();
+}
+
+impl pallet_aura::Config for Runtime {
+	type AuthorityId = AuraId;
+	type DisabledValidators = ();
+	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
+	/// The dev chain seals a block per transaction, so several share a slot. A validator
+	/// network's authors make one block in each of their slots; the node checks the author
+	/// of each block it imports against the slot, whatever this says.
+	type AllowMultipleBlocksPerSlot = ConstBool<true>;
+	type SlotDuration = ConstU64<SLOT_DURATION>;
+}
+
+impl pallet_grandpa::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type WeightInfo = ();
+	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
+	type MaxNominators = ConstU32<0>;
+	type MaxSetIdSessionEntries = ConstU64<0>;
+	// The authority set is fixed at genesis (no session, no staking): equivocations are
+	// logged by the voters, not reported on chain.
+	type KeyOwnerProof = sp_core::Void;
+	type EquivocationReportSystem = ();
 }
 
 #[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]

@@ -56,6 +56,8 @@ const TEST_IGNORE: Signature =
 	Signature { method: "rsmc_testIgnore", names: &["account", "channel"], optional: 0 };
 const TEST_HOLD: Signature =
 	Signature { method: "rsmc_testHold", names: &["account"], optional: 0 };
+const TEST_REQUEST: Signature =
+	Signature { method: "rsmc_testRequest", names: &["node", "payload"], optional: 0 };
 const LIQUIDATE_REVOKED: Signature = Signature {
 	method: "rsmc_liquidateRevoked",
 	names: &["account", "channel", "nonce"],
@@ -120,6 +122,9 @@ impl Rsmc {
 			})?;
 			method(&mut module, &TEST_IGNORE, |rsmc, args| async move { rsmc.test_ignore(args) })?;
 			method(&mut module, &TEST_HOLD, |rsmc, args| async move { rsmc.test_hold(args) })?;
+			method(&mut module, &TEST_REQUEST, |rsmc, args| async move {
+				rsmc.test_request(args).await
+			})?;
 		}
 		Ok(module)
 	}
@@ -289,6 +294,18 @@ impl Rsmc {
 		let (account, channel) = (args.account()?, args.channel()?);
 		self.0.test_ignore(&account, channel)?;
 		Ok(Value::Null)
+	}
+
+	/// Tests only: send `payload` (hex), whatever it is, to node `node` (a peer id) over the
+	/// helpers' p2p protocol, as a stranger's node could; its answer (hex), or why none.
+	async fn test_request(&self, mut args: Arguments) -> RpcResult<Value> {
+		let (node, payload) = (args.text()?, args.text()?);
+		let payload = hex::decode(payload.trim_start_matches("0x"))
+			.map_err(|e| Failure::BadRequest(format!("the payload is not hex: {e}")))?;
+		Ok(match self.0.test_request(&node, payload).await? {
+			Ok(answer) => json!({ "answer": format!("0x{}", hex::encode(answer)) }),
+			Err(why) => json!({ "failed": why }),
+		})
 	}
 
 	fn test_hold(&self, mut args: Arguments) -> RpcResult<Value> {

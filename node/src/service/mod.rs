@@ -1,32 +1,37 @@
-//! The node's services: client, transaction pool, network, RPC and block sealing.
+//! The node's services: client, transaction pool, network, RPC, and making blocks final.
+//!
+//! Two kinds of chain share the runtime. A development chain (`--dev`, or any spec of chain
+//! type `Development`) is one node that seals blocks itself (`dev`); every other chain is a
+//! network of validators, Aura authoring in turns and GRANDPA finalizing (`validators`).
+
+mod dev;
+mod validators;
 
 use crate::cli::Consensus;
-use futures::{
-	future,
-	stream::{self, BoxStream},
-	StreamExt,
-};
-use sc_consensus_manual_seal::{EngineCommand, ManualSealParams};
-use sc_service::{error::Error as ServiceError, Configuration, TaskManager};
+use sc_service::{error::Error as ServiceError, ChainType, Configuration, TaskManager};
 use sc_telemetry::{Telemetry, TelemetryWorker};
-use sc_transaction_pool_api::TransactionPool;
 use sp_runtime::traits::Block as BlockT;
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 use vbank_runtime::{apis::RuntimeApi, opaque::Block};
 
 use crate::types::{FullBackend, FullClient, FullPool};
 
 type FullSelectChain = sc_consensus::LongestChain<FullBackend, Block>;
 
-/// What the chain subcommands need: everything but the network and the sealing task.
+/// What the chain subcommands need: everything but the network and the authoring tasks.
 pub type Service = sc_service::PartialComponents<
 	FullClient,
 	FullBackend,
 	FullSelectChain,
 	sc_consensus::DefaultImportQueue<Block>,
 	FullPool,
-	Option<Telemetry>,
+	(Option<Telemetry>, Option<validators::Finality>),
 >;
+
+/// Whether `config`'s chain is a development chain, sealed by its one node.
+pub fn is_dev(config: &Configuration) -> bool {
+	config.chain_spec.chain_type() == ChainType::Development
+}
 
 pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 	let telemetry = config
@@ -66,11 +71,23 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 		.with_prometheus(config.prometheus_registry())
 		.build(),
 	);
-	let import_queue = sc_consensus_manual_seal::import_queue(
-		Box::new(client.clone()),
-		&task_manager.spawn_essential_handle(),
-		config.prometheus_registry(),
-	);
+	let (import_queue, finality) = if is_dev(config) {
+		let queue = sc_consensus_manual_seal::import_queue(
+			Box::new(client.clone()),
+			&task_manager.spawn_essential_handle(),
+			config.prometheus_registry(),
+		);
+		(queue, None)
+	} else {
+		let (queue, finality) = validators::import_queue(
+			config,
+			&client,
+			&select_chain,
+			&task_manager,
+			telemetry.as_ref(),
+		)?;
+		(queue, Some(finality))
+	};
 
 	Ok(sc_service::PartialComponents {
 		client,
@@ -80,11 +97,12 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 		keystore_container,
 		select_chain,
 		transaction_pool,
-		other: telemetry,
+		other: (telemetry, finality),
 	})
 }
 
-/// The full node: imports, seals as `consensus` says, and serves RPC.
+/// The full node: imports, makes blocks (sealing them as `consensus` says on a development
+/// chain, authoring in its turn on a network when it is a validator), and serves RPC.
 pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as BlockT>::Hash>>(
 	config: Configuration,
 	consensus: Consensus,
@@ -98,15 +116,25 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 		keystore_container,
 		select_chain,
 		transaction_pool,
-		other: mut telemetry,
+		other: (mut telemetry, finality),
 	} = new_partial(&config)?;
 
-	let net_config = sc_network::config::FullNetworkConfiguration::<
+	let mut net_config = sc_network::config::FullNetworkConfiguration::<
 		Block,
 		<Block as BlockT>::Hash,
 		Network,
 	>::new(&config.network, config.prometheus_registry().cloned());
 	let metrics = Network::register_notification_metrics(config.prometheus_registry());
+	// The helpers' own protocol (`helpers::p2p`), named after the genesis hash.
+	let genesis = sp_blockchain::HeaderBackend::info(&*client).genesis_hash;
+	let (rsmc_protocol, rsmc_requests) =
+		crate::helpers::p2p::protocol::<Network>(&genesis, helper_settings.peer_timeout);
+	net_config.add_request_response_protocol(rsmc_protocol);
+	let voting = finality
+		.map(|finality| {
+			validators::network(finality, &config, &client, &backend, &mut net_config, &metrics)
+		})
+		.transpose()?;
 
 	let (network, system_rpc_tx, tx_handler_controller, sync_service, _bitswap) =
 		sc_service::build_network(sc_service::BuildNetworkParams {
@@ -118,7 +146,7 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 			spawn_essential_handle: task_manager.spawn_essential_handle(),
 			import_queue,
 			block_announce_validator_builder: None,
-			warp_sync_config: None,
+			warp_sync_config: voting.as_ref().map(validators::Voting::warp_sync),
 			block_relay: None,
 			metrics,
 			gap_sync_body_policy: None,
@@ -126,8 +154,15 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 
 	let chain = crate::helpers::chain::NodeChain::new(client.clone(), transaction_pool.clone())
 		.map_err(ServiceError::Other)?;
-	let helpers = crate::helpers::Accounts::start(helper_settings, Arc::new(chain))
-		.map_err(ServiceError::Other)?;
+	let p2p = crate::helpers::p2p::P2p::new(network.clone(), sync_service.clone(), &genesis);
+	let helpers =
+		crate::helpers::Accounts::start(helper_settings, Arc::new(chain), Some(Arc::new(p2p)))
+			.map_err(ServiceError::Other)?;
+	task_manager.spawn_handle().spawn(
+		"rsmc-p2p",
+		None,
+		crate::helpers::p2p::serve(helpers.clone(), rsmc_requests),
+	);
 	task_manager.spawn_handle().spawn(
 		"rsmc-watchtower",
 		None,
@@ -151,8 +186,10 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 	};
 
 	let prometheus_registry = config.prometheus_registry().cloned();
+	let (role, force_authoring, node_name) =
+		(config.role, config.force_authoring, config.network.node_name.clone());
 	let rpc = sc_service::spawn_tasks(sc_service::SpawnTasksParams {
-		network,
+		network: network.clone(),
 		client: client.clone(),
 		keystore: keystore_container.keystore(),
 		task_manager: &mut task_manager,
@@ -161,7 +198,7 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 		backend,
 		system_rpc_tx,
 		tx_handler_controller,
-		sync_service,
+		sync_service: sync_service.clone(),
 		config,
 		telemetry: telemetry.as_mut(),
 		tracing_execute_block: None,
@@ -181,70 +218,26 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 		prometheus_registry.as_ref(),
 		telemetry.as_ref().map(|telemetry| telemetry.handle()),
 	);
-	let create_inherent_data_providers =
-		|_, ()| async move { Ok(sp_timestamp::InherentDataProvider::from_system_time()) };
-
-	let commands: BoxStream<'static, EngineCommand<<Block as BlockT>::Hash>> = match consensus {
-		// The fork-aware pool keeps transactions back until it has seen a block: seal an
-		// empty one first, then one for each transaction the pool takes in.
-		Consensus::InstantSeal => {
-			// The pool may announce a transaction a moment before its view offers it to the
-			// block builder; one left behind so is sealed on the next tick.
-			let pool = transaction_pool.clone();
-			let stragglers = stream::unfold(transaction_pool.clone(), |pool| async move {
-				futures_timer::Delay::new(Duration::from_millis(500)).await;
-				let ready = pool.status().ready > 0;
-				Some((ready, pool))
-			})
-			.filter_map(|ready| future::ready(ready.then(|| seal(false))));
-			stream::once(future::ready(seal(true)))
-				.chain(stream::select(
-					transaction_pool.import_notification_stream().filter_map(move |_| {
-						future::ready((pool.status().ready > 0).then(|| seal(false)))
-					}),
-					stragglers,
-				))
-				.boxed()
+	match voting {
+		None => {
+			dev::seal(consensus, client, transaction_pool, select_chain, proposer, &task_manager)
 		},
-		Consensus::ManualSeal(millis) => stream::unfold((), move |()| async move {
-			futures_timer::Delay::new(Duration::from_millis(millis)).await;
-			Some((seal(true), ()))
-		})
-		.boxed(),
-		Consensus::None => return Ok(task_manager),
-	};
-	// Blocks are sealed unfinalized and finalized a second later by a task of their own, so
-	// that a transaction's watchers see `InBlock` and then `Finalized`, as on every Substrate
-	// chain. Finalizing in the seal itself reports only `Finalized`; finalizing at once on
-	// import races the pool, which then skips `InBlock` (seen from polkadot.js).
-	let finality = sc_consensus_manual_seal::run_delayed_finalize(
-		sc_consensus_manual_seal::DelayedFinalizeParams {
-			client: client.clone(),
-			spawn_handle: task_manager.spawn_handle(),
-			delay_sec: FINALITY_DELAY_SECS,
-		},
-	);
-	task_manager.spawn_essential_handle().spawn_blocking("finalize", None, finality);
-	let sealing = sc_consensus_manual_seal::run_manual_seal(ManualSealParams {
-		block_import: client.clone(),
-		env: proposer,
-		client,
-		pool: transaction_pool,
-		commands_stream: commands,
-		select_chain,
-		consensus_data_provider: None,
-		create_inherent_data_providers,
-	});
-	task_manager.spawn_essential_handle().spawn_blocking("seal", None, sealing);
-
+		Some(voting) => validators::author_and_vote(validators::Authoring {
+			voting,
+			role,
+			force_authoring,
+			name: node_name,
+			client,
+			select_chain,
+			proposer,
+			keystore: keystore_container.keystore(),
+			network,
+			sync: sync_service,
+			pool: transaction_pool,
+			prometheus_registry,
+			telemetry: telemetry.as_ref().map(|telemetry| telemetry.handle()),
+			task_manager: &task_manager,
+		})?,
+	}
 	Ok(task_manager)
-}
-
-/// How long after its import a sealed block is finalized.
-const FINALITY_DELAY_SECS: u64 = 1;
-
-/// Seal a block on the best one; the finality task finalizes it once imported (there is one
-/// authority).
-fn seal(create_empty: bool) -> EngineCommand<<Block as BlockT>::Hash> {
-	EngineCommand::SealNewBlock { create_empty, finalize: false, parent_hash: None, sender: None }
 }

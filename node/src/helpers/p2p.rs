@@ -1,0 +1,311 @@
+//! The helpers' protocol on the chain's own p2p network: a request-response protocol,
+//! `/<genesis hash in hex>/rsmc/1`, that carries the SCALE messages `rsmc_message` carries
+//! (SPEC section 4: each signed by its sender's account key) and asks a node where an account
+//! is served. A node answers for the accounts it serves with a record each signs
+//! ([`rsmc::directory::Record`]), and for others with the newest record it learned, so a
+//! helper reaches any account's helper knowing the account alone: it asks the nodes it is
+//! connected to, believes only records the account signed for this chain, takes the newest,
+//! and keeps it until the node it names stops answering.
+//!
+//! Requests are bounded ([`MAX_SIZE`]), each peer has a rate ([`RATE`] a second, in bursts of
+//! [`BURST`]), and a request that does not decode costs its sender reputation.
+
+use super::{Accounts, Failure, LOG};
+use codec::{Decode, DecodeAll, Encode};
+use rsmc::{directory::Record, transport::Miss, Message};
+use sc_network::{
+	request_responses::{IncomingRequest, OutgoingResponse},
+	service::traits::NetworkService,
+	IfDisconnected, NetworkBackend, PeerId, ProtocolName, ReputationChange,
+};
+use sc_network_sync::SyncingService;
+use sp_core::H256;
+use std::{
+	collections::HashMap,
+	sync::{Arc, Mutex},
+	time::{Duration, Instant},
+};
+use vbank_runtime::{opaque::Block, AccountId};
+
+/// The largest request or answer, in bytes. A message with the most HTLCs a sheet carries is
+/// a few KiB; anything longer is refused by the network before it reaches us.
+pub const MAX_SIZE: u64 = 64 * 1024;
+/// Requests a peer may make each second, on average: a payment takes three or four.
+pub const RATE: f64 = 1_000.0;
+/// Requests a peer may make at once, over its rate.
+pub const BURST: f64 = 2_000.0;
+/// How many requests wait for the helpers before the network refuses more.
+const QUEUE: usize = 1_024;
+/// What a request that does not decode costs its sender (a ban is below -2^31 / 2).
+const UNDECODABLE: ReputationChange =
+	ReputationChange::new(-(1 << 12), "rsmc: undecodable request");
+/// What a request over the peer's rate costs it.
+const TOO_FAST: ReputationChange = ReputationChange::new(-(1 << 6), "rsmc: over the rate");
+
+/// What a node asks another.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Request {
+	/// A protocol message for the helper of one of the node's accounts.
+	Message(Box<Message>),
+	/// Does the node serve this account?
+	Where(AccountId),
+}
+
+/// What it answers.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Response {
+	/// The helper's reply to a `Message`, if it has one (`rsmc_message`'s result).
+	Reply(Option<Message>),
+	/// The bank is busy with another step: ask again soon (`rsmc_message`'s error 1002).
+	Busy(String),
+	/// The helper refused the message, and why.
+	Refused(String),
+	/// The account's record, when the node serves it.
+	Here(Option<Record>),
+}
+
+/// The protocol's name on chain `genesis`'s network.
+pub fn protocol_name(genesis: &H256) -> ProtocolName {
+	format!("/{}/rsmc/1", hex::encode(genesis)).into()
+}
+
+/// The protocol for the network's configuration, and the queue its requests arrive on.
+pub fn protocol<N: NetworkBackend<Block, H256>>(
+	genesis: &H256,
+	timeout: Duration,
+) -> (N::RequestResponseProtocolConfig, async_channel::Receiver<IncomingRequest>) {
+	let (requests, queue) = async_channel::bounded(QUEUE);
+	let config = N::request_response_config(
+		protocol_name(genesis),
+		Vec::new(),
+		MAX_SIZE,
+		MAX_SIZE,
+		timeout,
+		Some(requests),
+	);
+	(config, queue)
+}
+
+/// This node's end of the protocol.
+pub struct P2p {
+	network: Arc<dyn NetworkService>,
+	sync: Arc<SyncingService<Block>>,
+	protocol: ProtocolName,
+	/// Where each account is served, as its newest good record says.
+	found: Mutex<HashMap<AccountId, Record>>,
+}
+
+impl P2p {
+	pub fn new(
+		network: Arc<dyn NetworkService>,
+		sync: Arc<SyncingService<Block>>,
+		genesis: &H256,
+	) -> Self {
+		Self { network, sync, protocol: protocol_name(genesis), found: Default::default() }
+	}
+
+	/// This node's network identity, as records name it.
+	pub fn local(&self) -> Vec<u8> {
+		self.network.local_peer_id().to_bytes()
+	}
+
+	/// Send `payload` to `peer` as a request of the protocol; its answer's bytes.
+	pub async fn raw(&self, peer: PeerId, payload: Vec<u8>) -> Result<Vec<u8>, String> {
+		let answer = self
+			.network
+			.request(peer, self.protocol.clone(), payload, None, IfDisconnected::TryConnect)
+			.await
+			.map_err(|e| format!("node {peer}: {e}"))?;
+		Ok(answer.0)
+	}
+
+	async fn ask(&self, peer: PeerId, request: &Request) -> Result<Response, Miss> {
+		let answer = self.raw(peer, request.encode()).await.map_err(Miss::Unreachable)?;
+		Response::decode_all(&mut &answer[..])
+			.map_err(|e| Miss::Refused(format!("node {peer} answered nonsense: {e}")))
+	}
+
+	/// Where `account` is served: known, or asked of every node we are connected to.
+	pub async fn find(&self, genesis: &H256, account: &AccountId) -> Result<PeerId, Miss> {
+		let known = self.found.lock().expect("not poisoned").get(account).cloned();
+		if let Some(peer) = known.and_then(|record| PeerId::from_bytes(&record.node).ok()) {
+			return Ok(peer);
+		}
+		let peers = self.sync.peers_info().await.unwrap_or_default();
+		let asked = peers.iter().map(|(peer, _)| async move {
+			match self.ask(*peer, &Request::Where(account.clone())).await {
+				// Its own, or one it learned: either way signed by the account.
+				Ok(Response::Here(Some(record)))
+					if record.proves(genesis, account, &record.node) =>
+				{
+					Some(record)
+				},
+				_ => None,
+			}
+		});
+		let newest = futures::future::join_all(asked).await.into_iter().flatten().reduce(|a, b| {
+			if b.newer_than(&a) {
+				b
+			} else {
+				a
+			}
+		});
+		let Some(record) = newest else {
+			return Err(Miss::Refused(format!(
+				"{account} is served by none of the {} nodes this node is connected to",
+				peers.len()
+			)));
+		};
+		let peer = PeerId::from_bytes(&record.node)
+			.map_err(|e| Miss::Refused(format!("{account}'s record names no node: {e}")))?;
+		log::info!(target: LOG, "💸 {account} is served by node {peer}");
+		self.found.lock().expect("not poisoned").insert(account.clone(), record);
+		Ok(peer)
+	}
+
+	/// The newest record we hold of where `account` is served.
+	pub fn known(&self, account: &AccountId) -> Option<Record> {
+		self.found.lock().expect("not poisoned").get(account).cloned()
+	}
+
+	/// `message` for `to`'s helper, wherever on the network it is served; its reply.
+	pub async fn send(
+		&self,
+		genesis: &H256,
+		to: &AccountId,
+		message: &Message,
+	) -> Result<Option<Message>, Miss> {
+		let peer = self.find(genesis, to).await?;
+		match self.ask(peer, &Request::Message(Box::new(message.clone()))).await {
+			Ok(Response::Reply(reply)) => Ok(reply),
+			Ok(Response::Busy(why)) => Err(Miss::Busy(why)),
+			Ok(Response::Refused(why)) => Err(Miss::Refused(why)),
+			Ok(Response::Here(_)) => {
+				Err(Miss::Refused(format!("node {peer} answered out of turn")))
+			},
+			Err(miss) => {
+				// Ask again where the account is next time: it may have moved.
+				self.found.lock().expect("not poisoned").remove(to);
+				Err(miss)
+			},
+		}
+	}
+}
+
+/// A peer's allowance of requests: a token bucket.
+struct Allowance {
+	tokens: f64,
+	at: Instant,
+}
+
+impl Allowance {
+	fn take(&mut self, now: Instant) -> bool {
+		let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+		self.tokens = (self.tokens + elapsed * RATE).min(BURST);
+		self.at = now;
+		if self.tokens < 1.0 {
+			return false;
+		}
+		self.tokens -= 1.0;
+		true
+	}
+}
+
+/// Answer the protocol's requests as they arrive, each in a task of its own: a message is
+/// handed to the helpers as `rsmc_message` hands it, a question about an account answered
+/// with its record when we serve it.
+pub async fn serve(helpers: Arc<Accounts>, queue: async_channel::Receiver<IncomingRequest>) {
+	let mut allowances: HashMap<PeerId, Allowance> = HashMap::new();
+	while let Ok(incoming) = queue.recv().await {
+		let IncomingRequest { peer, payload, pending_response } = incoming;
+		let now = Instant::now();
+		if allowances.len() > 4 * QUEUE {
+			allowances.retain(|_, a| now.saturating_duration_since(a.at) < Duration::from_secs(10));
+		}
+		let allowance = allowances.entry(peer).or_insert(Allowance { tokens: BURST, at: now });
+		if !allowance.take(now) {
+			let _ = pending_response.send(refusal(TOO_FAST));
+			continue;
+		}
+		let Ok(request) = Request::decode_all(&mut &payload[..]) else {
+			log::debug!(target: LOG, "node {peer} sent an undecodable request");
+			let _ = pending_response.send(refusal(UNDECODABLE));
+			continue;
+		};
+		let helpers = helpers.clone();
+		tokio::spawn(async move {
+			let response = helpers.answer_p2p(request).await;
+			let _ = pending_response.send(OutgoingResponse {
+				result: Ok(response.encode()),
+				reputation_changes: Vec::new(),
+				sent_feedback: None,
+			});
+		});
+	}
+}
+
+fn refusal(cost: ReputationChange) -> OutgoingResponse {
+	OutgoingResponse { result: Err(()), reputation_changes: vec![cost], sent_feedback: None }
+}
+
+impl Accounts {
+	async fn answer_p2p(&self, request: Request) -> Response {
+		match request {
+			Request::Message(message) => match self.receive(&message, None).await {
+				Ok(reply) => Response::Reply(reply),
+				Err(Failure::Busy(why)) => Response::Busy(why),
+				Err(failure) => Response::Refused(failure.to_string()),
+			},
+			Request::Where(account) => {
+				Response::Here(self.record(&account).or_else(|| self.p2p.as_ref()?.known(&account)))
+			},
+		}
+	}
+
+	/// Tests only (`rsmc_testRequest`): `payload` to `node` as a stranger's node sends it.
+	pub async fn test_request(
+		&self,
+		node: &str,
+		payload: Vec<u8>,
+	) -> Result<Result<Vec<u8>, String>, Failure> {
+		let p2p = self.p2p.as_ref().ok_or_else(|| Failure::BadRequest("no p2p network".into()))?;
+		let peer: PeerId = node
+			.parse()
+			.map_err(|e| Failure::BadRequest(format!("{node:?} is not a peer id: {e}")))?;
+		Ok(p2p.raw(peer, payload).await)
+	}
+
+	/// The record of `account`, signed now, if this node serves it and is on the network.
+	fn record(&self, account: &AccountId) -> Option<Record> {
+		let (p2p, party) = (self.p2p.as_ref()?, self.parties.get(account)?);
+		let at = self.chain.best().1;
+		Some(Record::signed(&self.chain.genesis, party.signer(), p2p.local(), at))
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn a_peer_gets_its_burst_then_its_rate() {
+		let start = Instant::now();
+		let mut allowance = Allowance { tokens: BURST, at: start };
+		let taken = (0..(BURST as usize + 10)).filter(|_| allowance.take(start)).count();
+		assert_eq!(taken, BURST as usize, "a burst, then nothing at the same instant");
+		let later = start + Duration::from_millis(10);
+		let refilled = (0..100).filter(|_| allowance.take(later)).count();
+		assert_eq!(refilled, (RATE / 100.0) as usize, "10 ms later: 10 ms of the rate");
+	}
+
+	#[test]
+	fn requests_and_responses_round_trip_and_garbage_does_not_decode() {
+		let where_ = Request::Where(sp_keyring::Sr25519Keyring::Alice.to_account_id());
+		assert_eq!(Request::decode_all(&mut &where_.encode()[..]), Ok(where_));
+		assert!(Request::decode_all(&mut &[0xff, 1, 2, 3][..]).is_err());
+		let busy = Response::Busy("later".into());
+		assert_eq!(Response::decode_all(&mut &busy.encode()[..]), Ok(busy));
+		let name = protocol_name(&H256::repeat_byte(0xab));
+		assert_eq!(&*name, format!("/{}/rsmc/1", "ab".repeat(32)).as_str());
+	}
+}

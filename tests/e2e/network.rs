@@ -1,0 +1,175 @@
+//! A chain of several validators (`--chain local`): Aura authors in turns, GRANDPA finalizes,
+//! and a validator that stops and comes back neither halts the others nor is left behind.
+//! And the development chain's promise to every client: `InBlock`, then `Finalized`, for
+//! each transaction, even on a machine whose cores are all busy.
+
+use crate::{chain::Chain, helpers::wait_until, node::Node};
+use codec::Decode;
+use jsonrpsee::rpc_params;
+use serde_json::Value;
+use sp_consensus_aura::{Slot, AURA_ENGINE_ID};
+use sp_core::H256;
+use sp_runtime::DigestItem;
+use std::{
+	collections::BTreeSet,
+	sync::{
+		atomic::{AtomicBool, Ordering},
+		Arc,
+	},
+	time::Duration,
+};
+
+const VALIDATORS: [&str; 4] = ["alice", "bob", "charlie", "dave"];
+
+fn hex_bytes(value: &Value) -> Vec<u8> {
+	let text = value.as_str().unwrap_or_else(|| panic!("expected a hex string, got {value}"));
+	hex::decode(text.trim_start_matches("0x")).expect("the node answers valid hex")
+}
+
+fn number(header: &Value) -> u32 {
+	let number = header["number"].as_str().expect("a header has a number");
+	u32::from_str_radix(number.trim_start_matches("0x"), 16).expect("a hex number")
+}
+
+fn finalized(chain: &Chain) -> u32 {
+	let hash = chain.rpc("chain_getFinalizedHead", rpc_params![]);
+	number(&chain.rpc("chain_getHeader", rpc_params![hash]))
+}
+
+/// The index, in the genesis list, of the validator whose slot block `n` was authored in.
+fn author(chain: &Chain, n: u32) -> usize {
+	let hash = chain.rpc("chain_getBlockHash", rpc_params![n]);
+	let header = chain.rpc("chain_getHeader", rpc_params![hash]);
+	let logs = header["digest"]["logs"].as_array().expect("a header has a digest");
+	let slot = logs
+		.iter()
+		.find_map(|log| {
+			let item = DigestItem::decode(&mut &hex_bytes(log)[..]).ok()?;
+			item.pre_runtime_try_to::<Slot>(&AURA_ENGINE_ID)
+		})
+		.unwrap_or_else(|| panic!("block {n} has no Aura slot: {header}"));
+	(u64::from(slot) % VALIDATORS.len() as u64) as usize
+}
+
+/// The four validators of `--chain local`, each on its own base path, joined through Alice.
+fn local_network(dir: &std::path::Path) -> Vec<Node> {
+	let alice = Node::start_validator("alice", &dir.join("alice"), &[]);
+	let bootnode = alice.bootnode();
+	let mut nodes = vec![alice];
+	for who in &VALIDATORS[1..] {
+		nodes.push(Node::start_validator(who, &dir.join(who), &["--bootnodes", &bootnode]));
+	}
+	nodes
+}
+
+#[test]
+fn four_validators_author_in_turn_finalize_and_go_on_without_one() {
+	let dir = tempfile::tempdir().expect("a temporary directory");
+	let mut nodes = local_network(dir.path());
+	let chains: Vec<Chain> = nodes.iter().map(|node| Chain::connect(&node.url())).collect();
+
+	// Each validator authors in its slots; every node sees blocks finalized.
+	let mut authors = BTreeSet::new();
+	let mut seen = 0;
+	wait_until(
+		"a block by each validator, finalized on every node",
+		Duration::from_secs(120),
+		|| {
+			let best = chains[0].best_number();
+			for n in seen + 1..=best {
+				authors.insert(author(&chains[0], n));
+			}
+			seen = best;
+			authors.len() == VALIDATORS.len() && chains.iter().all(|chain| finalized(chain) >= 4)
+		},
+	);
+
+	// Dave stops: the three others author and finalize on (GRANDPA needs three votes of four).
+	nodes[3].kill();
+	let (best, last_final) = (chains[0].best_number(), finalized(&chains[0]));
+	wait_until("blocks and finality without Dave", Duration::from_secs(90), || {
+		chains[..3].iter().all(|chain| chain.best_number() >= best + 4 && finalized(chain) > best)
+	});
+	assert!(finalized(&chains[0]) > last_final);
+	for n in best + 1..=chains[0].best_number() {
+		assert_ne!(
+			author(&chains[0], n),
+			3,
+			"block {n} was authored in a slot of the stopped Dave"
+		);
+	}
+
+	// Dave comes back: it catches up with what the others finalized meanwhile, and authors again.
+	nodes[3].restart();
+	let dave = Chain::connect(&nodes[3].url());
+	let target = finalized(&chains[0]);
+	wait_until("Dave catches up", Duration::from_secs(90), || finalized(&dave) >= target);
+	let back = dave.best_number();
+	wait_until("Dave authors again", Duration::from_secs(90), || {
+		let best = chains[0].best_number();
+		(back + 1..=best).any(|n| author(&chains[0], n) == 3)
+	});
+	let hash = |chain: &Chain| chain.rpc("chain_getBlockHash", rpc_params![target]);
+	assert_eq!(hash(&dave), hash(&chains[0]), "Dave finalized the others' block {target}");
+}
+
+/// On the development chain, with both cores kept busy: forty transfers submitted at once, each
+/// watched until final, report `InBlock` before `Finalized` (issue 27: 2 in 40 did not).
+#[test]
+fn every_transaction_is_in_a_block_before_it_is_final_under_load() {
+	let node = Node::start(&[]);
+	let chain = Chain::connect(&node.url());
+	let busy = Arc::new(AtomicBool::new(true));
+	let burners: Vec<_> = (0..2)
+		.map(|_| {
+			let busy = busy.clone();
+			std::thread::spawn(move || {
+				let mut x = 0u64;
+				while busy.load(Ordering::Relaxed) {
+					x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+				}
+			})
+		})
+		.collect();
+
+	let alice = sp_keyring::Sr25519Keyring::Alice.pair();
+	let bob = sp_keyring::Sr25519Keyring::Bob.to_account_id();
+	let mut watches: Vec<_> = (0..40)
+		.map(|nonce| {
+			let call = pallet_balances::Call::<vbank_runtime::Runtime>::transfer_keep_alive {
+				dest: bob.clone().into(),
+				value: vbank_runtime::UNIT,
+			};
+			let extrinsic =
+				vbank_runtime::signed_extrinsic(&alice, call.into(), nonce, chain.genesis);
+			let encoded = format!("0x{}", hex::encode(codec::Encode::encode(&extrinsic)));
+			chain.subscribe(
+				"author_submitAndWatchExtrinsic",
+				rpc_params![encoded],
+				"author_unwatchExtrinsic",
+			)
+		})
+		.collect();
+	for (nonce, watch) in watches.iter_mut().enumerate() {
+		let mut in_block: Option<H256> = None;
+		loop {
+			let status = chain.next(watch);
+			if let Some(block) = status.get("inBlock") {
+				in_block = Some(H256::from_slice(&hex_bytes(block)));
+			} else if let Some(block) = status.get("finalized") {
+				let block = H256::from_slice(&hex_bytes(block));
+				assert_eq!(
+					in_block,
+					Some(block),
+					"transfer {nonce}: `finalized` without `inBlock`"
+				);
+				break;
+			} else {
+				let word = status.as_str().unwrap_or_default();
+				assert!(matches!(word, "ready" | "future"), "transfer {nonce}: {status}");
+			}
+		}
+	}
+	busy.store(false, Ordering::Relaxed);
+	burners.into_iter().for_each(|burner| burner.join().expect("a burner thread"));
+}

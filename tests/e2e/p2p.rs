@@ -1,0 +1,155 @@
+//! Helpers on different nodes that find each other by account over the chain's own p2p
+//! network (issue 27): no URL is given anywhere. Alice's helper is on one node, Bob's on a
+//! second and Charlie's on a third; they open banks, pay both ways at the same moment, and
+//! Alice pays Charlie through Bob across the three nodes.
+
+use crate::{
+	chain::Chain,
+	helpers::{addr, balances, on_chain, view, wait_until, AMOUNT},
+	htlc::open,
+	node::Node,
+};
+use jsonrpsee::rpc_params;
+use sp_keyring::Sr25519Keyring::{self, Alice, Bob, Charlie};
+use std::time::Duration;
+use vbank_primitives::{Balance, Balances, ChannelId};
+use vbank_runtime::UNIT;
+
+/// An authoring dev node serving Alice and two following it, serving Bob and Charlie; each
+/// connected to both others.
+fn three_nodes() -> (Vec<Node>, Vec<Chain>) {
+	let first = Node::start(&["--rsmc-account", "//Alice"]);
+	let bootnode = first.bootnode();
+	let follow = |who: &str| {
+		Node::start(&["--consensus", "none", "--bootnodes", &bootnode, "--rsmc-account", who])
+	};
+	let nodes = vec![first, follow("//Bob"), follow("//Charlie")];
+	let chains: Vec<Chain> = nodes.iter().map(|node| Chain::connect(&node.url())).collect();
+	wait_until("each node connected to both others", Duration::from_secs(60), || {
+		chains.iter().all(|c| c.rpc("system_health", rpc_params![])["peers"].as_u64() >= Some(2))
+	});
+	chains[0].advance(&Alice.pair(), 1);
+	wait_until("the followers follow", Duration::from_secs(60), || {
+		chains[1..].iter().all(|c| c.best_number() >= chains[0].best_number())
+	});
+	(nodes, chains)
+}
+
+fn sheet(chain: &Chain, who: Sr25519Keyring, channel: ChannelId) -> (u64, Balances) {
+	let bank = view(chain, who, channel).expect("the helper holds the bank");
+	(bank["nonce"].as_u64().expect("a nonce"), balances(&bank["balances"]))
+}
+
+#[test]
+fn helpers_on_three_nodes_find_each_other_by_account_pay_both_ways_and_route() {
+	let (nodes, chains) = three_nodes();
+	let (a, b, c) = (&chains[0], &chains[1], &chains[2]);
+
+	// No URL: each opener's node finds the peer's over the network.
+	let ab = open(a, Alice, Bob, [AMOUNT, AMOUNT], None);
+	let bc = open(b, Bob, Charlie, [AMOUNT, AMOUNT], None);
+	wait_until("the peers' helpers hold both banks running", Duration::from_secs(30), || {
+		on_chain(a, bc).is_some_and(|bank| bank.deposited == [true, true])
+			&& view(b, Bob, ab).is_some()
+			&& view(c, Charlie, bc).is_some()
+	});
+
+	// 200 payments on Alice–Bob, Alice's and Bob's at the same moment from their own nodes.
+	const EACH: u64 = 100;
+	let (alice_pays, bob_pays): (Balance, Balance) = (3 * UNIT, 2 * UNIT);
+	std::thread::scope(|s| {
+		for (who, node, amount) in [(Alice, &nodes[0], alice_pays), (Bob, &nodes[1], bob_pays)] {
+			let url = node.url();
+			s.spawn(move || {
+				let chain = Chain::connect(&url);
+				for i in 0..EACH {
+					let params = rpc_params![addr(who), ab, amount.to_string()];
+					chain
+						.try_rpc("rsmc_pay", params)
+						.unwrap_or_else(|e| panic!("{who:?}'s payment {i}: {e}"));
+				}
+			});
+		}
+	});
+	let moved = EACH as Balance * (alice_pays - bob_pays);
+	let mut expected_ab = [AMOUNT - moved, AMOUNT + moved];
+
+	// Charlie's invoice, paid by Alice through Bob: three nodes, two banks.
+	let amount = 5 * UNIT;
+	let invoice = c.rpc("rsmc_invoice", rpc_params![addr(Charlie), amount.to_string()]);
+	let params =
+		rpc_params![addr(Alice), addr(Charlie), amount.to_string(), invoice["hashlock"].clone()];
+	let sent = a.rpc("rsmc_send", params);
+	assert_eq!(sent["amount"], amount.to_string(), "{sent}");
+	expected_ab = [expected_ab[0] - amount, expected_ab[1] + amount];
+	let expected_bc = [AMOUNT - amount, AMOUNT + amount];
+
+	// Every helper holds the same newest sheet as its peer, with the balances paid.
+	wait_until("both sides of both banks agree", Duration::from_secs(30), || {
+		sheet(a, Alice, ab) == sheet(b, Bob, ab) && sheet(b, Bob, bc) == sheet(c, Charlie, bc)
+	});
+	assert_eq!(sheet(a, Alice, ab).1, expected_ab);
+	assert_eq!(sheet(c, Charlie, bc).1, expected_bc);
+	assert!(sheet(a, Alice, ab).0 >= 2 * EACH, "every payment is a sheet of its own");
+}
+
+/// A stranger's node, on the same network, sends Alice's node what anyone could over the
+/// helpers' protocol: bytes that decode to nothing, a message about Alice's bank signed by
+/// the stranger, a request past the size limit. Each is refused or ignored, and Alice and
+/// Bob, on two other nodes, go on paying each other.
+#[test]
+fn a_strangers_garbage_forgeries_and_oversized_requests_change_nothing() {
+	use codec::Encode;
+	let first = Node::start(&["--rsmc-account", "//Alice"]);
+	let bootnode = first.bootnode();
+	let follow = |extra: &[&str]| {
+		Node::start(&[&["--consensus", "none", "--bootnodes", &bootnode][..], extra].concat())
+	};
+	let second = follow(&["--rsmc-account", "//Bob"]);
+	let third = follow(&["--rsmc-account", "//Mallory", "--rsmc-test-cheats"]);
+	let (a, b, m) =
+		(Chain::connect(&first.url()), Chain::connect(&second.url()), Chain::connect(&third.url()));
+	wait_until("the nodes connect", Duration::from_secs(60), || {
+		[&a, &b, &m]
+			.iter()
+			.all(|c| c.rpc("system_health", rpc_params![])["peers"].as_u64() >= Some(2))
+	});
+	let ab = open(&a, Alice, Bob, [AMOUNT, AMOUNT], None);
+	let before = sheet(&a, Alice, ab);
+	let alices_node = a.rpc("system_localPeerId", rpc_params![]);
+	let send = |payload: Vec<u8>| {
+		let payload = format!("0x{}", hex::encode(payload));
+		m.rpc("rsmc_testRequest", rpc_params![alices_node.clone(), payload])
+	};
+
+	// Bytes that are no request: refused (and they cost the stranger reputation).
+	let garbage = send(vec![0xff, 0x13, 0x37]);
+	assert!(garbage.get("failed").is_some(), "{garbage}");
+
+	// A message about Alice's bank signed by the stranger: ignored, as `rsmc_message` does
+	// (SPEC section 5): the answer is `Reply(None)`, SCALE `0x0000`.
+	let mallory = rsmc::keys::Sr25519Signer::from_suri("//Mallory").expect("a dev key");
+	let body = rsmc::Body::Close {
+		nonce: before.0,
+		balances: [0, 2 * AMOUNT],
+		signature: sp_runtime::MultiSignature::Sr25519(Default::default()),
+	};
+	let forged = rsmc::Message::signed(&a.genesis, ab, body, &mallory);
+	let request = [vec![0u8], forged.encode()].concat();
+	assert_eq!(send(request)["answer"], "0x0000");
+
+	// Past the size limit (64 KiB): refused before it is read.
+	let oversized = send([vec![0u8], vec![7; 70 * 1024]].concat());
+	assert!(oversized.get("failed").is_some(), "{oversized}");
+
+	// Alice and Bob go on: ten payments each way, both sides agreeing.
+	for i in 0..10 {
+		a.rpc("rsmc_pay", rpc_params![addr(Alice), ab, UNIT.to_string()]);
+		b.rpc("rsmc_pay", rpc_params![addr(Bob), ab, (2 * UNIT).to_string()]);
+		assert_eq!(sheet(&a, Alice, ab).0, before.0 + 2 * (i + 1));
+	}
+	wait_until("both sides agree", Duration::from_secs(10), || {
+		sheet(&a, Alice, ab) == sheet(&b, Bob, ab)
+	});
+	assert_eq!(sheet(&b, Bob, ab).1, [AMOUNT + 10 * UNIT, AMOUNT - 10 * UNIT]);
+}
