@@ -5,7 +5,9 @@
 //!   as a wallet showing the bank's events holds one;
 //! - two nodes, Alice's helper on an authoring node and Bob's on a node following it, each
 //!   payment a `rsmc_pay` to Alice's node, which carries `Propose` and `Revoke` to Bob's node
-//!   through its `rsmc_message`: on one bank, and on 20 banks at once;
+//!   through its `rsmc_message`: on one bank, and on 20 banks at once; then the same with
+//!   the banks opened without Bob's node's URL, so that Alice's node carries them over the
+//!   nodes' own p2p protocol (`helpers::p2p`), having found Bob's node by his account;
 //! - one node serving Alice, Bob and Charlie, banks Alice–Bob and Bob–Charlie: a direct
 //!   payment (`rsmc_pay` on Alice–Bob) against a routed one (Alice's `rsmc_send` through Bob
 //!   of an invoice Charlie made beforehand, which returns once the preimage is back: two
@@ -168,6 +170,14 @@ fn one_node(c: &mut Criterion) {
 }
 
 fn two_nodes(c: &mut Criterion) {
+	between_two_nodes(c, "payments over RPC between two nodes", true);
+	between_two_nodes(c, "payments between two nodes, helpers over p2p", false);
+}
+
+/// Alice's helper on one node, Bob's on another; Alice's reaches Bob's through his node's
+/// `rsmc_message` over WebSocket (`by_url`: the banks are opened with his node's URL), or
+/// over the nodes' own p2p protocol, found by account.
+fn between_two_nodes(c: &mut Criterion, name: &str, by_url: bool) {
 	let alice = Node::start(&["--rsmc-account", "//Alice"]);
 	let bootnode = alice.bootnode();
 	let bob =
@@ -187,12 +197,12 @@ fn two_nodes(c: &mut Criterion) {
 		}
 		let mut banks = Vec::new();
 		for _ in 0..=BANKS {
-			banks.push(open(&client, Some(bob.url())).await);
+			banks.push(open(&client, by_url.then(|| bob.url())).await);
 		}
 		banks
 	});
 
-	let mut group = c.benchmark_group("payments over RPC between two nodes");
+	let mut group = c.benchmark_group(name);
 	group.sample_size(10).measurement_time(Duration::from_secs(20));
 	group.throughput(Throughput::Elements(1));
 	group.bench_function("one bank", |b| {

@@ -114,25 +114,30 @@ pub(crate) fn two_nodes_with(
 
 /// The balance changes the chain made from block `from` on, for `who`: free and held now,
 /// and the fees it paid since.
-struct Snapshot {
-	block: u32,
+pub(crate) struct Snapshot {
+	pub(crate) block: u32,
 	free: Balance,
 }
 
-fn snapshot(chain: &Chain, who: Sr25519Keyring) -> Snapshot {
+pub(crate) fn snapshot(chain: &Chain, who: Sr25519Keyring) -> Snapshot {
 	Snapshot { block: chain.best_number(), free: chain.account(&who.to_account_id()).free }
 }
 
 /// `who`'s free balance grew by exactly `gained` since `before`, fees aside, and nothing is
 /// held any more.
-fn assert_gained(chain: &Chain, who: Sr25519Keyring, before: &Snapshot, gained: Balance) {
+pub(crate) fn assert_gained(
+	chain: &Chain,
+	who: Sr25519Keyring,
+	before: &Snapshot,
+	gained: Balance,
+) {
 	let account = chain.account(&who.to_account_id());
 	let fees = chain.fees_paid(&who.to_account_id(), before.block + 1, chain.best_number());
 	assert_eq!(account.reserved, 0, "{who:?} still has funds held");
 	assert_eq!(account.free + fees, before.free + gained, "{who:?}: gained {gained} expected");
 }
 
-fn bank_events(chain: &Chain, from: u32) -> Vec<BankEvent> {
+pub(crate) fn bank_events(chain: &Chain, from: u32) -> Vec<BankEvent> {
 	chain
 		.events_between(from, chain.best_number())
 		.into_iter()

@@ -1,9 +1,21 @@
 //! A chain of several validators (`--chain local`): Aura authors in turns, GRANDPA finalizes,
 //! and a validator that stops and comes back neither halts the others nor is left behind.
-//! And the development chain's promise to every client: `InBlock`, then `Finalized`, for
+//! A cheat's node stopped at once is punished through the others. And the development chain's
+//! promise to every client: `InBlock`, then `Finalized`, for
 //! each transaction, even on a machine whose cores are all busy.
 
-use crate::{chain::Chain, helpers::wait_until, node::Node};
+use crate::{
+	chain::Chain,
+	helpers::{
+		addr, assert_gained, bank_events, on_chain, open_deposit, snapshot, wait_until, AMOUNT,
+	},
+	htlc::open,
+	node::Node,
+};
+use sp_keyring::Sr25519Keyring::{Alice, Bob};
+use vbank_runtime::UNIT;
+
+type BankEvent = pallet_virtual_bank::Event<vbank_runtime::Runtime>;
 use codec::Decode;
 use jsonrpsee::rpc_params;
 use serde_json::Value;
@@ -113,6 +125,100 @@ fn four_validators_author_in_turn_finalize_and_go_on_without_one() {
 	assert_eq!(hash(&dave), hash(&chains[0]), "Dave finalized the others' block {target}");
 }
 
+/// Helpers served by validators: Alice's on hers (with the test's cheats), Bob's on his, found
+/// by account. Alice liquidates with a revoked sheet and her node stops at once: Bob's
+/// watchtower punishes her, and the other validators include the penalty and finalize it.
+#[test]
+fn a_cheat_whose_node_stops_at_once_is_punished_through_the_other_validators() {
+	let dir = tempfile::tempdir().expect("a temporary directory");
+	let helper = |who: &'static str| {
+		let limit = "1000000000000000";
+		["--rsmc-account", who, "--rsmc-min-lock", "2", "--rsmc-inbound-limit", limit]
+	};
+	let alice_args = [&helper("//Alice")[..], &["--rsmc-test-cheats"]].concat();
+	let mut alice = Node::start_validator("alice", &dir.path().join("alice"), &alice_args);
+	let bootnode = alice.bootnode();
+	let joining = |who: &str, extra: &[&str]| {
+		let args = [&["--bootnodes", bootnode.as_str()][..], extra].concat();
+		Node::start_validator(who, &dir.path().join(who), &args)
+	};
+	let bob = joining("bob", &helper("//Bob"));
+	let _others = [joining("charlie", &[]), joining("dave", &[])];
+	let (a, b) = (Chain::connect(&alice.url()), Chain::connect(&bob.url()));
+	wait_until("the network finalizes", Duration::from_secs(120), || finalized(&b) >= 2);
+
+	let channel = open(&a, Alice, Bob, [AMOUNT, AMOUNT], None);
+	for _ in 0..3 {
+		a.rpc("rsmc_pay", rpc_params![addr(Alice), channel, (100 * UNIT).to_string()]);
+	}
+	let (alice_before, bob_before) = (snapshot(&b, Alice), snapshot(&b, Bob));
+	let cheat = a.rpc("rsmc_liquidateRevoked", rpc_params![addr(Alice), channel, 0]);
+	assert_eq!(cheat["nonce"], 0);
+	alice.kill();
+
+	wait_until("Bob's watchtower punishes the cheat", Duration::from_secs(120), || {
+		on_chain(&b, channel).is_none()
+	});
+	let events = bank_events(&b, alice_before.block + 1);
+	let penalty =
+		BankEvent::WithdrawnByPeer { channel, who: Bob.to_account_id(), amount: AMOUNT, nonce: 0 };
+	assert!(events.contains(&penalty), "{events:?}");
+	assert_gained(&b, Alice, &alice_before, open_deposit());
+	assert_gained(&b, Bob, &bob_before, 2 * AMOUNT);
+	let punished_at = b.best_number();
+	wait_until("the penalty is final", Duration::from_secs(60), || finalized(&b) >= punished_at);
+}
+
+/// A bank takes payments once its deposits are final (issue 27): with two of the four
+/// validators down, blocks go on but nothing is finalized; a bank opened then is funded in
+/// best blocks only, and its helpers neither report it running nor pay on it, until a third
+/// validator comes back and the deposits are finalized.
+#[test]
+fn a_bank_takes_payments_once_its_deposits_are_final() {
+	let dir = tempfile::tempdir().expect("a temporary directory");
+	let helper = |who: &'static str| {
+		let limit = "1000000000000000";
+		let mut args = vec!["--rsmc-account", who, "--rsmc-min-lock", "2"];
+		args.extend(["--rsmc-inbound-limit", limit, "--rsmc-peer-timeout", "5"]);
+		args
+	};
+	let alice = Node::start_validator("alice", &dir.path().join("alice"), &helper("//Alice"));
+	let bootnode = alice.bootnode();
+	let joining = |who: &str, extra: &[&str]| {
+		let args = [&["--bootnodes", bootnode.as_str()][..], extra].concat();
+		Node::start_validator(who, &dir.path().join(who), &args)
+	};
+	let bob = joining("bob", &helper("//Bob"));
+	let mut others = [joining("charlie", &[]), joining("dave", &[])];
+	let (a, b) = (Chain::connect(&alice.url()), Chain::connect(&bob.url()));
+	wait_until("the network finalizes", Duration::from_secs(120), || finalized(&b) >= 2);
+
+	// Finality stops: two votes of four are not enough.
+	others.iter_mut().for_each(Node::kill);
+	let stalled = finalized(&a);
+	let url = alice.url();
+	let opening = std::thread::spawn(move || {
+		let a = Chain::connect(&url);
+		let bank = open(&a, Alice, Bob, [AMOUNT, AMOUNT], None);
+		(bank, finalized(&a))
+	});
+	// Both deposits go into best blocks; neither helper takes a payment on them.
+	wait_until("both deposits in a best block", Duration::from_secs(90), || {
+		on_chain(&b, 0).is_some_and(|bank| bank.deposited == [true, true])
+	});
+	let refused = b.rpc_error("rsmc_pay", rpc_params![addr(Bob), 0, UNIT.to_string()]);
+	assert!(refused.contains("not in a finalized block yet"), "{refused}");
+	assert!(!opening.is_finished(), "rsmc_open returned before the deposits were final");
+	assert_eq!(finalized(&a), stalled, "nothing was finalized meanwhile");
+
+	// Charlie comes back: three votes, the deposits are finalized, the bank runs.
+	others[0].restart();
+	let (channel, final_at_open) = opening.join().expect("rsmc_open returns once final");
+	assert!(final_at_open > stalled);
+	b.rpc("rsmc_pay", rpc_params![addr(Bob), channel, UNIT.to_string()]);
+	a.rpc("rsmc_pay", rpc_params![addr(Alice), channel, (2 * UNIT).to_string()]);
+}
+
 /// On the development chain, with both cores kept busy: forty transfers submitted at once, each
 /// watched until final, report `InBlock` before `Finalized` (issue 27: 2 in 40 did not).
 #[test]
@@ -138,7 +244,7 @@ fn every_transaction_is_in_a_block_before_it_is_final_under_load() {
 		.map(|nonce| {
 			let call = pallet_balances::Call::<vbank_runtime::Runtime>::transfer_keep_alive {
 				dest: bob.clone().into(),
-				value: vbank_runtime::UNIT,
+				value: UNIT,
 			};
 			let extrinsic =
 				vbank_runtime::signed_extrinsic(&alice, call.into(), nonce, chain.genesis);

@@ -37,6 +37,9 @@ pub struct NodeChain {
 	system: substrate_frame_rpc_system::System<FullPool, FullClient, Block>,
 	/// Each account's turn to submit, with the nonce after its last included transaction.
 	turns: std::sync::Mutex<HashMap<AccountId, Arc<Turn>>>,
+	/// Whether blocks are final only once finalized (a network of validators, where a best
+	/// block may be replaced); on a development chain its one authority's best block is.
+	finality: bool,
 }
 
 /// One account's turn to submit: one transaction at a time, each waited for until it is in a
@@ -95,11 +98,16 @@ impl Drop for TurnGuard<'_> {
 }
 
 impl NodeChain {
-	pub fn new(client: Arc<FullClient>, pool: Arc<FullPool>) -> Result<Self, String> {
+	/// The chain of `client`; `finality` when a block is final only once finalized.
+	pub fn new(
+		client: Arc<FullClient>,
+		pool: Arc<FullPool>,
+		finality: bool,
+	) -> Result<Self, String> {
 		let genesis =
 			client.hash(0).map_err(|e| e.to_string())?.ok_or("the chain has no genesis block")?;
 		let system = substrate_frame_rpc_system::System::new(client.clone(), pool.clone());
-		Ok(Self { client, pool, genesis, system, turns: Default::default() })
+		Ok(Self { client, pool, genesis, system, turns: Default::default(), finality })
 	}
 
 	pub fn client(&self) -> &Arc<FullClient> {
@@ -268,6 +276,15 @@ impl NodeChain {
 		self.read(key, || format!("bank {channel}"))
 	}
 
+	/// Bank `channel` in the newest final block: on a network of validators the newest
+	/// finalized one, which no fork can undo; on a development chain the best.
+	pub fn final_channel(&self, channel: ChannelId) -> Result<Option<OnChain>, String> {
+		let key = pallet_virtual_bank::Channels::<vbank_runtime::Runtime>::hashed_key_for(channel);
+		let info = self.client.info();
+		let at = if self.finality { info.finalized_hash } else { info.best_hash };
+		self.read_at(at, key, || format!("bank {channel}"))
+	}
+
 	/// The HTLCs liquidated bank `channel` holds, by index, `None` once paid out; empty when it
 	/// holds none.
 	pub fn htlcs(&self, channel: ChannelId) -> Result<Vec<Option<rsmc::Htlc>>, String> {
@@ -292,10 +309,19 @@ impl NodeChain {
 		key: Vec<u8>,
 		what: impl Fn() -> String,
 	) -> Result<Option<V>, String> {
-		let (best, _) = self.best();
+		self.read_at(self.best().0, key, what)
+	}
+
+	/// The value at `key` in block `at`'s state, if any.
+	fn read_at<V: Decode>(
+		&self,
+		at: H256,
+		key: Vec<u8>,
+		what: impl Fn() -> String,
+	) -> Result<Option<V>, String> {
 		let raw = self
 			.client
-			.storage(best, &StorageKey(key))
+			.storage(at, &StorageKey(key))
 			.map_err(|e| format!("cannot read {}: {e}", what()))?;
 		raw.map(|data| V::decode(&mut &data.0[..]))
 			.transpose()

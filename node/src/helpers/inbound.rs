@@ -124,6 +124,17 @@ impl Accounts {
 		if opening {
 			self.check_open(message).await.map_err(|e| Miss::Refused(e.to_string()))?;
 		}
+		// A payment, or an HTLC added, only on a bank whose deposits are final: ask again.
+		let pays = matches!(
+			message.body,
+			Body::Propose { .. }
+				| Body::Update { update: HtlcUpdate::Add(_) | HtlcUpdate::AddRouted { .. }, .. }
+		);
+		if pays && !self.deposits_final(channel).map_err(|e| Miss::Refused(e.to_string()))? {
+			return Err(Miss::Busy(format!(
+				"bank {channel}: its deposits are not in a finalized block yet"
+			)));
+		}
 		let helper = match (opening, party.helper(channel)) {
 			(_, Some(helper)) => helper,
 			(true, None) => party.helper_or_new(channel),

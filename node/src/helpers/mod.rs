@@ -337,6 +337,7 @@ impl Accounts {
 		{
 			return Err(Failure::Refused(rsmc::Error::Liquidated.to_string()));
 		}
+		self.await_deposits_final(channel).await?;
 		match self.drive(party, channel, async |d| d.pay(channel, amount).await).await {
 			Ok(paid) => Ok(paid),
 			Err(DriveError::Silent { why, in_flight: true }) => {

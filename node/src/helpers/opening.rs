@@ -131,7 +131,9 @@ impl Accounts {
 	}
 
 	/// Wait until the chain shows bank `channel` running (both deposits, ours made by
-	/// [`Self::deposit_later`] once the handshake was done).
+	/// [`Self::deposit_later`] once the handshake was done) in a final block: on a network
+	/// of validators, a bank takes payments once its deposits can no longer be undone, as
+	/// Lightning waits for its funding depth.
 	pub(super) async fn await_running(
 		&self,
 		party: &Account,
@@ -139,12 +141,13 @@ impl Accounts {
 	) -> Result<(), Failure> {
 		let deadline = Instant::now() + FUNDING_TIMEOUT;
 		loop {
+			if self.deposits_final(channel)? {
+				self.emit(party, EventKind::Running, channel);
+				return Ok(());
+			}
 			match self.chain.channel(channel).map_err(Failure::Chain)? {
-				Some(bank) if bank.state == ChannelState::Running => {
-					self.emit(party, EventKind::Running, channel);
-					return Ok(());
-				},
-				Some(bank) if bank.state == ChannelState::Funding => {},
+				Some(bank)
+					if matches!(bank.state, ChannelState::Funding | ChannelState::Running) => {},
 				other => {
 					return Err(Failure::Chain(format!(
 						"bank {channel} left funding without running: {:?}",
@@ -160,6 +163,36 @@ impl Accounts {
 			}
 			tokio::time::sleep(Duration::from_millis(100)).await;
 		}
+	}
+
+	/// Whether bank `channel`'s deposits are in a final block: it runs there, or has gone on
+	/// from running (a liquidation, a close: what the protocol itself then refuses).
+	pub(super) fn deposits_final(&self, channel: ChannelId) -> Result<bool, Failure> {
+		let bank = self.chain.final_channel(channel).map_err(Failure::Chain)?;
+		Ok(bank.is_some_and(|bank| bank.state != ChannelState::Funding))
+	}
+
+	/// Wait, at most the peer timeout, until bank `channel`'s deposits are final: a payment
+	/// on a bank whose funding a fork could still undo would be a payment out of nothing.
+	pub(super) async fn await_deposits_final(&self, channel: ChannelId) -> Result<(), Failure> {
+		let deadline = Instant::now() + self.settings.peer_timeout;
+		while !self.deposits_final(channel)? {
+			let best = self.chain.channel(channel).map_err(Failure::Chain)?;
+			if !best
+				.is_some_and(|b| matches!(b.state, ChannelState::Funding | ChannelState::Running))
+			{
+				// Gone from funding and running at the best block: the protocol refuses what
+				// it must (a liquidated bank signs nothing more).
+				return Ok(());
+			}
+			if Instant::now() > deadline {
+				return Err(Failure::Busy(format!(
+					"bank {channel}: its deposits are not in a finalized block yet"
+				)));
+			}
+			tokio::time::sleep(Duration::from_millis(100)).await;
+		}
+		Ok(())
 	}
 
 	/// Before answering an `Open`: the chain must hold that very bank, still funding. The

@@ -123,6 +123,7 @@ impl Accounts {
 		let channel = first.channel;
 		let me = party.bank(channel).map(|b| b.me).ok_or_else(no_hop)?;
 		let update = first.update(me, lock, onward);
+		self.await_deposits_final(channel).await?;
 		let mut events = self.subscribe();
 		let mut receipts = self.receipts.subscribe();
 		match self.offer(party, channel, update).await {

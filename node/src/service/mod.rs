@@ -152,8 +152,10 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 			gap_sync_body_policy: None,
 		})?;
 
-	let chain = crate::helpers::chain::NodeChain::new(client.clone(), transaction_pool.clone())
-		.map_err(ServiceError::Other)?;
+	let finality = !is_dev(&config);
+	let chain =
+		crate::helpers::chain::NodeChain::new(client.clone(), transaction_pool.clone(), finality)
+			.map_err(ServiceError::Other)?;
 	let p2p = crate::helpers::p2p::P2p::new(network.clone(), sync_service.clone(), &genesis);
 	let helpers =
 		crate::helpers::Accounts::start(helper_settings, Arc::new(chain), Some(Arc::new(p2p)))
