@@ -14,6 +14,10 @@ fn chain() -> sp_io::TestExternalities {
 	}
 	.assimilate_storage(&mut storage)
 	.unwrap();
+	// As on every chain of this runtime: Aura's `try_state` wants an authority.
+	pallet_aura::GenesisConfig::<Runtime> { authorities: vec![AuraId::from(Alice.public())] }
+		.assimilate_storage(&mut storage)
+		.unwrap();
 	let mut ext = sp_io::TestExternalities::new(storage);
 	ext.execute_with(|| System::set_block_number(1));
 	ext
