@@ -30,6 +30,35 @@ fn build_spec_describes_the_dev_chain() {
 	assert!(raw["genesis"]["raw"]["top"].as_object().is_some_and(|top| !top.is_empty()));
 }
 
+/// `--chain local` gives another machine a spec to join with: four validators' Aura and
+/// GRANDPA keys in its genesis; and a sealing mode is refused there, with why.
+#[test]
+fn the_local_network_has_a_spec_to_share_and_refuses_a_sealing_mode() {
+	let raw = vbank_node(&["build-spec", "--chain", "local", "--raw"]);
+	let raw: serde_json::Value = serde_json::from_slice(&raw.stdout).expect("a raw chain spec");
+	assert_eq!(
+		(raw["id"].as_str(), raw["chainType"].as_str()),
+		(Some("local_testnet"), Some("Local"))
+	);
+	let aura_authorities = format!(
+		"0x{}",
+		hex::encode(
+			[sp_io::hashing::twox_128(b"Aura"), sp_io::hashing::twox_128(b"Authorities")].concat(),
+		)
+	);
+	let authorities =
+		raw["genesis"]["raw"]["top"][&aura_authorities].as_str().expect("Aura's authorities");
+	assert!(authorities.starts_with("0x10"), "four authorities (compact 4 = 0x10): {authorities}");
+
+	let refused = Command::new(binary())
+		.args(["--chain", "local", "--tmp", "--consensus", "instant-seal", "--no-telemetry"])
+		.output()
+		.expect("vbank-node runs");
+	assert!(!refused.status.success());
+	let why = String::from_utf8_lossy(&refused.stderr);
+	assert!(why.contains("--consensus applies to a development chain only"), "{why}");
+}
+
 #[test]
 fn key_inspect_knows_the_dev_accounts() {
 	let out = vbank_node(&["key", "inspect", "//Alice"]);
