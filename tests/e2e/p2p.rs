@@ -126,8 +126,8 @@ fn a_strangers_garbage_forgeries_and_oversized_requests_change_nothing() {
 	let garbage = send(vec![0xff, 0x13, 0x37]);
 	assert!(garbage.get("failed").is_some(), "{garbage}");
 
-	// A message about Alice's bank signed by the stranger: ignored, as `rsmc_message` does
-	// (SPEC section 5): the answer is `Reply(None)`, SCALE `0x0000`.
+	// A message about Alice's bank signed by the stranger (the request is the SCALE message
+	// itself): ignored, as `rsmc_message` does (SPEC section 5): `Reply(None)`, `0x0000`.
 	let mallory = rsmc::keys::Sr25519Signer::from_suri("//Mallory").expect("a dev key");
 	let body = rsmc::Body::Close {
 		nonce: before.0,
@@ -135,11 +135,10 @@ fn a_strangers_garbage_forgeries_and_oversized_requests_change_nothing() {
 		signature: sp_runtime::MultiSignature::Sr25519(Default::default()),
 	};
 	let forged = rsmc::Message::signed(&a.genesis, ab, body, &mallory);
-	let request = [vec![0u8], forged.encode()].concat();
-	assert_eq!(send(request)["answer"], "0x0000");
+	assert_eq!(send(forged.encode())["answer"], "0x0000");
 
 	// Past the size limit (64 KiB): refused before it is read.
-	let oversized = send([vec![0u8], vec![7; 70 * 1024]].concat());
+	let oversized = send(vec![7; 70 * 1024]);
 	assert!(oversized.get("failed").is_some(), "{oversized}");
 
 	// Alice and Bob go on: ten payments each way, both sides agreeing.

@@ -291,7 +291,8 @@ impl Accounts {
 		banks
 			.into_iter()
 			.map(|bank| {
-				let on_chain = self.chain.channel(bank.channel()).map_err(Failure::Chain)?;
+				// What the chain can no longer undo (SPEC: a view follows the finalized chain).
+				let on_chain = self.chain.final_channel(bank.channel()).map_err(Failure::Chain)?;
 				Ok(BankView {
 					channel: bank.channel(),
 					clients: bank.terms.clients.clone(),

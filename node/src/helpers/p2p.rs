@@ -1,7 +1,9 @@
-//! The helpers' protocol on the chain's own p2p network: a request-response protocol,
-//! `/<genesis hash in hex>/rsmc/1`, that carries the SCALE messages `rsmc_message` carries
-//! (SPEC section 4: each signed by its sender's account key) and asks a node where an account
-//! is served. A node answers for the accounts it serves with a record each signs
+//! The helpers' protocols on the chain's own p2p network (SPEC's network section), two
+//! request-response protocols named after the genesis hash: `/<genesis hex>/vbank/rsmc/1`,
+//! whose request is a SCALE `Message` (SPEC section 4: signed by its sender's account key) and
+//! whose answer is what `rsmc_message` answers ([`Response`]); and `/<genesis hex>/vbank/where/1`,
+//! whose request is an account and whose answer says where it is served. A node answers for
+//! the accounts it serves with a record each signs
 //! ([`rsmc::directory::Record`]), and for others with the newest record it learned, so a
 //! helper reaches any account's helper knowing the account alone: it asks the nodes it is
 //! connected to, believes only records the account signed for this chain, takes the newest,
@@ -42,55 +44,73 @@ const UNDECODABLE: ReputationChange =
 /// What a request over the peer's rate costs it.
 const TOO_FAST: ReputationChange = ReputationChange::new(-(1 << 6), "rsmc: over the rate");
 
-/// What a node asks another.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub enum Request {
-	/// A protocol message for the helper of one of the node's accounts.
-	Message(Box<Message>),
-	/// Does the node serve this account?
-	Where(AccountId),
-}
-
-/// What it answers.
+/// The answer to a `Message`: what `rsmc_message` answers.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum Response {
-	/// The helper's reply to a `Message`, if it has one (`rsmc_message`'s result).
-	Reply(Option<Message>),
-	/// The bank is busy with another step: ask again soon (`rsmc_message`'s error 1002).
+	/// `rsmc_message`'s result: the helper's reply, or `None` (ignored, or nothing to say).
+	Reply(Option<Box<Message>>),
+	/// Its error 1005: a step is in flight on the bank; ask again soon.
 	Busy(String),
-	/// The helper refused the message, and why.
+	/// Its error 1001 (or -32602): the helper refused the message, and why.
 	Refused(String),
-	/// The account's record, when the node serves it.
-	Here(Option<Record>),
 }
 
-/// The protocol's name on chain `genesis`'s network.
-pub fn protocol_name(genesis: &H256) -> ProtocolName {
-	format!("/{}/rsmc/1", hex::encode(genesis)).into()
+/// Which of the two protocols a request came by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+	/// `/…/vbank/rsmc/1`: a `Message`, answered with a [`Response`].
+	Message,
+	/// `/…/vbank/where/1`: an `AccountId32`, answered with an `Option<Record>`.
+	Where,
 }
 
-/// The protocol for the network's configuration, and the queue its requests arrive on.
-pub fn protocol<N: NetworkBackend<Block, H256>>(
+impl Kind {
+	/// The protocol's name on chain `genesis`'s network.
+	pub fn protocol(self, genesis: &H256) -> ProtocolName {
+		let name = match self {
+			Kind::Message => "rsmc",
+			Kind::Where => "where",
+		};
+		format!("/{}/vbank/{name}/1", hex::encode(genesis)).into()
+	}
+}
+
+/// Where each protocol's requests arrive.
+pub struct Queues {
+	messages: async_channel::Receiver<IncomingRequest>,
+	wheres: async_channel::Receiver<IncomingRequest>,
+}
+
+/// Both protocols for the network's configuration, and the queues their requests arrive on.
+pub fn protocols<N: NetworkBackend<Block, H256>>(
 	genesis: &H256,
 	timeout: Duration,
-) -> (N::RequestResponseProtocolConfig, async_channel::Receiver<IncomingRequest>) {
-	let (requests, queue) = async_channel::bounded(QUEUE);
-	let config = N::request_response_config(
-		protocol_name(genesis),
-		Vec::new(),
-		MAX_SIZE,
-		MAX_SIZE,
-		timeout,
-		Some(requests),
-	);
-	(config, queue)
+) -> ([N::RequestResponseProtocolConfig; 2], Queues) {
+	let config = |kind: Kind| {
+		let (requests, queue) = async_channel::bounded(QUEUE);
+		let name = kind.protocol(genesis);
+		(
+			N::request_response_config(
+				name,
+				Vec::new(),
+				MAX_SIZE,
+				MAX_SIZE,
+				timeout,
+				Some(requests),
+			),
+			queue,
+		)
+	};
+	let (messages_config, messages) = config(Kind::Message);
+	let (wheres_config, wheres) = config(Kind::Where);
+	([messages_config, wheres_config], Queues { messages, wheres })
 }
 
 /// This node's end of the protocol.
 pub struct P2p {
 	network: Arc<dyn NetworkService>,
 	sync: Arc<SyncingService<Block>>,
-	protocol: ProtocolName,
+	genesis: H256,
 	/// Where each account is served, as its newest good record says.
 	found: Mutex<HashMap<AccountId, Record>>,
 }
@@ -101,7 +121,7 @@ impl P2p {
 		sync: Arc<SyncingService<Block>>,
 		genesis: &H256,
 	) -> Self {
-		Self { network, sync, protocol: protocol_name(genesis), found: Default::default() }
+		Self { network, sync, genesis: *genesis, found: Default::default() }
 	}
 
 	/// This node's network identity, as records name it.
@@ -109,19 +129,26 @@ impl P2p {
 		self.network.local_peer_id().to_bytes()
 	}
 
-	/// Send `payload` to `peer` as a request of the protocol; its answer's bytes.
-	pub async fn raw(&self, peer: PeerId, payload: Vec<u8>) -> Result<Vec<u8>, String> {
+	/// Send `payload` to `peer` as a request of protocol `kind`; its answer's bytes.
+	pub async fn raw(&self, peer: PeerId, kind: Kind, payload: Vec<u8>) -> Result<Vec<u8>, String> {
+		let protocol = kind.protocol(&self.genesis);
 		let answer = self
 			.network
-			.request(peer, self.protocol.clone(), payload, None, IfDisconnected::TryConnect)
+			.request(peer, protocol, payload, None, IfDisconnected::TryConnect)
 			.await
 			.map_err(|e| format!("node {peer}: {e}"))?;
 		Ok(answer.0)
 	}
 
-	async fn ask(&self, peer: PeerId, request: &Request) -> Result<Response, Miss> {
-		let answer = self.raw(peer, request.encode()).await.map_err(Miss::Unreachable)?;
-		Response::decode_all(&mut &answer[..])
+	/// `request` to `peer` by protocol `kind`, its answer decoded.
+	async fn ask<A: Decode>(
+		&self,
+		peer: PeerId,
+		kind: Kind,
+		request: impl Encode,
+	) -> Result<A, Miss> {
+		let answer = self.raw(peer, kind, request.encode()).await.map_err(Miss::Unreachable)?;
+		A::decode_all(&mut &answer[..])
 			.map_err(|e| Miss::Refused(format!("node {peer} answered nonsense: {e}")))
 	}
 
@@ -133,13 +160,9 @@ impl P2p {
 		}
 		let peers = self.sync.peers_info().await.unwrap_or_default();
 		let asked = peers.iter().map(|(peer, _)| async move {
-			match self.ask(*peer, &Request::Where(account.clone())).await {
+			match self.ask::<Option<Record>>(*peer, Kind::Where, account).await {
 				// Its own, or one it learned: either way signed by the account.
-				Ok(Response::Here(Some(record)))
-					if record.proves(genesis, account, &record.node) =>
-				{
-					Some(record)
-				},
+				Ok(Some(record)) if record.proves(genesis, account, &record.node) => Some(record),
 				_ => None,
 			}
 		});
@@ -176,13 +199,10 @@ impl P2p {
 		message: &Message,
 	) -> Result<Option<Message>, Miss> {
 		let peer = self.find(genesis, to).await?;
-		match self.ask(peer, &Request::Message(Box::new(message.clone()))).await {
-			Ok(Response::Reply(reply)) => Ok(reply),
+		match self.ask(peer, Kind::Message, message).await {
+			Ok(Response::Reply(reply)) => Ok(reply.map(|reply| *reply)),
 			Ok(Response::Busy(why)) => Err(Miss::Busy(why)),
 			Ok(Response::Refused(why)) => Err(Miss::Refused(why)),
-			Ok(Response::Here(_)) => {
-				Err(Miss::Refused(format!("node {peer} answered out of turn")))
-			},
 			Err(miss) => {
 				// Ask again where the account is next time: it may have moved.
 				self.found.lock().expect("not poisoned").remove(to);
@@ -211,10 +231,21 @@ impl Allowance {
 	}
 }
 
-/// Answer the protocol's requests as they arrive, each in a task of its own: a message is
+/// Answer both protocols' requests as they arrive, each in a task of its own: a message is
 /// handed to the helpers as `rsmc_message` hands it, a question about an account answered
-/// with its record when we serve it.
-pub async fn serve(helpers: Arc<Accounts>, queue: async_channel::Receiver<IncomingRequest>) {
+/// with its record when we serve it or know one. Each peer has its rate on each protocol.
+pub async fn serve(helpers: Arc<Accounts>, queues: Queues) {
+	futures::join!(
+		serve_one(helpers.clone(), Kind::Message, queues.messages),
+		serve_one(helpers, Kind::Where, queues.wheres),
+	);
+}
+
+async fn serve_one(
+	helpers: Arc<Accounts>,
+	kind: Kind,
+	queue: async_channel::Receiver<IncomingRequest>,
+) {
 	let mut allowances: HashMap<PeerId, Allowance> = HashMap::new();
 	while let Ok(incoming) = queue.recv().await {
 		let IncomingRequest { peer, payload, pending_response } = incoming;
@@ -227,16 +258,27 @@ pub async fn serve(helpers: Arc<Accounts>, queue: async_channel::Receiver<Incomi
 			let _ = pending_response.send(refusal(TOO_FAST));
 			continue;
 		}
-		let Ok(request) = Request::decode_all(&mut &payload[..]) else {
-			log::debug!(target: LOG, "node {peer} sent an undecodable request");
+		let answer = match kind {
+			Kind::Message => Message::decode_all(&mut &payload[..]).map(|message| {
+				let helpers = helpers.clone();
+				futures::future::Either::Left(async move {
+					helpers.answer_message(&message).await.encode()
+				})
+			}),
+			Kind::Where => AccountId::decode_all(&mut &payload[..]).map(|account| {
+				futures::future::Either::Right(futures::future::ready(
+					helpers.where_served(&account).encode(),
+				))
+			}),
+		};
+		let Ok(answer) = answer else {
+			log::debug!(target: LOG, "node {peer} sent an undecodable {kind:?} request");
 			let _ = pending_response.send(refusal(UNDECODABLE));
 			continue;
 		};
-		let helpers = helpers.clone();
 		tokio::spawn(async move {
-			let response = helpers.answer_p2p(request).await;
 			let _ = pending_response.send(OutgoingResponse {
-				result: Ok(response.encode()),
+				result: Ok(answer.await),
 				reputation_changes: Vec::new(),
 				sent_feedback: None,
 			});
@@ -249,20 +291,22 @@ fn refusal(cost: ReputationChange) -> OutgoingResponse {
 }
 
 impl Accounts {
-	async fn answer_p2p(&self, request: Request) -> Response {
-		match request {
-			Request::Message(message) => match self.receive(&message, None).await {
-				Ok(reply) => Response::Reply(reply),
-				Err(Failure::Busy(why)) => Response::Busy(why),
-				Err(failure) => Response::Refused(failure.to_string()),
-			},
-			Request::Where(account) => {
-				Response::Here(self.record(&account).or_else(|| self.p2p.as_ref()?.known(&account)))
-			},
+	async fn answer_message(&self, message: &Message) -> Response {
+		match self.receive(message, None).await {
+			Ok(reply) => Response::Reply(reply.map(Box::new)),
+			Err(Failure::Busy(why)) => Response::Busy(why),
+			Err(failure) => Response::Refused(failure.to_string()),
 		}
 	}
 
-	/// Tests only (`rsmc_testRequest`): `payload` to `node` as a stranger's node sends it.
+	/// Where `account` is served: its record signed now if we serve it, else the newest we
+	/// learned, if any.
+	fn where_served(&self, account: &AccountId) -> Option<Record> {
+		self.record(account).or_else(|| self.p2p.as_ref()?.known(account))
+	}
+
+	/// Tests only (`rsmc_testRequest`): `payload` to `node` by the message protocol, as a
+	/// stranger's node sends it.
 	pub async fn test_request(
 		&self,
 		node: &str,
@@ -272,7 +316,7 @@ impl Accounts {
 		let peer: PeerId = node
 			.parse()
 			.map_err(|e| Failure::BadRequest(format!("{node:?} is not a peer id: {e}")))?;
-		Ok(p2p.raw(peer, payload).await)
+		Ok(p2p.raw(peer, Kind::Message, payload).await)
 	}
 
 	/// The record of `account`, signed now, if this node serves it and is on the network.
@@ -299,13 +343,15 @@ mod tests {
 	}
 
 	#[test]
-	fn requests_and_responses_round_trip_and_garbage_does_not_decode() {
-		let where_ = Request::Where(sp_keyring::Sr25519Keyring::Alice.to_account_id());
-		assert_eq!(Request::decode_all(&mut &where_.encode()[..]), Ok(where_));
-		assert!(Request::decode_all(&mut &[0xff, 1, 2, 3][..]).is_err());
+	fn answers_round_trip_garbage_does_not_decode_and_the_names_are_specs() {
+		assert!(Message::decode_all(&mut &[0xff, 1, 2, 3][..]).is_err());
 		let busy = Response::Busy("later".into());
 		assert_eq!(Response::decode_all(&mut &busy.encode()[..]), Ok(busy));
-		let name = protocol_name(&H256::repeat_byte(0xab));
-		assert_eq!(&*name, format!("/{}/rsmc/1", "ab".repeat(32)).as_str());
+		// `Reply(None)`, an ignored message, is two zero bytes on the wire.
+		assert_eq!(Response::Reply(None).encode(), [0, 0]);
+		let genesis = H256::repeat_byte(0xab);
+		let hex = "ab".repeat(32);
+		assert_eq!(&*Kind::Message.protocol(&genesis), format!("/{hex}/vbank/rsmc/1").as_str());
+		assert_eq!(&*Kind::Where.protocol(&genesis), format!("/{hex}/vbank/where/1").as_str());
 	}
 }

@@ -125,11 +125,13 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 		Network,
 	>::new(&config.network, config.prometheus_registry().cloned());
 	let metrics = Network::register_notification_metrics(config.prometheus_registry());
-	// The helpers' own protocol (`helpers::p2p`), named after the genesis hash.
+	// The helpers' own protocols (`helpers::p2p`), named after the genesis hash.
 	let genesis = sp_blockchain::HeaderBackend::info(&*client).genesis_hash;
-	let (rsmc_protocol, rsmc_requests) =
-		crate::helpers::p2p::protocol::<Network>(&genesis, helper_settings.peer_timeout);
-	net_config.add_request_response_protocol(rsmc_protocol);
+	let (rsmc_protocols, rsmc_requests) =
+		crate::helpers::p2p::protocols::<Network>(&genesis, helper_settings.peer_timeout);
+	for protocol in rsmc_protocols {
+		net_config.add_request_response_protocol(protocol);
+	}
 	let voting = finality
 		.map(|finality| {
 			validators::network(finality, &config, &client, &backend, &mut net_config, &metrics)
