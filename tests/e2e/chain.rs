@@ -65,9 +65,15 @@ fn storage_key(pallet: &str, item: &str) -> Vec<u8> {
 	[twox_128(pallet.as_bytes()), twox_128(item.as_bytes())].concat()
 }
 
-fn hex_bytes(value: &Value) -> Vec<u8> {
+pub(crate) fn hex_bytes(value: &Value) -> Vec<u8> {
 	let text = value.as_str().unwrap_or_else(|| panic!("expected a hex string, got {value}"));
 	hex::decode(text.trim_start_matches("0x")).expect("the node answers valid hex")
+}
+
+/// The number of a header as the node's RPC gives it.
+pub(crate) fn header_number(header: &Value) -> BlockNumber {
+	let number = header["number"].as_str().expect("a header has a number");
+	BlockNumber::from_str_radix(number.trim_start_matches("0x"), 16).expect("a hex number")
 }
 
 impl Chain {
@@ -153,9 +159,13 @@ impl Chain {
 
 	/// The number of the best block.
 	pub fn best_number(&self) -> BlockNumber {
-		let header = self.rpc("chain_getHeader", rpc_params![]);
-		let number = header["number"].as_str().expect("a header has a number");
-		BlockNumber::from_str_radix(number.trim_start_matches("0x"), 16).expect("a hex number")
+		header_number(&self.rpc("chain_getHeader", rpc_params![]))
+	}
+
+	/// The number of the newest finalized block.
+	pub fn finalized_number(&self) -> BlockNumber {
+		let hash = self.rpc("chain_getFinalizedHead", rpc_params![]);
+		header_number(&self.rpc("chain_getHeader", rpc_params![hash]))
 	}
 
 	/// `who`'s account: free, reserved (held) and frozen funds.

@@ -5,7 +5,7 @@
 //! each transaction, even on a machine whose cores are all busy.
 
 use crate::{
-	chain::Chain,
+	chain::{hex_bytes, Chain},
 	helpers::{
 		addr, assert_gained, bank_events, on_chain, open_deposit, snapshot, wait_until, AMOUNT,
 	},
@@ -18,7 +18,6 @@ use vbank_runtime::UNIT;
 type BankEvent = pallet_virtual_bank::Event<vbank_runtime::Runtime>;
 use codec::Decode;
 use jsonrpsee::rpc_params;
-use serde_json::Value;
 use sp_consensus_aura::{Slot, AURA_ENGINE_ID};
 use sp_core::H256;
 use sp_runtime::DigestItem;
@@ -32,21 +31,6 @@ use std::{
 };
 
 const VALIDATORS: [&str; 4] = ["alice", "bob", "charlie", "dave"];
-
-fn hex_bytes(value: &Value) -> Vec<u8> {
-	let text = value.as_str().unwrap_or_else(|| panic!("expected a hex string, got {value}"));
-	hex::decode(text.trim_start_matches("0x")).expect("the node answers valid hex")
-}
-
-fn number(header: &Value) -> u32 {
-	let number = header["number"].as_str().expect("a header has a number");
-	u32::from_str_radix(number.trim_start_matches("0x"), 16).expect("a hex number")
-}
-
-fn finalized(chain: &Chain) -> u32 {
-	let hash = chain.rpc("chain_getFinalizedHead", rpc_params![]);
-	number(&chain.rpc("chain_getHeader", rpc_params![hash]))
-}
 
 /// The index, in the genesis list, of the validator whose slot block `n` was authored in.
 fn author(chain: &Chain, n: u32) -> usize {
@@ -92,17 +76,20 @@ fn four_validators_author_in_turn_finalize_and_go_on_without_one() {
 				authors.insert(author(&chains[0], n));
 			}
 			seen = best;
-			authors.len() == VALIDATORS.len() && chains.iter().all(|chain| finalized(chain) >= 4)
+			authors.len() == VALIDATORS.len()
+				&& chains.iter().all(|chain| chain.finalized_number() >= 4)
 		},
 	);
 
 	// Dave stops: the three others author and finalize on (GRANDPA needs three votes of four).
 	nodes[3].kill();
-	let (best, last_final) = (chains[0].best_number(), finalized(&chains[0]));
+	let (best, last_final) = (chains[0].best_number(), chains[0].finalized_number());
 	wait_until("blocks and finality without Dave", Duration::from_secs(90), || {
-		chains[..3].iter().all(|chain| chain.best_number() >= best + 4 && finalized(chain) > best)
+		chains[..3]
+			.iter()
+			.all(|chain| chain.best_number() >= best + 4 && chain.finalized_number() > best)
 	});
-	assert!(finalized(&chains[0]) > last_final);
+	assert!(chains[0].finalized_number() > last_final);
 	for n in best + 1..=chains[0].best_number() {
 		assert_ne!(
 			author(&chains[0], n),
@@ -114,8 +101,8 @@ fn four_validators_author_in_turn_finalize_and_go_on_without_one() {
 	// Dave comes back: it catches up with what the others finalized meanwhile, and authors again.
 	nodes[3].restart();
 	let dave = Chain::connect(&nodes[3].url());
-	let target = finalized(&chains[0]);
-	wait_until("Dave catches up", Duration::from_secs(90), || finalized(&dave) >= target);
+	let target = chains[0].finalized_number();
+	wait_until("Dave catches up", Duration::from_secs(90), || dave.finalized_number() >= target);
 	let back = dave.best_number();
 	wait_until("Dave authors again", Duration::from_secs(90), || {
 		let best = chains[0].best_number();
@@ -145,7 +132,7 @@ fn a_cheat_whose_node_stops_at_once_is_punished_through_the_other_validators() {
 	let bob = joining("bob", &helper("//Bob"));
 	let _others = [joining("charlie", &[]), joining("dave", &[])];
 	let (a, b) = (Chain::connect(&alice.url()), Chain::connect(&bob.url()));
-	wait_until("the network finalizes", Duration::from_secs(120), || finalized(&b) >= 2);
+	wait_until("the network finalizes", Duration::from_secs(120), || b.finalized_number() >= 2);
 
 	let channel = open(&a, Alice, Bob, [AMOUNT, AMOUNT], None);
 	for _ in 0..3 {
@@ -166,7 +153,9 @@ fn a_cheat_whose_node_stops_at_once_is_punished_through_the_other_validators() {
 	assert_gained(&b, Alice, &alice_before, open_deposit());
 	assert_gained(&b, Bob, &bob_before, 2 * AMOUNT);
 	let punished_at = b.best_number();
-	wait_until("the penalty is final", Duration::from_secs(60), || finalized(&b) >= punished_at);
+	wait_until("the penalty is final", Duration::from_secs(60), || {
+		b.finalized_number() >= punished_at
+	});
 }
 
 /// A bank takes payments once its deposits are final (issue 27): with two of the four
@@ -191,16 +180,16 @@ fn a_bank_takes_payments_once_its_deposits_are_final() {
 	let bob = joining("bob", &helper("//Bob"));
 	let mut others = [joining("charlie", &[]), joining("dave", &[])];
 	let (a, b) = (Chain::connect(&alice.url()), Chain::connect(&bob.url()));
-	wait_until("the network finalizes", Duration::from_secs(120), || finalized(&b) >= 2);
+	wait_until("the network finalizes", Duration::from_secs(120), || b.finalized_number() >= 2);
 
 	// Finality stops: two votes of four are not enough.
 	others.iter_mut().for_each(Node::kill);
-	let stalled = finalized(&a);
+	let stalled = a.finalized_number();
 	let url = alice.url();
 	let opening = std::thread::spawn(move || {
 		let a = Chain::connect(&url);
 		let bank = open(&a, Alice, Bob, [AMOUNT, AMOUNT], None);
-		(bank, finalized(&a))
+		(bank, a.finalized_number())
 	});
 	// Both deposits go into best blocks; neither helper takes a payment on them.
 	wait_until("both deposits in a best block", Duration::from_secs(90), || {
@@ -209,7 +198,7 @@ fn a_bank_takes_payments_once_its_deposits_are_final() {
 	let refused = b.rpc_error("rsmc_pay", rpc_params![addr(Bob), 0, UNIT.to_string()]);
 	assert!(refused.contains("not in a finalized block yet"), "{refused}");
 	assert!(!opening.is_finished(), "rsmc_open returned before the deposits were final");
-	assert_eq!(finalized(&a), stalled, "nothing was finalized meanwhile");
+	assert_eq!(a.finalized_number(), stalled, "nothing was finalized meanwhile");
 
 	// Charlie comes back: three votes, the deposits are finalized, the bank runs.
 	others[0].restart();
