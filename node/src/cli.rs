@@ -9,6 +9,10 @@ pub enum Consensus {
 	InstantSeal,
 	/// A block every so many milliseconds, empty or not (`manual-seal-<ms>`).
 	ManualSeal(u64),
+	/// A block only when `engine_createBlock` asks for one, on the block it names, and final
+	/// only when it or `engine_finalizeBlock` says so (`manual`): forks and reorgs on demand,
+	/// for tests.
+	Manual,
 	/// No blocks of its own: the node follows the chain of its peers (`none`).
 	None,
 }
@@ -20,11 +24,13 @@ impl FromStr for Consensus {
 		match s {
 			"instant-seal" => return Ok(Consensus::InstantSeal),
 			"none" => return Ok(Consensus::None),
+			"manual" => return Ok(Consensus::Manual),
 			_ => {},
 		}
 		let Some(millis) = s.strip_prefix("manual-seal-") else {
 			return Err(format!(
-				"unknown consensus `{s}`: expected `instant-seal`, `manual-seal-<milliseconds>` or `none`"
+				"unknown consensus `{s}`: expected `instant-seal`, `manual-seal-<milliseconds>`, `manual` or \
+				 `none`"
 			));
 		};
 		match millis.parse::<u64>() {
@@ -43,8 +49,10 @@ pub struct Cli {
 	pub subcommand: Option<Subcommand>,
 
 	/// How a development chain's blocks are sealed: `instant-seal` (a block for each
-	/// transaction, the default), `manual-seal-<ms>` (a block every `<ms>` milliseconds) or
-	/// `none` (follow the peers). Other chains (`--chain local`) are a network of validators,
+	/// transaction, the default), `manual-seal-<ms>` (a block every `<ms>` milliseconds),
+	/// `manual` (blocks and finality only from the `engine_createBlock` and
+	/// `engine_finalizeBlock` RPC methods, on any parent: forks on demand) or `none` (follow
+	/// the peers). Other chains (`--chain local`) are a network of validators,
 	/// Aura and GRANDPA, and refuse this option.
 	#[arg(long)]
 	pub consensus: Option<Consensus>,
@@ -189,6 +197,7 @@ mod tests {
 		assert_eq!("instant-seal".parse(), Ok(Consensus::InstantSeal));
 		assert_eq!("manual-seal-6000".parse(), Ok(Consensus::ManualSeal(6000)));
 		assert_eq!("none".parse(), Ok(Consensus::None));
+		assert_eq!("manual".parse(), Ok(Consensus::Manual));
 		for bad in ["manual-seal-", "manual-seal-0", "manual-seal-x", "aura", ""] {
 			let err = bad.parse::<Consensus>().unwrap_err();
 			assert!(err.contains(&format!("`{bad}`")), "{bad}: {err}");

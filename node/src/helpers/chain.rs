@@ -272,17 +272,27 @@ impl NodeChain {
 	/// Bank `channel` at the best block, if it is there. Read from the state directly: a
 	/// payment asks first, and a runtime call would cost it a Wasm instance.
 	pub fn channel(&self, channel: ChannelId) -> Result<Option<OnChain>, String> {
+		self.channel_at(self.best().0, channel)
+	}
+
+	/// Bank `channel` in the state of block `at`, if it is there.
+	pub fn channel_at(&self, at: H256, channel: ChannelId) -> Result<Option<OnChain>, String> {
 		let key = pallet_virtual_bank::Channels::<vbank_runtime::Runtime>::hashed_key_for(channel);
-		self.read(key, || format!("bank {channel}"))
+		self.read_at(at, key, || format!("bank {channel}"))
+	}
+
+	/// Whether a block is final only once finalized (a network of validators, or a
+	/// development chain finalized on demand): what no fork can undo waits for finality.
+	pub fn has_finality(&self) -> bool {
+		self.finality
 	}
 
 	/// Bank `channel` in the newest final block: on a network of validators the newest
 	/// finalized one, which no fork can undo; on a development chain the best.
 	pub fn final_channel(&self, channel: ChannelId) -> Result<Option<OnChain>, String> {
-		let key = pallet_virtual_bank::Channels::<vbank_runtime::Runtime>::hashed_key_for(channel);
 		let info = self.client.info();
 		let at = if self.finality { info.finalized_hash } else { info.best_hash };
-		self.read_at(at, key, || format!("bank {channel}"))
+		self.channel_at(at, channel)
 	}
 
 	/// The HTLCs liquidated bank `channel` holds, by index, `None` once paid out; empty when it

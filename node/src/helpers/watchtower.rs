@@ -13,7 +13,6 @@ use rsmc::{
 use sc_client_api::BlockchainEvents;
 use sp_blockchain::HeaderBackend;
 use sp_core::H256;
-use sp_runtime::traits::Header as _;
 use std::{sync::Arc, time::Duration};
 use vbank_primitives::{ChannelId, ChannelState};
 use vbank_runtime::{BlockNumber, RuntimeCall, RuntimeEvent};
@@ -31,33 +30,70 @@ pub async fn run(helpers: Arc<Accounts>) {
 				tokio::time::sleep(RETRY_EVERY).await;
 				for party in helpers.parties.values() {
 					helpers.submit_owed(party);
+					// A settlement that did not become final is made again.
+					helpers.relay(party, Happened::Tick);
 				}
 			}
 		}
 	};
-	futures::join!(retry, follow(helpers.clone()), helpers.resume_all());
+	futures::join!(
+		retry,
+		follow(helpers.clone()),
+		follow_finalized(helpers.clone()),
+		helpers.resume_all()
+	);
 }
 
-/// Every new best block, in order, gaps filled (a node catching up reports only some).
+/// Every block of the best chain, in order: the gaps filled (a node catching up reports only
+/// some), and after a reorg the new branch from where it forks, whatever the height the old
+/// one had reached (a liquidation in a block below it is answered too).
 async fn follow(helpers: Arc<Accounts>) {
 	let client = helpers.chain.client().clone();
 	let mut imports = client.import_notification_stream();
-	let mut done = client.info().best_number;
+	let mut done = client.info().best_hash;
 	while let Some(notification) = imports.next().await {
 		if !notification.is_new_best {
 			continue;
 		}
-		let best = *notification.header.number();
-		for number in done.saturating_add(1)..=best {
-			match client.hash(number) {
-				Ok(Some(hash)) => {
-					// A block the watchtower can't make sense of must not stop it for the next.
-					let _ = guard::caught_now("the watchtower", || helpers.on_block(number, hash));
-				},
-				other => log::warn!(target: LOG, "💸 watchtower: no block {number}: {other:?}"),
-			}
+		let route = match sp_blockchain::tree_route(&*client, done, notification.hash) {
+			Ok(route) => route,
+			Err(e) => {
+				log::warn!(target: LOG, "💸 watchtower: no way from block {done} to {}: {e}", notification.hash);
+				done = notification.hash;
+				continue;
+			},
+		};
+		if let (Some(first), Some(last)) = (route.retracted().last(), route.retracted().first()) {
+			log::info!(
+				target: LOG,
+				"💸 watchtower: blocks #{} to #{} left the best chain, which forks from #{}",
+				first.number,
+				last.number,
+				route.common_block().number
+			);
 		}
-		done = done.max(best);
+		for block in route.enacted() {
+			// A block the watchtower can't make sense of must not stop it for the next.
+			let _ =
+				guard::caught_now("the watchtower", || helpers.on_block(block.number, block.hash));
+		}
+		done = notification.hash;
+	}
+}
+
+/// Every finalized block, in order, on a chain with finality: a bank the chain removed there
+/// is forgotten only then (on a fork it could come back).
+async fn follow_finalized(helpers: Arc<Accounts>) {
+	if !helpers.chain.has_finality() {
+		return;
+	}
+	let client = helpers.chain.client().clone();
+	let mut finalized = client.finality_notification_stream();
+	while let Some(notification) = finalized.next().await {
+		let hashes = notification.tree_route.iter().chain([&notification.hash]);
+		for &hash in hashes {
+			let _ = guard::caught_now("the watchtower", || helpers.on_final_block(hash));
+		}
 	}
 }
 
@@ -71,7 +107,7 @@ impl Accounts {
 				return;
 			},
 		};
-		for (_, event) in events {
+		for (_, event) in events.clone() {
 			let RuntimeEvent::VirtualBank(event) = event else { continue };
 			use pallet_virtual_bank::Event::*;
 			match event {
@@ -96,27 +132,23 @@ impl Accounts {
 						self.offers_settled_on_chain(&party, channel);
 					}
 				},
-				WithdrawnByPeer { channel, nonce, .. } => {
-					self.settled(channel, EventKind::Punished, Some(nonce))
-				},
-				// With HTLCs pending the bank stays until the last is paid out.
-				WithdrawnByMaster { channel, .. } if self.removed(channel) => {
-					self.settled(channel, EventKind::Withdrawn, None)
-				},
 				HtlcClaimed { channel, hashlock, preimage, .. } => {
 					self.htlc_paid_out(channel, hashlock, Some(preimage))
 				},
 				HtlcRefunded { channel, hashlock, .. } => {
 					self.htlc_paid_out(channel, hashlock, None)
 				},
-				Closed { channel, .. } => self.settled(channel, EventKind::Closed, None),
-				Cancelled { channel } => self.settled(channel, EventKind::Closed, None),
 				_ => {},
 			}
+		}
+		// Without finality the best block is as final as a block gets.
+		if !self.chain.has_finality() {
+			self.removals(hash, &events);
 		}
 		let tick = ChainEvent::Block { number: number.into() };
 		for party in self.parties.values() {
 			self.watch(party, &tick);
+			self.relay(party, Happened::Tick);
 		}
 	}
 
@@ -132,11 +164,6 @@ impl Accounts {
 		for lock in locks {
 			self.relay(party, Happened::Gone(lock));
 		}
-	}
-
-	/// Whether the chain no longer holds bank `channel`.
-	fn removed(&self, channel: ChannelId) -> bool {
-		matches!(self.chain.channel(channel), Ok(None))
 	}
 
 	/// An HTLC of liquidated bank `channel` was paid out on chain: claimed with `preimage`, or
@@ -161,8 +188,40 @@ impl Accounts {
 				self.relay(party, Happened::Gone(lock));
 			}
 		}
-		if self.removed(channel) {
-			self.settled(channel, EventKind::Withdrawn, None);
+	}
+
+	/// Finalized block `hash`: the banks it removed are forgotten.
+	fn on_final_block(&self, hash: H256) {
+		match self.chain.events(hash) {
+			Ok(events) => self.removals(hash, &events),
+			Err(e) => log::warn!(target: LOG, "💸 watchtower: {e}"),
+		}
+	}
+
+	/// The banks that `events`, of block `hash`, removed from the chain: their holders hear of
+	/// it, and forget them. A bank with HTLCs still pending stays after its liquidation's
+	/// withdrawal until the last is paid out.
+	fn removals(&self, hash: H256, events: &super::chain::BlockEvents) {
+		let removed = |channel| matches!(self.chain.channel_at(hash, channel), Ok(None));
+		for (_, event) in events {
+			let RuntimeEvent::VirtualBank(event) = event else { continue };
+			use pallet_virtual_bank::Event::*;
+			match *event {
+				WithdrawnByPeer { channel, nonce, .. } => {
+					self.settled(channel, EventKind::Punished, Some(nonce))
+				},
+				WithdrawnByMaster { channel, .. }
+				| HtlcClaimed { channel, .. }
+				| HtlcRefunded { channel, .. }
+					if removed(channel) =>
+				{
+					self.settled(channel, EventKind::Withdrawn, None)
+				},
+				Closed { channel, .. } | Cancelled { channel } => {
+					self.settled(channel, EventKind::Closed, None)
+				},
+				_ => {},
+			}
 		}
 	}
 
@@ -187,16 +246,15 @@ impl Accounts {
 		for party in self.parties.values() {
 			let banks = party.channels();
 			for channel in banks {
-				let on_chain = match self.chain.channel(channel) {
-					Ok(on_chain) => on_chain,
-					Err(e) => {
-						log::warn!(target: LOG, "💸 cannot resume bank {channel}: {e}");
-						continue;
-					},
-				};
+				// Forgotten once its removal is final; until then it is left as it is.
+				let on_chain = self.chain.final_channel(channel).and_then(|final_bank| {
+					Ok((final_bank.is_some(), self.chain.channel(channel)?))
+				});
 				match on_chain {
-					None => self.forget(party, channel),
-					Some(bank) => self.resume_bank(party, channel, bank).await,
+					Ok((false, _)) => self.forget(party, channel),
+					Ok((true, None)) => {},
+					Ok((true, Some(bank))) => self.resume_bank(party, channel, bank).await,
+					Err(e) => log::warn!(target: LOG, "💸 cannot resume bank {channel}: {e}"),
 				}
 			}
 			// Each HTLC paid to us is settled (its preimage known, or shown on chain while
@@ -234,7 +292,7 @@ impl Accounts {
 	pub(super) fn watch(&self, party: &Arc<Account>, event: &ChainEvent) {
 		let channels = match event {
 			ChainEvent::Liquidated { channel, .. } => vec![*channel],
-			ChainEvent::Block { .. } => party.channels(),
+			ChainEvent::Block { .. } => self.on_chain_channels(party),
 		};
 		let mut calls = Vec::new();
 		for channel in channels {
@@ -261,12 +319,26 @@ impl Accounts {
 	pub(super) fn submit_owed(&self, party: &Arc<Account>) {
 		let (_, best) = self.chain.best();
 		let mut calls: Vec<ChainCall> = Vec::new();
-		for channel in party.channels() {
+		for channel in self.on_chain_channels(party) {
 			calls.extend(party.with(channel, |h| h.owed_calls(best.into())).unwrap_or_default());
 			calls.extend(self.htlc_calls(party, channel, best));
 		}
 		calls.extend(self.owed_deposits(party));
 		self.submit_calls(party, calls);
+	}
+
+	/// `party`'s banks but those the best block removed and that wait for finality to be
+	/// forgotten: nothing is owed on them unless a fork brings them back.
+	fn on_chain_channels(&self, party: &Account) -> Vec<ChannelId> {
+		let mut channels = party.channels();
+		if self.chain.has_finality() {
+			let removing = |channel: &ChannelId| {
+				matches!(self.chain.channel(*channel), Ok(None))
+					&& matches!(self.chain.final_channel(*channel), Ok(Some(_)))
+			};
+			channels.retain(|channel| !removing(channel));
+		}
+		channels
 	}
 
 	/// The deposits `party` owes: on its banks still at their first sheet (a bank the chain

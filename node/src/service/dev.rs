@@ -23,9 +23,14 @@ use vbank_runtime::opaque::Block;
 
 pub type Proposer = sc_basic_authorship::ProposerFactory<FullPool, FullClient>;
 
-/// Spawn the sealing and the finality tasks as `consensus` says (none for `none`).
+/// What `engine_createBlock` and `engine_finalizeBlock` send the sealing task.
+pub type Engine = futures::channel::mpsc::Receiver<EngineCommand<<Block as BlockT>::Hash>>;
+
+/// Spawn the sealing and the finality tasks as `consensus` says (none for `none`); for
+/// `manual`, the blocks and the finality that `engine` asks for, and no other.
 pub fn seal(
 	consensus: Consensus,
+	engine: Option<Engine>,
 	client: Arc<FullClient>,
 	pool: Arc<FullPool>,
 	select_chain: FullSelectChain,
@@ -59,13 +64,19 @@ pub fn seal(
 			Some((command(true), ()))
 		})
 		.boxed(),
+		Consensus::Manual => match engine {
+			Some(engine) => engine.boxed(),
+			None => return,
+		},
 		Consensus::None => return,
 	};
-	task_manager.spawn_essential_handle().spawn_blocking(
-		"finalize",
-		None,
-		finalize_once_pooled(client.clone(), pool.clone()),
-	);
+	if consensus != Consensus::Manual {
+		task_manager.spawn_essential_handle().spawn_blocking(
+			"finalize",
+			None,
+			finalize_once_pooled(client.clone(), pool.clone()),
+		);
+	}
 	let sealing = sc_consensus_manual_seal::run_manual_seal(ManualSealParams {
 		block_import: client.clone(),
 		env: proposer,

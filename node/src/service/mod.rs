@@ -154,7 +154,8 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 			gap_sync_body_policy: None,
 		})?;
 
-	let finality = !is_dev(&config);
+	// `--consensus manual` finalizes only on demand: the helpers wait for it as on a network.
+	let finality = !is_dev(&config) || consensus == Consensus::Manual;
 	let chain =
 		crate::helpers::chain::NodeChain::new(client.clone(), transaction_pool.clone(), finality)
 			.map_err(ServiceError::Other)?;
@@ -173,6 +174,14 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 		crate::helpers::watchtower::run(helpers.clone()),
 	);
 
+	// `--consensus manual`: the sealing task takes its orders from the RPC methods.
+	let (engine_tx, engine) = match consensus {
+		Consensus::Manual if voting.is_none() => {
+			let (tx, rx) = futures::channel::mpsc::channel(16);
+			(Some(tx), Some(rx))
+		},
+		_ => (None, None),
+	};
 	let rpc_builder = {
 		let client = client.clone();
 		let pool = transaction_pool.clone();
@@ -183,6 +192,10 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 					pool: pool.clone(),
 				})?;
 				module.merge(crate::helpers::rpc::Rsmc(helpers.clone()).into_module()?)?;
+				if let Some(engine) = &engine_tx {
+					use sc_consensus_manual_seal::rpc::{ManualSeal, ManualSealApiServer};
+					module.merge(ManualSeal::new(engine.clone()).into_rpc())?;
+				}
 				Ok(module)
 			};
 			module().map_err(Into::into)
@@ -223,9 +236,15 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 		telemetry.as_ref().map(|telemetry| telemetry.handle()),
 	);
 	match voting {
-		None => {
-			dev::seal(consensus, client, transaction_pool, select_chain, proposer, &task_manager)
-		},
+		None => dev::seal(
+			consensus,
+			engine,
+			client,
+			transaction_pool,
+			select_chain,
+			proposer,
+			&task_manager,
+		),
 		Some(voting) => validators::author_and_vote(validators::Authoring {
 			voting,
 			role,

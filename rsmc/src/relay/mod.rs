@@ -99,6 +99,11 @@ pub enum Happened {
 	/// The chain removed bank `channel` and the account's helper forgot it: what the relay
 	/// kept for it alone goes.
 	Removed(ChannelId),
+	/// A block, or a timer's tick: every HTLC paid to us on a live bank whose preimage we
+	/// learned (downstream, or from a claim on chain) and that no resolution is under way for
+	/// is settled again. A settlement that did not become final for a reason of our own side
+	/// (a step of ours on the bank, our helper busy resuming) is not left to the HTLC's expiry.
+	Tick,
 }
 
 /// What the relay asks for.
@@ -225,6 +230,7 @@ impl<S: Store> Relay<S> {
 			Happened::Gone(lock) => self.gone(lock, links, &mut commands),
 			Happened::Restarted => self.restarted(links, &mut commands),
 			Happened::Removed(_) => self.tidy(&links.banks(), &mut commands),
+			Happened::Tick => self.settle_learned(links, &mut commands),
 		}
 		commands
 	}
@@ -458,6 +464,44 @@ impl<S: Store> Relay<S> {
 			}
 		}
 		self.tidy(&banks, commands);
+	}
+
+	/// Settle each HTLC paid to us on a live bank whose preimage we learned (or a claim on
+	/// chain showed) and that nothing resolves now ([`Happened::Tick`]). An invoice's HTLC is
+	/// left as [`on_incoming`] decided: one it refused (short, or late) is not settled here.
+	fn settle_learned(&mut self, links: &dyn Links, commands: &mut Vec<Command>) {
+		let banks = links.banks();
+		let mut owed: Vec<(ChannelId, H256, Preimage)> = Vec::new();
+		for bank in banks.iter().filter(|b| b.is_live()) {
+			let channel = bank.channel();
+			for htlc in bank.htlcs().iter().filter(|h| usize::from(h.from) != bank.me()) {
+				let lock = htlc.hashlock;
+				if self.resolving.contains_key(&(channel, lock))
+					|| owed.iter().any(|(c, l, _)| (*c, *l) == (channel, lock))
+				{
+					continue;
+				}
+				let preimage = match self.preimages.get(&lock) {
+					Some(Known { invoice: Some(_), .. }) => continue,
+					Some(known) => Some(known.preimage),
+					None => links.shown_on_chain(&lock),
+				};
+				if let Some(preimage) = preimage {
+					owed.push((channel, lock, preimage));
+				}
+			}
+		}
+		for (channel, lock, preimage) in owed {
+			if self.resolving.contains_key(&(channel, lock)) {
+				continue;
+			}
+			if !self.preimages.contains_key(&lock) {
+				// Kept before anything depends on it, as when it is shown.
+				self.shown(preimage, links, commands);
+				continue;
+			}
+			self.resolve(channel, lock, Resolve::Settle(preimage), commands);
+		}
 	}
 
 	/// Forget what no bank of ours needs any more (L3 of the HTLC review): a forward whose

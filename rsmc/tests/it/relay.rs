@@ -333,3 +333,81 @@ fn a_payee_reveals_nothing_for_an_htlc_too_close_to_its_expiry() {
 		assert_eq!(commands, [Command::Propose { channel: CHANNEL, proposal }], "expiry {expiry}");
 	}
 }
+
+/// The CI run of an e2e test (`an_htlc_out_on_a_liquidated_bank_keeps_the_one_it_was_paid_for`)
+/// once left an intermediary holding a preimage it had learned from a claim on chain and the
+/// HTLC paid to it for it unsettled for a minute: a settlement that does not become final for a
+/// reason of our own side (`DriveError::Helper`) was dropped, and nothing made it again before
+/// the HTLC's deadline. At each block or tick ([`Happened::Tick`]) the relay now settles every
+/// HTLC paid to it whose preimage it learned, or that a claim on chain shows, and that nothing
+/// resolves; not one it is resolving, and not an invoice's HTLC it refused.
+#[test]
+fn a_learned_preimage_settles_again_at_the_next_tick_what_did_not_become_final() {
+	use rsmc::{
+		driver::DriveError,
+		relay::{Command, Happened, Proposal, Relay},
+		Error, HelperError,
+	};
+	let forwarding = Forwarding { fee: 0, delta: 40, dust: 0 };
+	let (learned, on_chain_only, invoiced) = ([1; 32], [2; 32], [3; 32]);
+	let (mut alice, mut bob) =
+		opened(MemoryStore::default(), MemoryStore::default(), [1_000, 1_000]);
+	for preimage in [&learned, &on_chain_only, &invoiced] {
+		update_on(&mut alice, &mut bob, HtlcUpdate::Add(htlc(10, preimage)));
+	}
+	let mut relay = Relay::new(MemoryStore::default(), forwarding).unwrap();
+	// An invoice whose HTLC Bob refused (here: it asks for more than was paid).
+	relay.invoice(invoiced, 50).unwrap();
+	/// What the chain showed: the preimage of `on_chain_only` alone.
+	struct Showing(Vec<Bank>, Preimage);
+	impl rsmc::relay::Links for Showing {
+		fn now(&self) -> u32 {
+			100
+		}
+		fn banks(&self) -> Vec<Bank> {
+			self.0.clone()
+		}
+		fn on_chain(&self, _: ChannelId) -> Option<Vec<Option<Htlc>>> {
+			None
+		}
+		fn shown_on_chain(&self, lock: &sp_core::H256) -> Option<Preimage> {
+			(*lock == hashlock(&self.1)).then_some(self.1)
+		}
+	}
+	let links = Showing(vec![bob.bank(CHANNEL).unwrap().clone()], on_chain_only);
+	let settles = |commands: &[Command]| -> Vec<sp_core::H256> {
+		let mut locks: Vec<_> = commands
+			.iter()
+			.filter_map(|c| match c {
+				Command::Propose {
+					proposal: Proposal::Resolve { lock, resolve: Resolve::Settle(_) },
+					..
+				} => Some(*lock),
+				_ => None,
+			})
+			.collect();
+		locks.sort();
+		locks
+	};
+	let shown = relay.on(Happened::Shown(learned), &links);
+	assert_eq!(settles(&shown), [hashlock(&learned)]);
+	// While it is under way, a tick makes it no second time; the one shown on chain it does.
+	let tick = relay.on(Happened::Tick, &links);
+	assert_eq!(settles(&tick), [hashlock(&on_chain_only)]);
+	assert_eq!(relay.preimage(&hashlock(&on_chain_only)), Some(on_chain_only), "kept");
+	// Ours failed for a reason of our own: nothing goes on chain, and the next tick settles.
+	for lock in [learned, on_chain_only] {
+		let proposal = Proposal::Resolve { lock: hashlock(&lock), resolve: Resolve::Settle(lock) };
+		let error = DriveError::Helper(HelperError::Protocol(Error::Busy));
+		let not_final = relay.on(Happened::NotFinal { channel: CHANNEL, proposal, error }, &links);
+		assert_eq!(not_final, vec![]);
+	}
+	let mut expected = vec![hashlock(&learned), hashlock(&on_chain_only)];
+	expected.sort();
+	assert_eq!(settles(&relay.on(Happened::Tick, &links)), expected);
+	// The refused invoice's HTLC stays as decided; with nothing learned, a tick does nothing.
+	let mut fresh = Relay::new(MemoryStore::default(), forwarding).unwrap();
+	fresh.invoice(invoiced, 50).unwrap();
+	let nothing_shown = Fixed(vec![bob.bank(CHANNEL).unwrap().clone()]);
+	assert_eq!(fresh.on(Happened::Tick, &nothing_shown), vec![]);
+}

@@ -382,6 +382,8 @@ impl World {
 		for (_, lock) in new_refunds.into_iter().filter(|(to, _)| *to == who) {
 			self.happen(who, Happened::Gone(lock));
 		}
+		// What learned preimages settle, unless a resolution is under way.
+		self.happen(who, Happened::Tick);
 		// A running bank whose HTLCs can be saved only on chain is liquidated. A hostile
 		// account shows a preimage it withholds only at the last block the chain takes its
 		// claim, and goes on chain just in time for that.
