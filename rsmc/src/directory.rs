@@ -6,6 +6,10 @@
 //! it by replaying an old one.
 //!
 //! The payload, SCALE-encoded: `(b"vbank/serves", genesis_hash, account, node, at)`.
+//!
+//! A node also publishes the records of the accounts it serves in the network's DHT (Kademlia),
+//! under [`dht_key`]: a node that no neighbour of ours knows is found there. A node stores a
+//! record put to it only if [`from_dht`] accepts it.
 
 use crate::keys::Signer;
 use codec::{Decode, Encode};
@@ -31,6 +35,22 @@ pub struct Record {
 /// What a record's signature covers.
 pub fn payload(genesis_hash: &H256, account: &AccountId32, node: &[u8], at: u32) -> Vec<u8> {
 	(SERVES_TAG, genesis_hash, account, node, at).encode()
+}
+
+/// Where account `account`'s record is kept in chain `genesis_hash`'s DHT: the BLAKE2-256
+/// hash of `(b"vbank/serves", genesis_hash, account)`, SCALE-encoded.
+pub fn dht_key(genesis_hash: &H256, account: &AccountId32) -> [u8; 32] {
+	sp_crypto_hashing::blake2_256(&(SERVES_TAG, genesis_hash, account).encode())
+}
+
+/// The record that `value`, found in or put to the DHT under `key`, holds, if it is a good one:
+/// it decodes whole, `key` is its account's, and the account signed it for this chain.
+pub fn from_dht(genesis_hash: &H256, key: &[u8], value: &[u8]) -> Option<Record> {
+	use codec::DecodeAll;
+	let record = Record::decode_all(&mut &value[..]).ok()?;
+	let good = key == dht_key(genesis_hash, &record.account).as_slice()
+		&& record.proves(genesis_hash, &record.account, &record.node);
+	good.then_some(record)
 }
 
 impl Record {
@@ -97,6 +117,29 @@ mod tests {
 		// Too long a node identity is refused even when signed.
 		let long = Record::signed(&genesis, &alice, vec![1; MAX_NODE_LEN + 1], 10);
 		assert!(!long.proves(&genesis, &alice.account(), &[1; MAX_NODE_LEN + 1]));
+	}
+
+	#[test]
+	fn the_dht_takes_a_record_only_under_its_accounts_key_and_signed() {
+		let genesis = H256::repeat_byte(7);
+		let (alice, bob) = (signer("//Alice"), signer("//Bob"));
+		let record = Record::signed(&genesis, &alice, b"node-a".to_vec(), 10);
+		let key = dht_key(&genesis, &alice.account());
+		assert_eq!(from_dht(&genesis, &key, &record.encode()), Some(record.clone()));
+		// Under Bob's key, or another chain's: no.
+		assert_eq!(from_dht(&genesis, &dht_key(&genesis, &bob.account()), &record.encode()), None);
+		let other = H256::repeat_byte(8);
+		assert_eq!(from_dht(&other, &dht_key(&other, &alice.account()), &record.encode()), None);
+		// Rewritten, trailing bytes, or garbage: no.
+		let stolen = Record { node: b"node-m".to_vec(), ..record.clone() };
+		assert_eq!(from_dht(&genesis, &key, &stolen.encode()), None);
+		let mut long = record.encode();
+		long.push(0);
+		assert_eq!(from_dht(&genesis, &key, &long), None);
+		assert_eq!(from_dht(&genesis, &key, &[0xff; 40]), None);
+		// Each account and chain has a key of its own.
+		assert_ne!(key, dht_key(&genesis, &bob.account()));
+		assert_ne!(key, dht_key(&other, &alice.account()));
 	}
 
 	#[test]

@@ -152,3 +152,55 @@ fn a_strangers_garbage_forgeries_and_oversized_requests_change_nothing() {
 	});
 	assert_eq!(sheet(&b, Bob, ab).1, [AMOUNT + 10 * UNIT, AMOUNT - 10 * UNIT]);
 }
+
+/// An account that no node we are connected to serves, nor has heard of, is found in the
+/// network's DHT: Alice's node and Charlie's each sync only with a hub (`--reserved-only`) that
+/// serves nobody and has asked nobody where anyone is, so the hub's answer to "where is
+/// Charlie?" is nothing (it serves Dave alone). Charlie's node published his record in the
+/// DHT; Alice's finds it there, opens a bank with Charlie with no URL, and both pay.
+#[test]
+fn an_account_no_neighbour_knows_is_found_in_the_dht() {
+	let hub = Node::start(&["--rsmc-account", "//Dave"]);
+	let bootnode = hub.bootnode();
+	let spoke = |who: &str| {
+		let only_the_hub = ["--consensus", "none", "--reserved-only", "--reserved-nodes"];
+		Node::start(&[&only_the_hub[..], &[bootnode.as_str(), "--rsmc-account", who]].concat())
+	};
+	let (alice_node, charlie_node) = (spoke("//Alice"), spoke("//Charlie"));
+	let (h, a, c) = (
+		Chain::connect(&hub.url()),
+		Chain::connect(&alice_node.url()),
+		Chain::connect(&charlie_node.url()),
+	);
+	h.advance(&Alice.pair(), 1);
+	wait_until("both follow the hub", Duration::from_secs(60), || {
+		[&a, &c].iter().all(|chain| chain.best_number() >= h.best_number())
+	});
+	let peers = |chain: &Chain| chain.rpc("system_health", rpc_params![])["peers"].as_u64();
+	assert_eq!(peers(&a), Some(1), "Alice's node syncs with the hub alone");
+
+	// Charlie's record reaches the DHT a few seconds after his node starts.
+	let mut last = String::new();
+	let mut bank = None;
+	wait_until("Alice's node finds Charlie's in the DHT", Duration::from_secs(120), || {
+		let [mine, theirs] = [AMOUNT, AMOUNT].map(|a| a.to_string());
+		let params = rpc_params![addr(Alice), addr(Charlie), mine, theirs, 10, None::<String>];
+		match a.try_rpc("rsmc_open", params) {
+			Ok(opened) => bank = opened["channel"].as_u64(),
+			Err(e) => last = e.to_string(),
+		}
+		bank.is_some()
+	});
+	let channel = bank.unwrap_or_else(|| panic!("no bank: {last}"));
+	for (who, chain) in [(Alice, &a), (Charlie, &c)] {
+		for _ in 0..5 {
+			chain.rpc("rsmc_pay", rpc_params![addr(who), channel, UNIT.to_string()]);
+		}
+	}
+	wait_until("both sides agree", Duration::from_secs(30), || {
+		view(&c, Charlie, channel).is_some()
+			&& sheet(&a, Alice, channel) == sheet(&c, Charlie, channel)
+	});
+	assert_eq!(sheet(&a, Alice, channel), (10, [AMOUNT, AMOUNT]));
+	assert_eq!(peers(&a), Some(1), "still the hub alone: Charlie's node is no neighbour");
+}

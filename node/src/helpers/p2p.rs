@@ -6,19 +6,27 @@
 //! the accounts it serves with a record each signs
 //! ([`rsmc::directory::Record`]), and for others with the newest record it learned, so a
 //! helper reaches any account's helper knowing the account alone: it asks the nodes it is
-//! connected to, believes only records the account signed for this chain, takes the newest,
-//! and keeps it until the node it names stops answering.
+//! connected to, then the network's DHT (where each node publishes its accounts' records, and
+//! stores another's only if the account signed it: [`rsmc::directory::from_dht`]), believes
+//! only records the account signed for this chain, takes the newest, and keeps it until the
+//! node it names stops answering.
 //!
 //! Requests are bounded ([`MAX_SIZE`]), each peer has a rate ([`RATE`] a second, in bursts of
 //! [`BURST`]), and a request that does not decode costs its sender reputation.
 
 use super::{Accounts, Failure, LOG};
 use codec::{Decode, DecodeAll, Encode};
-use rsmc::{directory::Record, transport::Miss, Message};
+use futures::StreamExt;
+use rsmc::{
+	directory::{self, Record},
+	transport::Miss,
+	Message,
+};
 use sc_network::{
 	request_responses::{IncomingRequest, OutgoingResponse},
 	service::traits::NetworkService,
-	IfDisconnected, NetworkBackend, PeerId, ProtocolName, ReputationChange,
+	DhtEvent, Event, IfDisconnected, KademliaKey, NetworkBackend, PeerId, ProtocolName,
+	ReputationChange,
 };
 use sc_network_sync::SyncingService;
 use sp_core::H256;
@@ -27,6 +35,7 @@ use std::{
 	sync::{Arc, Mutex},
 	time::{Duration, Instant},
 };
+use tokio::sync::broadcast::{self, error::RecvError};
 use vbank_runtime::{opaque::Block, AccountId};
 
 /// The largest request or answer, in bytes. A message with the most HTLCs a sheet carries is
@@ -43,6 +52,14 @@ const UNDECODABLE: ReputationChange =
 	ReputationChange::new(-(1 << 12), "rsmc: undecodable request");
 /// What a request over the peer's rate costs it.
 const TOO_FAST: ReputationChange = ReputationChange::new(-(1 << 6), "rsmc: over the rate");
+/// How long a lookup in the DHT may take.
+const DHT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often a node publishes its accounts' records while it has just started (its peers, and
+/// so the nodes that keep the records, are still coming), for [`PUBLISH_EARLY_FOR`].
+const PUBLISH_EARLY: Duration = Duration::from_secs(5);
+const PUBLISH_EARLY_FOR: Duration = Duration::from_secs(120);
+/// How often it publishes them again afterwards, signed anew.
+const REPUBLISH: Duration = Duration::from_secs(600);
 
 /// The answer to a `Message`: what `rsmc_message` answers.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -113,6 +130,8 @@ pub struct P2p {
 	genesis: H256,
 	/// Where each account is served, as its newest good record says.
 	found: Mutex<HashMap<AccountId, Record>>,
+	/// The keys the DHT answered for: a good record was found (and kept in `found`), or none.
+	dht_answers: broadcast::Sender<KademliaKey>,
 }
 
 impl P2p {
@@ -121,7 +140,8 @@ impl P2p {
 		sync: Arc<SyncingService<Block>>,
 		genesis: &H256,
 	) -> Self {
-		Self { network, sync, genesis: *genesis, found: Default::default() }
+		let (dht_answers, _) = broadcast::channel(256);
+		Self { network, sync, genesis: *genesis, found: Default::default(), dht_answers }
 	}
 
 	/// This node's network identity, as records name it.
@@ -173,9 +193,14 @@ impl P2p {
 				a
 			}
 		});
+		let newest = match newest {
+			Some(record) => Some(record),
+			None => self.look_up(account).await,
+		};
 		let Some(record) = newest else {
 			return Err(Miss::Refused(format!(
-				"{account} is served by none of the {} nodes this node is connected to",
+				"{account} is served by none of the {} nodes this node is connected to, and the \
+				 network's DHT holds no record of it",
 				peers.len()
 			)));
 		};
@@ -189,6 +214,55 @@ impl P2p {
 	/// The newest record we hold of where `account` is served.
 	pub fn known(&self, account: &AccountId) -> Option<Record> {
 		self.found.lock().expect("not poisoned").get(account).cloned()
+	}
+
+	/// `account`'s record as the DHT holds it, if a good one comes within [`DHT_TIMEOUT`].
+	async fn look_up(&self, account: &AccountId) -> Option<Record> {
+		let key = KademliaKey::new(&directory::dht_key(&self.genesis, account));
+		let mut answers = self.dht_answers.subscribe();
+		self.network.get_value(&key);
+		let answered = async {
+			loop {
+				match answers.recv().await {
+					Ok(answered) if answered == key => return,
+					Ok(_) | Err(RecvError::Lagged(_)) => {},
+					Err(RecvError::Closed) => return,
+				}
+			}
+		};
+		let _ = tokio::time::timeout(DHT_TIMEOUT, answered).await;
+		self.known(account)
+	}
+
+	/// Keep `record` if it is newer than the one we hold of its account.
+	fn learn(&self, record: Record) {
+		let mut found = self.found.lock().expect("not poisoned");
+		if found.get(&record.account).is_none_or(|known| record.newer_than(known)) {
+			found.insert(record.account.clone(), record);
+		}
+	}
+
+	/// What the DHT said: a record put to us is stored only if it is good; a good record found
+	/// is learned; either answer, or none found, wakes the lookups of its key.
+	fn on_dht(&self, event: DhtEvent) {
+		match event {
+			DhtEvent::PutRecordRequest(key, value, publisher, expires)
+				if directory::from_dht(&self.genesis, key.as_ref(), &value).is_some() =>
+			{
+				self.network.store_record(key, value, publisher, expires);
+			},
+			DhtEvent::ValueFound(found) => {
+				let (key, value) = (found.record.key, found.record.value);
+				if let Some(record) = directory::from_dht(&self.genesis, key.as_ref(), &value) {
+					self.learn(record);
+					let _ = self.dht_answers.send(key);
+				}
+			},
+			DhtEvent::ValueNotFound(key) => {
+				let _ = self.dht_answers.send(key);
+			},
+			_ => {},
+		}
 	}
 
 	/// `message` for `to`'s helper, wherever on the network it is served; its reply.
@@ -207,6 +281,36 @@ impl P2p {
 				// Ask again where the account is next time: it may have moved.
 				self.found.lock().expect("not poisoned").remove(to);
 				Err(miss)
+			},
+		}
+	}
+}
+
+/// The helpers' part of the network's DHT, for the life of the node: publish the records of
+/// the accounts this node serves (often while it has just started, then every [`REPUBLISH`]),
+/// store the good records others put to us, and hand the answers to lookups.
+pub async fn dht(helpers: Arc<Accounts>) {
+	let Some(p2p) = helpers.p2p.clone() else { return };
+	let mut events = p2p.network.event_stream("vbank-rsmc-dht");
+	let started = Instant::now();
+	let mut publish = tokio::time::interval(PUBLISH_EARLY);
+	let mut published: Option<Instant> = None;
+	loop {
+		tokio::select! {
+			_ = publish.tick() => {
+				let early = started.elapsed() < PUBLISH_EARLY_FOR;
+				if early || published.is_none_or(|at| at.elapsed() >= REPUBLISH) {
+					for record in helpers.records() {
+						let key = directory::dht_key(&p2p.genesis, &record.account);
+						p2p.network.put_value(KademliaKey::new(&key), record.encode());
+					}
+					published = Some(Instant::now());
+				}
+			},
+			event = events.next() => match event {
+				Some(Event::Dht(event)) => p2p.on_dht(event),
+				Some(_) => {},
+				None => return,
 			},
 		}
 	}
@@ -317,6 +421,11 @@ impl Accounts {
 			.parse()
 			.map_err(|e| Failure::BadRequest(format!("{node:?} is not a peer id: {e}")))?;
 		Ok(p2p.raw(peer, Kind::Message, payload).await)
+	}
+
+	/// The records of every account this node serves, signed now.
+	fn records(&self) -> Vec<Record> {
+		self.parties.keys().filter_map(|account| self.record(account)).collect()
 	}
 
 	/// The record of `account`, signed now, if this node serves it and is on the network.

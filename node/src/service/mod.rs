@@ -168,6 +168,7 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 		None,
 		crate::helpers::p2p::serve(helpers.clone(), rsmc_requests),
 	);
+	task_manager.spawn_handle().spawn("rsmc-dht", None, crate::helpers::p2p::dht(helpers.clone()));
 	task_manager.spawn_handle().spawn(
 		"rsmc-watchtower",
 		None,
