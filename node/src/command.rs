@@ -103,7 +103,11 @@ pub fn run() -> sc_cli::Result<()> {
 		},
 		#[cfg(feature = "runtime-benchmarks")]
 		Some(Subcommand::Benchmark(cmd)) => benchmark(&cli, cmd),
-		Some(Subcommand::Rsmc(cmd)) => cmd.run().map_err(sc_cli::Error::Input),
+		// A refusal is the node's message as it stands, not a Rust error's debug text.
+		Some(Subcommand::Rsmc(cmd)) => cmd.run().or_else(|message| {
+			eprintln!("error: {message}");
+			std::process::exit(1)
+		}),
 		None => {
 			let runner = cli.create_runner(&cli.run)?;
 			runner.run_node_until_exit(|config| async move {

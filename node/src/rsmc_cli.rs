@@ -24,7 +24,8 @@ pub struct RsmcCmd {
 }
 
 /// Accounts are SS58 addresses, `0x` public keys, or dev names such as `//Alice`; amounts
-/// are in planck (1 VBK = 10^12 planck).
+/// are in VBK, with up to 12 decimals (`20`, `0.5`, `0.5VBK`), or in planck with the suffix
+/// `planck` (`500planck`; 1 VBK = 10^12 planck).
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Action {
 	/// The accounts the node's helpers serve, with their banks.
@@ -35,9 +36,9 @@ pub enum Action {
 	Open {
 		account: String,
 		peer: String,
-		my_amount: String,
+		my_amount: Amount,
 		#[arg(default_value = "0")]
-		peer_amount: String,
+		peer_amount: Amount,
 		/// Blocks the liquidator's share stays frozen.
 		#[arg(long, default_value_t = 10)]
 		lock_period: u32,
@@ -49,15 +50,56 @@ pub enum Action {
 	/// helper's `--rsmc-inbound-limit` or `--rsmc-min-lock`): the handshake and our deposit.
 	Accept { account: String, channel: u64 },
 	/// Pay an amount on a bank; returns once the payment is final.
-	Pay { account: String, channel: u64, amount: String },
+	Pay { account: String, channel: u64, amount: Amount },
 	/// Close a bank cooperatively (or liquidate it if the peer does not answer).
 	Close { account: String, channel: u64 },
 	/// Ask to be paid an amount: prints the hashlock to give the payer (the helper keeps the
 	/// preimage, and reveals it only when paid in full).
-	Invoice { account: String, amount: String },
+	Invoice { account: String, amount: Amount },
 	/// Pay an invoice through the banks on chain (a direct bank, or a route through others);
 	/// returns once the payee's preimage has come back.
-	Send { account: String, payee: String, amount: String, hashlock: String },
+	Send { account: String, payee: String, amount: Amount, hashlock: String },
+}
+
+/// An amount as the command line takes it: VBK with up to 12 decimals (`20`, `0.5`,
+/// `0.5VBK`), or planck with the suffix `planck` (`500planck`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Amount(pub u128);
+
+impl std::str::FromStr for Amount {
+	type Err = String;
+
+	fn from_str(text: &str) -> Result<Self, String> {
+		let text = text.trim();
+		let bad = || {
+			format!(
+				"`{text}` is not an amount: VBK with up to 12 decimals (`20`, `0.5`) or planck \
+				 with the suffix `planck` (`500planck`)"
+			)
+		};
+		let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+		if let Some(planck) = text.strip_suffix("planck") {
+			let planck = planck.trim();
+			return digits(planck)
+				.then(|| planck.parse().ok())
+				.flatten()
+				.map(Amount)
+				.ok_or_else(bad);
+		}
+		let vbk = text.strip_suffix("VBK").unwrap_or(text).trim();
+		let (whole, fraction) = vbk.split_once('.').unwrap_or((vbk, ""));
+		let whole_ok = digits(whole) || (whole.is_empty() && digits(fraction));
+		if !whole_ok || (vbk.contains('.') && !digits(fraction)) || fraction.len() > 12 {
+			return Err(bad());
+		}
+		let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad())? };
+		let fraction: u128 = format!("{fraction:0<12}").parse().map_err(|_| bad())?;
+		whole
+			.checked_mul(vbank_runtime::UNIT)
+			.and_then(|planck| planck.checked_add(fraction))
+			.map(Amount)
+			.ok_or_else(bad)
+	}
 }
 
 impl RsmcCmd {
@@ -109,8 +151,8 @@ impl RsmcCmd {
 					rpc_params![
 						account,
 						address(peer)?,
-						my_amount,
-						peer_amount,
+						my_amount.0.to_string(),
+						peer_amount.0.to_string(),
 						lock_period,
 						peer_url
 					],
@@ -124,7 +166,8 @@ impl RsmcCmd {
 			},
 			Action::Pay { account, channel, amount } => {
 				let paid =
-					call("rsmc_pay", rpc_params![address(account)?, channel, amount]).await?;
+					call("rsmc_pay", rpc_params![address(account)?, channel, amount.0.to_string()])
+						.await?;
 				println!(
 					"paid: bank {channel} is at nonce {}, balances {} / {}",
 					paid["nonce"],
@@ -145,7 +188,8 @@ impl RsmcCmd {
 				);
 			},
 			Action::Invoice { account, amount } => {
-				let invoice = call("rsmc_invoice", rpc_params![address(account)?, amount]).await?;
+				let params = rpc_params![address(account)?, amount.0.to_string()];
+				let invoice = call("rsmc_invoice", params).await?;
 				println!(
 					"invoice of {}: hashlock {}",
 					units(&invoice["amount"]),
@@ -153,6 +197,7 @@ impl RsmcCmd {
 				);
 			},
 			Action::Send { account, payee, amount, hashlock } => {
+				let amount = amount.0.to_string();
 				let params = rpc_params![address(account)?, address(payee)?, amount, hashlock];
 				let sent = call("rsmc_send", params).await?;
 				println!(
@@ -283,6 +328,25 @@ mod tests {
 		assert_eq!(units(&Value::from("1000000000000")), "1 VBK");
 		assert_eq!(units(&Value::from("1")), "0.000000000001 VBK");
 		assert_eq!(units(&Value::from("0")), "0 VBK");
+	}
+
+	#[test]
+	fn amounts_are_vbk_with_decimals_or_planck_with_a_suffix() {
+		let unit = vbank_runtime::UNIT;
+		let parse = |text: &str| text.parse::<Amount>().map(|a| a.0);
+		assert_eq!(parse("20"), Ok(20 * unit));
+		assert_eq!(parse("0.5"), Ok(unit / 2));
+		assert_eq!(parse(".5"), Ok(unit / 2));
+		assert_eq!(parse("0.5VBK"), Ok(unit / 2));
+		assert_eq!(parse("1.000000000001"), Ok(unit + 1));
+		assert_eq!(parse("500planck"), Ok(500));
+		assert_eq!(parse("0"), Ok(0));
+		for bad in ["", "1.2.3", "1.", "abc", "-1", "1.0000000000001", "1e3", "0.5planck", "planck"]
+		{
+			let error = parse(bad).unwrap_err();
+			assert!(error.contains(&format!("`{}`", bad.trim())), "{bad}: {error}");
+		}
+		assert!(parse(&format!("{}", u128::MAX)).is_err(), "too large for planck");
 	}
 
 	#[test]

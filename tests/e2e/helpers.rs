@@ -178,18 +178,12 @@ fn one_node_serves_alice_and_bob_and_the_command_line_drives_them() {
 	// Open from the command line, watching its progress line.
 	let mut events =
 		chain.subscribe("rsmc_subscribeEvents", rpc_params![addr(Alice)], "rsmc_unsubscribeEvents");
-	let amounts = [100 * UNIT, 50 * UNIT];
+	let mut bobs =
+		chain.subscribe("rsmc_subscribeEvents", rpc_params![addr(Bob)], "rsmc_unsubscribeEvents");
+	// Amounts in VBK, as a person writes them (issue 29); planck with a suffix.
 	let (stdout, stderr) = cli(
 		&url,
-		&[
-			"open",
-			"//Alice",
-			"//Bob",
-			&amounts[0].to_string(),
-			&amounts[1].to_string(),
-			"--lock-period",
-			"5",
-		],
+		&["open", "//Alice", "//Bob", "100", "50000000000000planck", "--lock-period", "5"],
 	);
 	assert!(stderr.contains("opening:") && stderr.contains("running"), "{stderr}");
 	assert!(
@@ -199,6 +193,11 @@ fn one_node_serves_alice_and_bob_and_the_command_line_drives_them() {
 	let kinds: Vec<String> =
 		(0..4).map(|_| chain.next(&mut events)["kind"].as_str().unwrap().to_string()).collect();
 	assert_eq!(kinds, ["Opened", "Handshake", "Deposited", "Running"]);
+	// The peer's helper reports every state the bank reaches too (issue 29: a page following
+	// Bob's events showed his bank stuck in funding).
+	let kinds: Vec<String> =
+		(0..4).map(|_| chain.next(&mut bobs)["kind"].as_str().unwrap().to_string()).collect();
+	assert_eq!(kinds, ["Opened", "Handshake", "Deposited", "Running"], "Bob's");
 	let channel = chain.rpc("rsmc_banks", rpc_params![addr(Alice)])[0]["channel"]
 		.as_u64()
 		.expect("Alice's bank");
@@ -210,7 +209,7 @@ fn one_node_serves_alice_and_bob_and_the_command_line_drives_them() {
 	assert_eq!(paid["nonce"], 1);
 	assert_eq!(balances(&paid["balances"]), [70 * UNIT, 80 * UNIT]);
 	assert_eq!(chain.next(&mut events)["kind"], "Paid");
-	let (stdout, _) = cli(&url, &["pay", "//Bob", &channel.to_string(), &(5 * UNIT).to_string()]);
+	let (stdout, _) = cli(&url, &["pay", "//Bob", &channel.to_string(), "5"]);
 	assert!(stdout.contains("nonce 2") && stdout.contains("75 VBK / 75 VBK"), "{stdout}");
 	let received = chain.next(&mut events);
 	assert_eq!(
@@ -226,6 +225,21 @@ fn one_node_serves_alice_and_bob_and_the_command_line_drives_them() {
 	}
 	let (stdout, _) = cli(&url, &["banks", "//Alice"]);
 	assert!(stdout.contains("Running") && stdout.contains("75 VBK"), "{stdout}");
+	// A refusal is the node's message, plainly, and the exit status says it failed.
+	let refused = Command::new(binary())
+		.args(["rsmc", "--url", &url, "pay", "//Alice", &channel.to_string(), "75.5"])
+		.output()
+		.expect("the command line runs");
+	let stderr = String::from_utf8_lossy(&refused.stderr);
+	assert!(!refused.status.success(), "{stderr}");
+	assert!(stderr.starts_with("error: cannot pay 75500000000000"), "{stderr}");
+	assert!(!stderr.contains("Input("), "no Rust debug text: {stderr}");
+	let bad = Command::new(binary())
+		.args(["rsmc", "--url", &url, "pay", "//Alice", &channel.to_string(), "1.2.3"])
+		.output()
+		.expect("the command line runs");
+	assert!(String::from_utf8_lossy(&bad.stderr).contains("`1.2.3` is not an amount"));
+	assert_eq!(view(&chain, Alice, channel).unwrap()["nonce"], 2, "nothing changed");
 
 	// Bad requests are refused with a message that names the problem, and change nothing.
 	let error = |method: &str, params| chain.rpc_error(method, params);

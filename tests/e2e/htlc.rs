@@ -385,9 +385,9 @@ fn a_route_without_the_capacity_is_refused_before_anything_is_locked() {
 	assert!(error.contains("no route"), "{error}");
 	assert_eq!([net.sheet(Alice, net.ab), net.sheet(Bob, net.bc)], before, "nothing locked");
 	// Within the capacity it goes through, on the command line.
-	let (out, _) = cli(&net.a_url(), &["invoice", "//Charlie", "4000000000000"]);
+	let (out, _) = cli(&net.a_url(), &["invoice", "//Charlie", "4"]);
 	let lock = out.split("hashlock ").nth(1).expect("a hashlock").trim().to_string();
-	let (out, _) = cli(&net.a_url(), &["send", "//Alice", "//Charlie", "4000000000000", &lock]);
+	let (out, _) = cli(&net.a_url(), &["send", "//Alice", "//Charlie", "4", &lock]);
 	assert!(out.contains(&format!("through banks [{},{}]", net.ab, net.bc)), "{out}");
 	assert_eq!(net.sheet(Charlie, net.bc).1, [6 * UNIT, 4 * UNIT]);
 }

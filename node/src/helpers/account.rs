@@ -193,6 +193,8 @@ pub struct Account {
 	/// Per bank, the turn to drive it: one payment, update or close of ours at a time, so
 	/// that a step waiting for its own proposal to become final never counts another's.
 	turns: Mutex<BTreeMap<ChannelId, Arc<tokio::sync::Mutex<()>>>>,
+	/// The events reported once per bank (`Opened`, `Running`) since the node started.
+	reported_once: Mutex<std::collections::BTreeSet<(ChannelId, super::EventKind)>>,
 }
 
 impl Account {
@@ -241,6 +243,7 @@ impl Account {
 			ignored,
 			holds: Default::default(),
 			turns: Default::default(),
+			reported_once: Default::default(),
 		};
 		for bank in store.load_all().map_err(|e| e.to_string())? {
 			let channel = bank.channel();
@@ -286,6 +289,13 @@ impl Account {
 	pub(super) fn drop_bank(&self, channel: ChannelId) {
 		self.banks.write().expect("not poisoned").remove(&channel);
 		self.turns.lock().expect("not poisoned").remove(&channel);
+		self.reported_once.lock().expect("not poisoned").retain(|(c, _)| *c != channel);
+	}
+
+	/// Whether `kind`, an event reported once per bank, is yet to be reported for `channel`:
+	/// `true` the first time only.
+	pub(super) fn first_report(&self, channel: ChannelId, kind: super::EventKind) -> bool {
+		self.reported_once.lock().expect("not poisoned").insert((channel, kind))
 	}
 
 	/// Drop the helper of `channel` if it holds no bank (an `Open` it refused).

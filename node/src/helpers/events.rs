@@ -18,7 +18,7 @@ pub struct Event {
 	pub hashlock: Option<H256>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EventKind {
 	/// The bank is open on chain (`rsmc_open`'s first step).
 	Opened,

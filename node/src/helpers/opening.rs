@@ -133,7 +133,8 @@ impl Accounts {
 	/// Wait until the chain shows bank `channel` running (both deposits, ours made by
 	/// [`Self::deposit_later`] once the handshake was done) in a final block: on a network
 	/// of validators, a bank takes payments once its deposits can no longer be undone, as
-	/// Lightning waits for its funding depth.
+	/// Lightning waits for its funding depth. `Running` is reported then, once per bank
+	/// (the opener's `rsmc_open`, and each side once its own deposit is in a block).
 	pub(super) async fn await_running(
 		&self,
 		party: &Account,
@@ -142,7 +143,9 @@ impl Accounts {
 		let deadline = Instant::now() + FUNDING_TIMEOUT;
 		loop {
 			if self.deposits_final(channel)? {
-				self.emit(party, EventKind::Running, channel);
+				if party.first_report(channel, EventKind::Running) {
+					self.emit(party, EventKind::Running, channel);
+				}
 				return Ok(());
 			}
 			match self.chain.channel(channel).map_err(Failure::Chain)? {

@@ -371,24 +371,34 @@ impl Accounts {
 			}
 			log::info!(target: LOG, "💸 {} watchtower: {}", party.account, describe_call(&call));
 			let (chain, party) = (self.chain.clone(), party.clone());
-			let (submitting, events) = (self.submitting.clone(), self.events.clone());
+			let (submitting, events, me) =
+				(self.submitting.clone(), self.events.clone(), self.me.clone());
 			guard::spawn("a watchtower call", async move {
 				let what = describe_call(&call);
 				let deposit = matches!(call, ChainCall::Deposit { .. });
-				match chain.submit(&party.pair, chain_call(call)).await {
+				let done = match chain.submit(&party.pair, chain_call(call)).await {
 					Ok(_) => {
 						log::info!(target: LOG, "💸 {} watchtower: {what}: in a block", party.account);
 						if deposit {
 							super::announce(&events, &party, EventKind::Deposited, key.1);
 						}
+						true
 					},
-					Err(e) => log::warn!(
-						target: LOG,
-						"💸 {} watchtower: {what}: {e}; owed again at the next block",
-						party.account
-					),
-				}
+					Err(e) => {
+						log::warn!(
+							target: LOG,
+							"💸 {} watchtower: {what}: {e}; owed again at the next block",
+							party.account
+						);
+						false
+					},
+				};
 				submitting.lock().expect("not poisoned").remove(&key);
+				// Each side reports the bank `Running` once both deposits are final, after its
+				// own `Deposited` (the peer of an opener has no `rsmc_open` that would).
+				if let Some(me) = me.upgrade().filter(|_| done && deposit) {
+					let _ = me.await_running(&party, key.1).await;
+				}
 			});
 		}
 	}
