@@ -434,7 +434,14 @@ impl<S: Store> Relay<S> {
 
 	/// An HTLC we sent under `lock` is gone for good: fail the one we took for it, once
 	/// nothing we sent under `lock` may still be paid out and we know no preimage for it.
+	/// One gone from a liquidated bank's list by a claim (the chain read ahead of the block we
+	/// look at) has its preimage on chain: that settles upstream instead.
 	fn gone(&mut self, lock: H256, links: &dyn Links, commands: &mut Vec<Command>) {
+		if !self.preimages.contains_key(&lock) {
+			if let Some(preimage) = links.shown_on_chain(&lock) {
+				return self.shown(preimage, links, commands);
+			}
+		}
 		if !fails_upstream(self.offering(lock, links), self.preimages.contains_key(&lock)) {
 			return;
 		}

@@ -411,3 +411,87 @@ fn a_learned_preimage_settles_again_at_the_next_tick_what_did_not_become_final()
 	let nothing_shown = Fixed(vec![bob.bank(CHANNEL).unwrap().clone()]);
 	assert_eq!(fresh.on(Happened::Tick, &nothing_shown), vec![]);
 }
+
+/// Found in a full run of the e2e suite (`htlc::bob_goes_silent_after_forwarding_…`): Bob's
+/// node looked at Charlie's liquidation of Bob–Charlie when the block after it, with Charlie's
+/// claim, was already the best: the chain's list then showed Bob's HTLC paid out, so nothing
+/// of Bob's under the lock could still be paid out, and Bob failed Alice's HTLC upstream
+/// before he looked at the claim that showed its preimage. Bob paid Charlie and gave Alice her
+/// money back: 7 VBK lost. An HTLC gone from the chain's list by a claim has its preimage on
+/// chain: the relay now settles upstream with it instead of failing.
+#[test]
+fn an_htlc_paid_out_by_a_claim_before_we_looked_settles_upstream_and_fails_nothing() {
+	use rsmc::{
+		chain::ChainEvent,
+		relay::{Command, Happened, Proposal, Relay},
+		Progress,
+	};
+	let [mut alice, mut bob, mut charlie] = three();
+	let preimage = [7; 32];
+	let lock = hashlock(&preimage);
+	let hops = [
+		Hop { channel: AB, amount: 105, expiry: 200 },
+		Hop { channel: BC, amount: 100, expiry: 160 },
+	];
+	let Some(Progress::Htlc { update: added, .. }) =
+		carry(AB, &mut alice, &mut bob, hops[0].update(0, lock, &hops[1..]))
+	else {
+		panic!("Bob took the HTLC")
+	};
+	let mut relay =
+		Relay::new(MemoryStore::default(), Forwarding { fee: 5, delta: 40, dust: 0 }).unwrap();
+	let banks = |bob: &Helper<MemoryStore>| Fixed(bob.banks().cloned().collect());
+	let commands =
+		relay.on(Happened::Final { channel: AB, update: added, by_us: false }, &banks(&bob));
+	let offer = commands
+		.iter()
+		.find_map(|c| match c {
+			Command::Propose { channel: BC, proposal: Proposal::Offer(update) } => {
+				Some(update.clone())
+			},
+			_ => None,
+		})
+		.expect("Bob passes it on to Charlie");
+	carry(BC, &mut bob, &mut charlie, offer);
+
+	// Charlie liquidates with the HTLC on the sheet; Bob's helper hears of it.
+	let sheet = charlie.liquidate(BC).unwrap();
+	let liquidated = ChainEvent::Liquidated {
+		channel: BC,
+		master: charlie.signer().account(),
+		nonce: sheet.nonce,
+		balances: sheet.balances,
+		unlock_at: 110,
+		release_at: 110,
+	};
+	bob.on_chain_event(&liquidated).unwrap();
+	/// The chain as Bob reads it then: Charlie's claim already in the best block.
+	struct Claimed(Vec<Bank>, Preimage);
+	impl rsmc::relay::Links for Claimed {
+		fn now(&self) -> u32 {
+			100
+		}
+		fn banks(&self) -> Vec<Bank> {
+			self.0.clone()
+		}
+		fn on_chain(&self, channel: ChannelId) -> Option<Vec<Option<Htlc>>> {
+			(channel == BC).then(|| vec![None])
+		}
+		fn shown_on_chain(&self, lock: &sp_core::H256) -> Option<Preimage> {
+			(*lock == hashlock(&self.1)).then_some(self.1)
+		}
+	}
+	let claimed = Claimed(bob.banks().cloned().collect(), preimage);
+	let commands = relay.on(Happened::Gone(lock), &claimed);
+	let upstream: Vec<&Resolve> = commands
+		.iter()
+		.filter_map(|c| match c {
+			Command::Propose { channel: AB, proposal: Proposal::Resolve { resolve, .. } } => {
+				Some(resolve)
+			},
+			_ => None,
+		})
+		.collect();
+	assert_eq!(upstream, [&Resolve::Settle(preimage)], "{commands:?}");
+	assert_eq!(relay.preimage(&lock), Some(preimage), "kept before anything depends on it");
+}
