@@ -204,3 +204,71 @@ fn an_account_no_neighbour_knows_is_found_in_the_dht() {
 	assert_eq!(sheet(&a, Alice, channel), (10, [AMOUNT, AMOUNT]));
 	assert_eq!(peers(&a), Some(1), "still the hub alone: Charlie's node is no neighbour");
 }
+
+/// Anyone can send an `Open` for a bank a coming block may bring (signed by itself as the
+/// opener), and the node waits up to the peer timeout for the chain to show it. A stranger's
+/// burst of 80 such `Open`s at once held 80 tasks reading the chain for the whole timeout;
+/// now at most 32 wait (`OPENS_WAITING`), the rest are answered `Busy` at once, and the
+/// honest banks go on paying meanwhile.
+#[test]
+fn a_strangers_burst_of_opens_for_banks_to_come_waits_bounded() {
+	use codec::Encode;
+	use std::time::Instant;
+	let first = Node::start(&["--rsmc-account", "//Alice", "--rsmc-peer-timeout", "5"]);
+	let bootnode = first.bootnode();
+	let follow = |extra: &[&str]| {
+		Node::start(&[&["--consensus", "none", "--bootnodes", &bootnode][..], extra].concat())
+	};
+	let second = follow(&["--rsmc-account", "//Bob"]);
+	let third = follow(&["--rsmc-account", "//Mallory", "--rsmc-test-cheats"]);
+	let (a, b, m) =
+		(Chain::connect(&first.url()), Chain::connect(&second.url()), Chain::connect(&third.url()));
+	wait_until("the nodes connect", Duration::from_secs(60), || {
+		[&a, &b, &m]
+			.iter()
+			.all(|c| c.rpc("system_health", rpc_params![])["peers"].as_u64() >= Some(2))
+	});
+	let ab = open(&a, Alice, Bob, [AMOUNT, AMOUNT], None);
+
+	// Mallory opens nothing on chain: her `Open`s name bank `ab + 1`, the next one to come.
+	let mallory = rsmc::keys::Sr25519Signer::from_suri("//Mallory").expect("a dev key");
+	let body = rsmc::Body::Open {
+		clients: [rsmc::keys::Signer::account(&mallory), Alice.to_account_id()],
+		balances: [AMOUNT, AMOUNT],
+		lock_period: 10,
+		waivers: [Alice.to_account_id(), Bob.to_account_id()],
+	};
+	let forged = rsmc::Message::signed(&a.genesis, ab + 1, body, &mallory).encode();
+	let payload = format!("0x{}", hex::encode(forged));
+	let alices_node = a.rpc("system_localPeerId", rpc_params![]);
+	const BURST: usize = 80;
+	let started = Instant::now();
+	let answers: Vec<(Duration, String)> = std::thread::scope(|s| {
+		let sent: Vec<_> = (0..BURST)
+			.map(|_| {
+				let (url, payload, node) = (third.url(), payload.clone(), alices_node.clone());
+				s.spawn(move || {
+					let chain = Chain::connect(&url);
+					let answer = chain.rpc("rsmc_testRequest", rpc_params![node, payload]);
+					(started.elapsed(), answer["answer"].as_str().unwrap_or_default().to_string())
+				})
+			})
+			.collect();
+		// Meanwhile, Alice and Bob pay each other.
+		for _ in 0..5 {
+			b.rpc("rsmc_pay", rpc_params![addr(Bob), ab, UNIT.to_string()]);
+		}
+		sent.into_iter().map(|t| t.join().expect("a request")).collect()
+	});
+	// `Busy` is the answer's variant 1.
+	let busy_at_once = answers
+		.iter()
+		.filter(|(at, answer)| *at < Duration::from_secs(3) && answer.starts_with("0x01"))
+		.count();
+	assert!(
+		busy_at_once >= BURST - 32,
+		"{busy_at_once} of {BURST} answered Busy at once: {answers:?}"
+	);
+	assert_eq!(sheet(&a, Alice, ab), sheet(&b, Bob, ab));
+	assert_eq!(sheet(&a, Alice, ab).1, [AMOUNT + 5 * UNIT, AMOUNT - 5 * UNIT]);
+}

@@ -130,7 +130,10 @@ impl Accounts {
 		}
 		let opening = matches!(message.body, Body::Open { .. }) && party.bank(channel).is_none();
 		if opening {
-			self.check_open(message).await.map_err(|e| Miss::Refused(e.to_string()))?;
+			self.check_open(message).await.map_err(|e| match e {
+				Failure::Busy(why) => Miss::Busy(why),
+				e => Miss::Refused(e.to_string()),
+			})?;
 		}
 		// A payment, or an HTLC added, only on a bank whose deposits are final: ask again.
 		let pays = matches!(

@@ -161,6 +161,9 @@ pub struct Accounts {
 	/// Each preimage a helper sees for an HTLC it sent, as (account, hashlock), for the
 	/// `rsmc_send` waiting for it.
 	receipts: broadcast::Sender<(AccountId, sp_core::H256, vbank_primitives::Preimage)>,
+	/// The `Open`s that may wait at once for their bank to reach our chain
+	/// ([`opening::OPENS_WAITING`]).
+	opens_waiting: tokio::sync::Semaphore,
 }
 
 /// A bank as `rsmc_banks` shows it.
@@ -219,6 +222,7 @@ impl Accounts {
 			submitting: Default::default(),
 			me: me.clone(),
 			receipts: broadcast::channel(1024).0,
+			opens_waiting: tokio::sync::Semaphore::new(opening::OPENS_WAITING),
 		}))
 	}
 

@@ -14,6 +14,12 @@ use vbank_runtime::{AccountId, BlockNumber, RuntimeEvent};
 
 /// How many banks the opener's node may be ahead of ours when its `Open` arrives.
 const OPENS_AHEAD: ChannelId = 16;
+/// How many `Open`s may wait at once for their bank to reach our chain (each for up to the
+/// peer timeout). Anyone can send an `Open` for a bank a coming block may bring, signed by
+/// itself as the opener: without a bound, a stranger's burst of them (2,000 over p2p, more
+/// over WebSocket connections) would hold as many tasks reading the chain ten times a second.
+/// One over the bound is answered `Busy` at once; an honest opener asks again.
+pub(super) const OPENS_WAITING: usize = 32;
 
 /// How long `rsmc_open` waits for the peer's deposit.
 const FUNDING_TIMEOUT: Duration = Duration::from_secs(120);
@@ -209,6 +215,7 @@ impl Accounts {
 			return Err(Failure::Refused("the Open is not signed by the opener it names".into()));
 		}
 		let deadline = Instant::now() + self.settings.peer_timeout;
+		let mut waiting = None;
 		loop {
 			// Read before the bank, so that a block arriving between the two reads can't make
 			// a bank that has just opened look gone.
@@ -230,6 +237,15 @@ impl Accounts {
 			// bank that was never opened, or is gone, must not hold an answer for long.
 			if Instant::now() >= deadline || channel < next || channel >= next + OPENS_AHEAD {
 				return Err(Failure::Refused(format!("the chain has no bank {channel}")));
+			}
+			if waiting.is_none() {
+				let permit = self.opens_waiting.try_acquire().map_err(|_| {
+					Failure::Busy(format!(
+						"{OPENS_WAITING} Opens already wait for banks this node's chain does not \
+						 hold yet; ask again"
+					))
+				})?;
+				waiting = Some(permit);
 			}
 			tokio::time::sleep(Duration::from_millis(100)).await;
 		}
