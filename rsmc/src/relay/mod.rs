@@ -473,15 +473,17 @@ impl<S: Store> Relay<S> {
 		self.tidy(&banks, commands);
 	}
 
-	/// Settle each HTLC paid to us on a live bank whose preimage we learned (or a claim on
-	/// chain showed) and that nothing resolves now ([`Happened::Tick`]). An invoice's HTLC is
+	/// Settle each HTLC paid to us on a live bank, not expired, whose preimage we learned (or a
+	/// claim on chain showed) and that nothing resolves now ([`Happened::Tick`]). An invoice's HTLC is
 	/// left as [`on_incoming`] decided: one it refused (short, or late) is not settled here.
 	fn settle_learned(&mut self, links: &dyn Links, commands: &mut Vec<Command>) {
-		let banks = links.banks();
+		let (banks, now) = (links.banks(), links.now());
 		let mut owed: Vec<(ChannelId, H256, Preimage)> = Vec::new();
 		for bank in banks.iter().filter(|b| b.is_live()) {
 			let channel = bank.channel();
-			for htlc in bank.htlcs().iter().filter(|h| usize::from(h.from) != bank.me()) {
+			// An expired one is the peer's to take back: asking again would only be refused.
+			let ours = |h: &&Htlc| usize::from(h.from) != bank.me() && now < h.expiry;
+			for htlc in bank.htlcs().iter().filter(ours) {
 				let lock = htlc.hashlock;
 				if self.resolving.contains_key(&(channel, lock))
 					|| owed.iter().any(|(c, l, _)| (*c, *l) == (channel, lock))

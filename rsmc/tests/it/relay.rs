@@ -340,7 +340,7 @@ fn a_payee_reveals_nothing_for_an_htlc_too_close_to_its_expiry() {
 /// reason of our own side (`DriveError::Helper`) was dropped, and nothing made it again before
 /// the HTLC's deadline. At each block or tick ([`Happened::Tick`]) the relay now settles every
 /// HTLC paid to it whose preimage it learned, or that a claim on chain shows, and that nothing
-/// resolves; not one it is resolving, and not an invoice's HTLC it refused.
+/// resolves; not one it is resolving, not an expired one, and not an invoice's HTLC it refused.
 #[test]
 fn a_learned_preimage_settles_again_at_the_next_tick_what_did_not_become_final() {
 	use rsmc::{
@@ -402,6 +402,23 @@ fn a_learned_preimage_settles_again_at_the_next_tick_what_did_not_become_final()
 		let not_final = relay.on(Happened::NotFinal { channel: CHANNEL, proposal, error }, &links);
 		assert_eq!(not_final, vec![]);
 	}
+	// At their expiry they are the peer's to take back: nothing is asked again.
+	struct Late(Vec<Bank>);
+	impl rsmc::relay::Links for Late {
+		fn now(&self) -> u32 {
+			1_000
+		}
+		fn banks(&self) -> Vec<Bank> {
+			self.0.clone()
+		}
+		fn on_chain(&self, _: ChannelId) -> Option<Vec<Option<Htlc>>> {
+			None
+		}
+		fn shown_on_chain(&self, _: &sp_core::H256) -> Option<Preimage> {
+			None
+		}
+	}
+	assert_eq!(relay.on(Happened::Tick, &Late(links.0.clone())), vec![]);
 	let mut expected = vec![hashlock(&learned), hashlock(&on_chain_only)];
 	expected.sort();
 	assert_eq!(settles(&relay.on(Happened::Tick, &links)), expected);
