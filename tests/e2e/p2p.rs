@@ -93,6 +93,25 @@ fn helpers_on_three_nodes_find_each_other_by_account_pay_both_ways_and_route() {
 	assert!(sheet(a, Alice, ab).0 >= 2 * EACH, "every payment is a sheet of its own");
 }
 
+/// An authoring node serving Alice (with `alice_extra`), one following it serving Bob and one
+/// serving Mallory, a stranger with the test cheats; all connected, and a bank of Alice and Bob
+/// open: the nodes, their chains, and the bank.
+fn alice_bob_and_a_stranger(alice_extra: &[&str]) -> ([Node; 3], [Chain; 3], ChannelId) {
+	let first = Node::start(&[&["--rsmc-account", "//Alice"][..], alice_extra].concat());
+	let bootnode = first.bootnode();
+	let follow = |extra: &[&str]| {
+		Node::start(&[&["--consensus", "none", "--bootnodes", &bootnode][..], extra].concat())
+	};
+	let second = follow(&["--rsmc-account", "//Bob"]);
+	let third = follow(&["--rsmc-account", "//Mallory", "--rsmc-test-cheats"]);
+	let chains = [&first, &second, &third].map(|node| Chain::connect(&node.url()));
+	wait_until("the nodes connect", Duration::from_secs(60), || {
+		chains.iter().all(|c| c.rpc("system_health", rpc_params![])["peers"].as_u64() >= Some(2))
+	});
+	let ab = open(&chains[0], Alice, Bob, [AMOUNT, AMOUNT], None);
+	([first, second, third], chains, ab)
+}
+
 /// A stranger's node, on the same network, sends Alice's node what anyone could over the
 /// helpers' protocol: bytes that decode to nothing, a message about Alice's bank signed by
 /// the stranger, a request past the size limit. Each is refused or ignored, and Alice and
@@ -100,21 +119,7 @@ fn helpers_on_three_nodes_find_each_other_by_account_pay_both_ways_and_route() {
 #[test]
 fn a_strangers_garbage_forgeries_and_oversized_requests_change_nothing() {
 	use codec::Encode;
-	let first = Node::start(&["--rsmc-account", "//Alice"]);
-	let bootnode = first.bootnode();
-	let follow = |extra: &[&str]| {
-		Node::start(&[&["--consensus", "none", "--bootnodes", &bootnode][..], extra].concat())
-	};
-	let second = follow(&["--rsmc-account", "//Bob"]);
-	let third = follow(&["--rsmc-account", "//Mallory", "--rsmc-test-cheats"]);
-	let (a, b, m) =
-		(Chain::connect(&first.url()), Chain::connect(&second.url()), Chain::connect(&third.url()));
-	wait_until("the nodes connect", Duration::from_secs(60), || {
-		[&a, &b, &m]
-			.iter()
-			.all(|c| c.rpc("system_health", rpc_params![])["peers"].as_u64() >= Some(2))
-	});
-	let ab = open(&a, Alice, Bob, [AMOUNT, AMOUNT], None);
+	let (_nodes, [a, b, m], ab) = alice_bob_and_a_stranger(&[]);
 	let before = sheet(&a, Alice, ab);
 	let alices_node = a.rpc("system_localPeerId", rpc_params![]);
 	let send = |payload: Vec<u8>| {
@@ -214,21 +219,8 @@ fn an_account_no_neighbour_knows_is_found_in_the_dht() {
 fn a_strangers_burst_of_opens_for_banks_to_come_waits_bounded() {
 	use codec::Encode;
 	use std::time::Instant;
-	let first = Node::start(&["--rsmc-account", "//Alice", "--rsmc-peer-timeout", "5"]);
-	let bootnode = first.bootnode();
-	let follow = |extra: &[&str]| {
-		Node::start(&[&["--consensus", "none", "--bootnodes", &bootnode][..], extra].concat())
-	};
-	let second = follow(&["--rsmc-account", "//Bob"]);
-	let third = follow(&["--rsmc-account", "//Mallory", "--rsmc-test-cheats"]);
-	let (a, b, m) =
-		(Chain::connect(&first.url()), Chain::connect(&second.url()), Chain::connect(&third.url()));
-	wait_until("the nodes connect", Duration::from_secs(60), || {
-		[&a, &b, &m]
-			.iter()
-			.all(|c| c.rpc("system_health", rpc_params![])["peers"].as_u64() >= Some(2))
-	});
-	let ab = open(&a, Alice, Bob, [AMOUNT, AMOUNT], None);
+	let ([_first, _second, third], [a, b, _m], ab) =
+		alice_bob_and_a_stranger(&["--rsmc-peer-timeout", "5"]);
 
 	// Mallory opens nothing on chain: her `Open`s name bank `ab + 1`, the next one to come.
 	let mallory = rsmc::keys::Sr25519Signer::from_suri("//Mallory").expect("a dev key");

@@ -221,6 +221,30 @@ impl rsmc::relay::Links for Fixed {
 	}
 }
 
+/// The banks a relay is shown at block `now`; the one liquidated bank `paid_out` whose only
+/// HTLC the chain paid out, and the one preimage a claim showed, if any.
+struct Seen {
+	banks: Vec<Bank>,
+	now: u32,
+	paid_out: Option<ChannelId>,
+	shown: Option<Preimage>,
+}
+
+impl rsmc::relay::Links for Seen {
+	fn now(&self) -> u32 {
+		self.now
+	}
+	fn banks(&self) -> Vec<Bank> {
+		self.banks.clone()
+	}
+	fn on_chain(&self, channel: ChannelId) -> Option<Vec<Option<Htlc>>> {
+		(self.paid_out == Some(channel)).then(|| vec![None])
+	}
+	fn shown_on_chain(&self, lock: &sp_core::H256) -> Option<Preimage> {
+		self.shown.filter(|preimage| hashlock(preimage) == *lock)
+	}
+}
+
 /// L3 of the HTLC review: a preimage an intermediary learned for an HTLC then claimed on
 /// chain stayed in its book for ever: it was forgotten only after a settlement of ours off
 /// chain. Now it goes once no bank of ours holds an HTLC under it: when the chain removes the
@@ -358,23 +382,9 @@ fn a_learned_preimage_settles_again_at_the_next_tick_what_did_not_become_final()
 	let mut relay = Relay::new(MemoryStore::default(), forwarding).unwrap();
 	// An invoice whose HTLC Bob refused (here: it asks for more than was paid).
 	relay.invoice(invoiced, 50).unwrap();
-	/// What the chain showed: the preimage of `on_chain_only` alone.
-	struct Showing(Vec<Bank>, Preimage);
-	impl rsmc::relay::Links for Showing {
-		fn now(&self) -> u32 {
-			100
-		}
-		fn banks(&self) -> Vec<Bank> {
-			self.0.clone()
-		}
-		fn on_chain(&self, _: ChannelId) -> Option<Vec<Option<Htlc>>> {
-			None
-		}
-		fn shown_on_chain(&self, lock: &sp_core::H256) -> Option<Preimage> {
-			(*lock == hashlock(&self.1)).then_some(self.1)
-		}
-	}
-	let links = Showing(vec![bob.bank(CHANNEL).unwrap().clone()], on_chain_only);
+	// What the chain showed: the preimage of `on_chain_only` alone.
+	let banks = vec![bob.bank(CHANNEL).unwrap().clone()];
+	let links = Seen { banks: banks.clone(), now: 100, paid_out: None, shown: Some(on_chain_only) };
 	let settles = |commands: &[Command]| -> Vec<sp_core::H256> {
 		let mut locks: Vec<_> = commands
 			.iter()
@@ -403,22 +413,8 @@ fn a_learned_preimage_settles_again_at_the_next_tick_what_did_not_become_final()
 		assert_eq!(not_final, vec![]);
 	}
 	// At their expiry they are the peer's to take back: nothing is asked again.
-	struct Late(Vec<Bank>);
-	impl rsmc::relay::Links for Late {
-		fn now(&self) -> u32 {
-			1_000
-		}
-		fn banks(&self) -> Vec<Bank> {
-			self.0.clone()
-		}
-		fn on_chain(&self, _: ChannelId) -> Option<Vec<Option<Htlc>>> {
-			None
-		}
-		fn shown_on_chain(&self, _: &sp_core::H256) -> Option<Preimage> {
-			None
-		}
-	}
-	assert_eq!(relay.on(Happened::Tick, &Late(links.0.clone())), vec![]);
+	let late = Seen { banks, now: 1_000, paid_out: None, shown: None };
+	assert_eq!(relay.on(Happened::Tick, &late), vec![]);
 	let mut expected = vec![hashlock(&learned), hashlock(&on_chain_only)];
 	expected.sort();
 	assert_eq!(settles(&relay.on(Happened::Tick, &links)), expected);
@@ -482,23 +478,13 @@ fn an_htlc_paid_out_by_a_claim_before_we_looked_settles_upstream_and_fails_nothi
 		release_at: 110,
 	};
 	bob.on_chain_event(&liquidated).unwrap();
-	/// The chain as Bob reads it then: Charlie's claim already in the best block.
-	struct Claimed(Vec<Bank>, Preimage);
-	impl rsmc::relay::Links for Claimed {
-		fn now(&self) -> u32 {
-			100
-		}
-		fn banks(&self) -> Vec<Bank> {
-			self.0.clone()
-		}
-		fn on_chain(&self, channel: ChannelId) -> Option<Vec<Option<Htlc>>> {
-			(channel == BC).then(|| vec![None])
-		}
-		fn shown_on_chain(&self, lock: &sp_core::H256) -> Option<Preimage> {
-			(*lock == hashlock(&self.1)).then_some(self.1)
-		}
-	}
-	let claimed = Claimed(bob.banks().cloned().collect(), preimage);
+	// The chain as Bob reads it then: Charlie's claim already in the best block.
+	let claimed = Seen {
+		banks: bob.banks().cloned().collect(),
+		now: 100,
+		paid_out: Some(BC),
+		shown: Some(preimage),
+	};
 	let commands = relay.on(Happened::Gone(lock), &claimed);
 	let upstream: Vec<&Resolve> = commands
 		.iter()
