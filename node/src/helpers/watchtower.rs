@@ -30,7 +30,9 @@ pub async fn run(helpers: Arc<Accounts>) {
 				tokio::time::sleep(RETRY_EVERY).await;
 				for party in helpers.parties.values() {
 					helpers.submit_owed(party);
-					// A settlement that did not become final is made again.
+					// A settlement that did not become final is made again: on this timer only,
+					// not at every block (a dev chain seals one per transaction, a catching-up
+					// node imports thousands, and each tick reads every pending HTLC).
 					helpers.relay(party, Happened::Tick);
 				}
 			}
@@ -148,7 +150,6 @@ impl Accounts {
 		let tick = ChainEvent::Block { number: number.into() };
 		for party in self.parties.values() {
 			self.watch(party, &tick);
-			self.relay(party, Happened::Tick);
 		}
 	}
 
