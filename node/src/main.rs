@@ -17,6 +17,7 @@ mod rpc;
 mod rsmc_cli;
 mod service;
 mod types;
+mod wallet;
 
 fn main() -> sc_cli::Result<()> {
 	command::run()

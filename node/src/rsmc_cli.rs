@@ -59,6 +59,13 @@ pub enum Action {
 	/// Pay an invoice through the banks on chain (a direct bank, or a route through others);
 	/// returns once the payee's preimage has come back.
 	Send { account: String, payee: String, amount: Amount, hashlock: String },
+	/// Serve the wallet page, a browser's view of the node's accounts and their banks (its
+	/// files are in this binary; the page talks to the node at `--url` itself).
+	Wallet {
+		/// Where the page is served: a loopback address keeps it to this machine.
+		#[arg(long, default_value = "127.0.0.1:8080")]
+		listen: std::net::SocketAddr,
+	},
 }
 
 /// An amount as the command line takes it: VBK with up to 12 decimals (`20`, `0.5`,
@@ -112,6 +119,10 @@ impl RsmcCmd {
 	}
 
 	async fn run_async(&self) -> Result<(), String> {
+		if let Action::Wallet { listen } = &self.action {
+			// The page reaches the node itself, and says so while it cannot.
+			return crate::wallet::serve(*listen, self.url.clone()).await;
+		}
 		let client = WsClientBuilder::default()
 			.request_timeout(Duration::from_secs(3600))
 			.build(&self.url)
@@ -196,6 +207,7 @@ impl RsmcCmd {
 					invoice["hashlock"].as_str().unwrap_or_default()
 				);
 			},
+			Action::Wallet { .. } => unreachable!("served above, without a client"),
 			Action::Send { account, payee, amount, hashlock } => {
 				let amount = amount.0.to_string();
 				let params = rpc_params![address(account)?, address(payee)?, amount, hashlock];

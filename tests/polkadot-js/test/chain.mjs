@@ -22,14 +22,17 @@ function freePort() {
   });
 }
 
-/** Starts `vbank-node --dev --tmp` on free loopback ports; `stop()` ends it. */
-export async function startNode() {
+/**
+ * Starts `vbank-node --dev --tmp` on free loopback ports, with `args` after the usual ones;
+ * `stop()` ends it.
+ */
+export async function startNode(args = []) {
   const binary = process.env.VBANK_NODE;
   if (!binary) throw new Error('set VBANK_NODE to the vbank-node binary (cargo test sets it)');
   const [rpcPort, p2pPort] = [await freePort(), await freePort()];
   const child = spawn(binary, [
     '--dev', '--tmp', '--no-telemetry', '--no-prometheus', '--no-mdns',
-    '--rpc-port', String(rpcPort), '--listen-addr', `/ip4/127.0.0.1/tcp/${p2pPort}`,
+    '--rpc-port', String(rpcPort), '--listen-addr', `/ip4/127.0.0.1/tcp/${p2pPort}`, ...args,
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   // The node may have found the port taken (another test raced for it) and bound another:
