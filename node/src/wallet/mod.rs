@@ -13,12 +13,17 @@ use hyper::{
 	service::service_fn,
 	Method, Request, Response, StatusCode,
 };
-use hyper_util::rt::TokioIo;
-use std::{convert::Infallible, net::SocketAddr, sync::Arc};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 /// The longest text drawn as a QR code: an invoice (`vbank:` URI, an address, an amount and
 /// a hashlock) is under 200 bytes.
 pub const MAX_QR_TEXT: usize = 512;
+
+/// Connections served at once.
+const MAX_CONNECTIONS: usize = 64;
+/// How long a connection may take to send a request's head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The page's files: path, content type, bytes.
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -35,9 +40,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
 /// Serves the page on `listen` for the node at `node_url` until the process ends; prints
 /// the address it serves on (the port the system chose, with `:0`).
 pub async fn serve(listen: SocketAddr, node_url: String) -> Result<(), String> {
-	if !(node_url.starts_with("ws://") || node_url.starts_with("wss://")) {
-		return Err(format!("`{node_url}` is not a WebSocket URL (ws:// or wss://)"));
-	}
+	let site = Arc::new(Site::new(node_url.clone())?);
 	let listener = tokio::net::TcpListener::bind(listen)
 		.await
 		.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -49,8 +52,10 @@ pub async fn serve(listen: SocketAddr, node_url: String) -> Result<(), String> {
 			 node serves, for whoever can reach the node's RPC"
 		);
 	}
-	let site = Arc::new(Site::new(node_url));
+	let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
 	loop {
+		// A browser keeps a few connections; past the bound, the next waits for one to end.
+		let Ok(permit) = connections.clone().acquire_owned().await else { return Ok(()) };
 		let (stream, _) = match listener.accept().await {
 			Ok(accepted) => accepted,
 			// Out of file descriptors and the like: the next accept may do.
@@ -67,7 +72,12 @@ pub async fn serve(listen: SocketAddr, node_url: String) -> Result<(), String> {
 				async move { Ok::<_, Infallible>(site.answer(&request)) }
 			});
 			// A browser that goes away mid-request is no news.
-			let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+			let _ = http1::Builder::new()
+				.timer(TokioTimer::new())
+				.header_read_timeout(HEADER_TIMEOUT)
+				.serve_connection(TokioIo::new(stream), service)
+				.await;
+			drop(permit);
 		});
 	}
 }
@@ -79,7 +89,14 @@ pub struct Site {
 }
 
 impl Site {
-	pub fn new(node_url: String) -> Self {
+	/// Refuses a URL that is not `ws://` or `wss://`, or that the page's security policy
+	/// could not name (spaces, quotes, `;` or `,`).
+	pub fn new(node_url: String) -> Result<Self, String> {
+		let scheme = node_url.starts_with("ws://") || node_url.starts_with("wss://");
+		let plain = node_url.bytes().all(|b| b.is_ascii_graphic() && !b"';,\"".contains(&b));
+		if !scheme || !plain {
+			return Err(format!("`{node_url}` is not a WebSocket URL (ws:// or wss://)"));
+		}
 		let config = serde_json::json!({ "url": node_url }).to_string();
 		// The page may load only its own files and talk only to the node.
 		let policy = format!(
@@ -87,9 +104,8 @@ impl Site {
 			 connect-src 'self' {node_url}; base-uri 'none'; form-action 'none'; \
 			 frame-ancestors 'none'"
 		);
-		let policy = HeaderValue::from_str(&policy)
-			.unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
-		Site { config, policy }
+		let policy = HeaderValue::from_str(&policy).map_err(|e| format!("`{node_url}`: {e}"))?;
+		Ok(Site { config, policy })
 	}
 
 	pub fn answer(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
@@ -176,7 +192,7 @@ mod tests {
 
 	#[test]
 	fn the_page_its_files_and_the_nodes_url_are_served() {
-		let site = Site::new("ws://127.0.0.1:9944".into());
+		let site = Site::new("ws://127.0.0.1:9944".into()).unwrap();
 		let (status, kind, body) = get(&site, "/", None);
 		assert_eq!((status, kind.as_str()), (StatusCode::OK, "text/html; charset=utf-8"));
 		assert!(body.contains("<script type=\"module\" src=\"/wallet.js\">"), "{body}");
@@ -194,8 +210,17 @@ mod tests {
 	}
 
 	#[test]
+	fn a_node_url_the_page_cannot_reach_is_refused_at_the_start() {
+		for bad in ["http://127.0.0.1:9944", "ws://a b", "ws://x'; script-src *", "ws://x,y", ""] {
+			let error = Site::new(bad.into()).err().unwrap_or_else(|| panic!("{bad} taken"));
+			assert!(error.contains("is not a WebSocket URL"), "{error}");
+		}
+		assert!(Site::new("wss://node.example:443/rpc".into()).is_ok());
+	}
+
+	#[test]
 	fn an_invoice_is_drawn_as_a_qr_code_and_oversized_text_is_refused() {
-		let site = Site::new("ws://127.0.0.1:9944".into());
+		let site = Site::new("ws://127.0.0.1:9944".into()).unwrap();
 		let (status, kind, svg) = get(&site, "/qr.svg", Some("text=vbank%3A5Grw%3Famount%3D5"));
 		assert_eq!((status, kind.as_str()), (StatusCode::OK, "image/svg+xml"));
 		assert!(svg.starts_with("<?xml") && svg.contains("<svg"), "{svg}");

@@ -11,7 +11,7 @@ import { cryptoWaitReady } from '@polkadot/util-crypto';
 
 const START_TIMEOUT_MS = 60_000;
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -23,13 +23,14 @@ function freePort() {
 }
 
 /**
- * Starts `vbank-node --dev --tmp` on free loopback ports, with `args` after the usual ones;
- * `stop()` ends it.
+ * Starts `vbank-node --dev --tmp` on free loopback ports (or JSON-RPC on `rpcPort`), with
+ * `args` after the usual ones; `stop()` ends it.
  */
-export async function startNode(args = []) {
+export async function startNode(args = [], { rpcPort = null } = {}) {
   const binary = process.env.VBANK_NODE;
   if (!binary) throw new Error('set VBANK_NODE to the vbank-node binary (cargo test sets it)');
-  const [rpcPort, p2pPort] = [await freePort(), await freePort()];
+  rpcPort ??= await freePort();
+  const p2pPort = await freePort();
   const child = spawn(binary, [
     '--dev', '--tmp', '--no-telemetry', '--no-prometheus', '--no-mdns',
     '--rpc-port', String(rpcPort), '--listen-addr', `/ip4/127.0.0.1/tcp/${p2pPort}`, ...args,

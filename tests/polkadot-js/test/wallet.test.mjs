@@ -8,10 +8,11 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { WsProvider } from '@polkadot/api';
 import { Keyring } from '@polkadot/keyring';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { chromium } from 'playwright-core';
-import { startNode } from './chain.mjs';
+import { freePort, startNode } from './chain.mjs';
 
 const SEEN_MS = 60_000;
 const SCREENSHOTS = process.env.VBANK_SCREENSHOTS || 'screenshots';
@@ -46,6 +47,7 @@ async function startWallet(nodeUrl) {
 
 describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
   let node;
+  let rpc;
   let wallet;
   let browser;
   const view = {};
@@ -56,6 +58,8 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
     const keyring = new Keyring({ type: 'sr25519' });
     for (const name of ['Alice', 'Bob', 'Charlie']) dev[name.toLowerCase()] = keyring.addFromUri(`//${name}`).address;
     node = await startNode(['--rsmc-account', '//Alice', '--rsmc-account', '//Bob', '--rsmc-account', '//Charlie']);
+    rpc = new WsProvider(node.url);
+    await rpc.isReady;
     wallet = await startWallet(node.url);
     browser = await chromium.launch({ executablePath: browserPath() });
     mkdirSync(SCREENSHOTS, { recursive: true });
@@ -68,12 +72,14 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
       await page.goto(`${wallet.url}?account=${dev[name]}`);
       view[name] = Object.assign(page, { problems });
       await seen(page, '#connection', 'connected');
+      await page.locator(`#account option[value="${dev[name]}"]`).waitFor({ state: 'attached', timeout: SEEN_MS });
       assert.equal(await page.locator('#account').inputValue(), dev[name], `${name}'s view is ${name}'s`);
     }
   });
 
   after(async () => {
     await browser?.close();
+    await rpc?.disconnect();
     wallet?.stop();
     await node?.stop();
   });
@@ -88,6 +94,18 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
   const card = (page, channel) => page.locator(`article.bank[data-channel="${channel}"]`);
   const field = (page, channel, name) => card(page, channel).locator(`[data-field="${name}"]`);
   const shot = (page, name) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+
+  /** The bank as the node holds it for `who`, not as a page shows it. */
+  async function held(who, channel) {
+    const banks = await rpc.send('rsmc_banks', [dev[who]]);
+    return banks.find((bank) => bank.channel === channel);
+  }
+
+  /** Waits until `page` shows `channel`'s shares as `[mine, theirs]`. */
+  async function showsShares(page, channel, [mine, theirs]) {
+    await field(page, channel, 'mine').filter({ hasText: new RegExp(`^${mine}$`) }).waitFor({ timeout: SEEN_MS });
+    await field(page, channel, 'theirs').filter({ hasText: new RegExp(`^${theirs}$`) }).waitFor({ timeout: SEEN_MS });
+  }
 
   async function shares(page, channel) {
     return [await field(page, channel, 'mine').textContent(), await field(page, channel, 'theirs').textContent()];
@@ -111,7 +129,7 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
       const attempt = (text) => { try { return planck(text).toString(); } catch (error) { return error.message; } };
       return {
         good: ['20', '0.5', '.5', '0.5 VBK', '1.000000000001', '500planck', '0'].map(attempt),
-        bad: ['', '1.', '1.2.3', '-1', '1e3', '1.0000000000001', '0.5planck', '340282366920938463463.374607431768211456'].map(attempt),
+        bad: ['', '1.', '1.2.3', '-1', '1e3', '1.0000000000001', '0.5planck', '5 vbk', '340282366920938463463.374607431768211456', `${2n ** 128n}planck`].map(attempt),
         shown: ['80500000000000', '1000000000000', '1', '0'].map(vbk),
         invoice: parseInvoice(`vbank:5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y?amount=5&hashlock=0x${'ab'.repeat(32)}`),
         notInvoice: parseInvoice('vbank:5FLS?amount=5&hashlock=0x12'),
@@ -138,7 +156,7 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
     const outcome = await seen(alice, '#open .outcome', /Bank \d+ is Running/);
     aliceBob = Number((await outcome.textContent()).match(/Bank (\d+)/)[1]);
     await card(alice, aliceBob).and(alice.locator('[data-state=Running]')).waitFor({ timeout: SEEN_MS });
-    assert.deepEqual(await shares(alice, aliceBob), ['100 VBK', '50 VBK']);
+    await showsShares(alice, aliceBob, ['100 VBK', '50 VBK']);
     // Bob did nothing: his page heard the events.
     await card(bob, aliceBob).and(bob.locator('[data-state=Running]')).waitFor({ timeout: SEEN_MS });
     assert.deepEqual(await shares(bob, aliceBob), ['50 VBK', '100 VBK']);
@@ -156,8 +174,8 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
     assert.match(await card(alice, aliceBob).locator('form.pay .preview').textContent(), /your share goes from 100 VBK to 90 VBK/);
     await alice.keyboard.press('Enter');
     await seen(alice, `article.bank[data-channel="${aliceBob}"] form.pay .outcome`, 'Paid 10 VBK');
-    await field(bob, aliceBob, 'mine').filter({ hasText: /^60 VBK$/ }).waitFor({ timeout: SEEN_MS });
-    assert.deepEqual(await shares(alice, aliceBob), ['90 VBK', '60 VBK']);
+    await showsShares(bob, aliceBob, ['60 VBK', '90 VBK']);
+    await showsShares(alice, aliceBob, ['90 VBK', '60 VBK']);
     await seen(bob, '#log li', `bank ${aliceBob}: Received`);
     await shot(bob, '3-bob-received');
   });
@@ -165,6 +183,7 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
   test('a refused payment shows the node\'s message and changes nothing', async () => {
     const { alice, bob } = view;
     const nonce = await field(alice, aliceBob, 'nonce').textContent();
+    const before = await held('alice', aliceBob);
     const pay = card(alice, aliceBob).locator('form.pay');
     await pay.locator('[name=amount]').fill('1000');
     assert.match(await pay.locator('.preview').textContent(), /below zero/);
@@ -174,6 +193,7 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
     assert.equal(await field(alice, aliceBob, 'nonce').textContent(), nonce);
     assert.deepEqual(await shares(alice, aliceBob), ['90 VBK', '60 VBK']);
     assert.deepEqual(await shares(bob, aliceBob), ['60 VBK', '90 VBK']);
+    assert.deepEqual(await held('alice', aliceBob), before, 'the node changed nothing');
     await shot(alice, '4-alice-refused');
   });
 
@@ -188,14 +208,21 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
     bobCharlie = Number((await outcome.textContent()).match(/Bank (\d+)/)[1]);
     await card(charlie, bobCharlie).and(charlie.locator('[data-state=Running]')).waitFor({ timeout: SEEN_MS });
 
+    // Two invoices, one after the other: the second replaces the first everywhere.
     const invoice = charlie.locator('#invoice');
-    await invoice.locator('[name=amount]').fill('5');
-    await invoice.getByRole('button', { name: 'Make an invoice' }).click();
-    await seen(charlie, '#invoice .outcome', 'Invoice for 5 VBK made');
-    const text = await invoice.locator('.invoice-text').textContent();
-    assert.match(text, new RegExp(`^vbank:${dev.charlie}\\?amount=5000000000000&hashlock=0x[0-9a-f]{64}$`));
-    const qr = invoice.locator('img.qr');
-    await qr.waitFor();
+    const shown = [];
+    for (const amount of ['4', '5']) {
+      await invoice.locator('[name=amount]').fill(amount);
+      await invoice.getByRole('button', { name: 'Make an invoice' }).click();
+      await seen(charlie, '#invoice .outcome', `Invoice for ${amount} VBK made`);
+      const text = await invoice.locator('.invoice-text').textContent();
+      assert.match(text, new RegExp(`^vbank:${dev.charlie}\\?amount=${amount}000000000000&hashlock=0x[0-9a-f]{64}$`));
+      const qr = await invoice.locator('img.qr').getAttribute('src');
+      assert.equal(qr, `/qr.svg?text=${encodeURIComponent(text)}`);
+      shown.push(text);
+    }
+    assert.notEqual(shown[0].split('hashlock=')[1], shown[1].split('hashlock=')[1], 'a fresh hashlock each');
+    const text = shown[1];
     await charlie.waitForFunction(() => {
       const image = document.querySelector('#invoice img.qr');
       return image.complete && image.naturalWidth > 0;
@@ -208,8 +235,8 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
     await send.getByRole('button', { name: 'Pay through the network' }).click();
     const sent = await seen(alice, '#send .outcome', /Paid 5 VBK/);
     assert.match(await sent.textContent(), new RegExp(`through banks ${aliceBob} → ${bobCharlie}, fees 0 VBK`));
-    await field(charlie, bobCharlie, 'mine').filter({ hasText: /^5 VBK$/ }).waitFor({ timeout: SEEN_MS });
-    await field(alice, aliceBob, 'mine').filter({ hasText: /^85 VBK$/ }).waitFor({ timeout: SEEN_MS });
+    await showsShares(charlie, bobCharlie, ['5 VBK', '45 VBK']);
+    await showsShares(alice, aliceBob, ['85 VBK', '65 VBK']);
     await seen(alice, `article.bank[data-channel="${aliceBob}"] .htlcs li`, 'none');
     await shot(alice, '6-alice-sent');
     await shot(charlie, '7-charlie-paid');
@@ -235,5 +262,31 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
     assert.ok(fits, 'no sideways scrolling at 375 px');
     await shot(alice, '9-alice-on-a-phone');
     for (const [name, page] of Object.entries(view)) assert.deepEqual(page.problems, [], `${name}'s page`);
+  });
+});
+
+describe('the wallet page before its node is up', { timeout: 300_000 }, () => {
+  test('waits, retrying, and shows the accounts once the node answers', async () => {
+    const port = await freePort();
+    const wallet = await startWallet(`ws://127.0.0.1:${port}`);
+    const browser = await chromium.launch({ executablePath: browserPath() });
+    let node;
+    try {
+      const page = await browser.newPage();
+      await page.goto(wallet.url);
+      await page.locator('#connection[data-state=disconnected]').waitFor({ timeout: SEEN_MS });
+      // Several attempts fail (after 1, 2 and 4 s) before the node comes.
+      await new Promise((resolve) => { setTimeout(resolve, 4_000); });
+      node = await startNode([], { rpcPort: port });
+      assert.equal(node.url, `ws://127.0.0.1:${port}`, 'the node took the port the wallet names');
+      await page.locator('#connection[data-state=connected]').waitFor({ timeout: SEEN_MS });
+      await page.locator('#account option').nth(1).waitFor({ state: 'attached', timeout: SEEN_MS });
+      assert.equal(await page.locator('#account option').count(), 2, '--dev serves Alice and Bob');
+      assert.ok(await page.locator('#problem').isHidden());
+    } finally {
+      await browser.close();
+      wallet.stop();
+      await node?.stop();
+    }
   });
 });

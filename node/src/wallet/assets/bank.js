@@ -31,10 +31,9 @@ export class BankCard {
     this.outcome = el('p', { class: 'outcome', role: 'status' });
     this.confirm = el('div', { class: 'confirm', hidden: true });
     this.accept = el('button', { type: 'button', onclick: () => this.act('accept') }, 'Accept');
-    this.buttons = el('div', { class: 'buttons' },
-      this.accept,
-      el('button', { type: 'button', onclick: () => this.ask('close') }, 'Close'),
-      el('button', { type: 'button', class: 'danger', onclick: () => this.ask('liquidate') }, 'Liquidate'));
+    this.close = el('button', { type: 'button', onclick: () => this.ask('close') }, 'Close');
+    this.liquidate = el('button', { type: 'button', class: 'danger', onclick: () => this.ask('liquidate') }, 'Liquidate');
+    this.buttons = el('div', { class: 'buttons' }, this.accept, this.close, this.liquidate);
 
     this.element = el('article', { class: 'bank', 'data-channel': String(this.channel) },
       this.title,
@@ -70,7 +69,11 @@ export class BankCard {
     this.htlcs.replaceChildren(...(view.htlcs.length ? view.htlcs.map((htlc) => el('li', {},
       `${htlc.from === me ? 'to the peer' : 'to me'}: ${vbk(htlc.amount)}, hashlock ${htlc.hashlock.slice(0, 10)}…, expires at block ${htlc.expiry}`))
       : [el('li', { class: 'hint' }, 'none')]));
+    // What the node would take in this state; a liquidated bank waits for its lock to end.
+    this.buttons.hidden = false;
     this.accept.hidden = view.state !== 'Offered';
+    this.close.hidden = view.state === 'Liquidating' || view.state === 'Closed';
+    this.liquidate.hidden = view.state !== 'Running';
     this.payForm.hidden = view.state !== 'Running';
     this.updatePreview();
   }

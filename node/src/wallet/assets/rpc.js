@@ -29,7 +29,8 @@ export class Rpc {
     socket.addEventListener('close', () => {
       this.onStatus('disconnected');
       for (const { reject } of this.pending.values()) {
-        reject(new Error('the connection to the node was lost; try again'));
+        reject(new Error('the connection to the node was lost before it answered: this may or '
+          + 'may not have happened; look at the bank once the page is connected again'));
       }
       this.pending.clear();
       for (const subscription of this.subscriptions) subscription.id = null;
@@ -39,9 +40,16 @@ export class Rpc {
     });
   }
 
-  /** `this.whenOpen` resolves when the next connection opens. */
+  /**
+   * `this.whenOpen` resolves when the next connection opens: one promise for every call that
+   * waits, however many attempts fail meanwhile.
+   */
   waitForOpen() {
-    this.whenOpen = new Promise((resolve) => { this.opened = resolve; });
+    if (this.whenOpen && !this.isOpen) return;
+    this.isOpen = false;
+    this.whenOpen = new Promise((resolve) => {
+      this.opened = () => { this.isOpen = true; resolve(); };
+    });
   }
 
   receive(message) {

@@ -24,8 +24,12 @@ export function planck(text) {
     `"${input}" is not an amount: VBK with up to 12 decimals (20, 0.5) or planck with the suffix planck (500planck)`,
   );
   const inPlanck = input.match(/^(\d+)\s*planck$/);
-  if (inPlanck) return BigInt(inPlanck[1]);
-  const inVbk = input.match(/^(\d*)(?:\.(\d{1,12}))?\s*(?:VBK)?$/i);
+  if (inPlanck) {
+    const value = BigInt(inPlanck[1]);
+    if (value >= 2n ** 128n) throw bad();
+    return value;
+  }
+  const inVbk = input.match(/^(\d*)(?:\.(\d{1,12}))?\s*(?:VBK)?$/);
   if (!inVbk || (!inVbk[1] && !inVbk[2])) throw bad();
   const whole = BigInt(inVbk[1] || '0');
   const fraction = BigInt((inVbk[2] || '').padEnd(Number(DECIMALS), '0'));

@@ -12,6 +12,7 @@ const $ = (selector) => document.querySelector(selector);
 class Wallet {
   constructor(url) {
     this.cards = new Map(); // channel -> BankCard
+    this.lines = new Map(); // channel -> its event lines, oldest first, before its card exists
     this.heads = { best: null, finalized: null };
     this.rpc = new Rpc(url, (status) => this.connection(status));
     this.stopEvents = () => {};
@@ -27,7 +28,23 @@ class Wallet {
     const text = { connecting: 'connecting to the node…', connected: 'connected', disconnected: 'the node is unreachable; retrying…' }[status];
     $('#connection').textContent = text;
     $('#connection').dataset.state = status;
-    if (status === 'connected') this.refresh();
+    if (status !== 'connected') return;
+    if (this.account) this.refresh();
+    else this.loadAccounts();
+  }
+
+  /** Asks the node which accounts it serves, once connected (again, after a failure). */
+  async loadAccounts() {
+    if (this.loading) return;
+    this.loading = true;
+    try {
+      this.problem(null);
+      await this.choose(await this.rpc.call('rsmc_accounts'));
+    } catch (error) {
+      this.problem(`The node refused to list its accounts: ${error.message}`);
+    } finally {
+      this.loading = false;
+    }
   }
 
   followChain() {
@@ -36,12 +53,15 @@ class Wallet {
         if (!header) return;
         this.heads[which] = Number.parseInt(header.number, 16);
         $(`#${which}`).textContent = `#${this.heads[which]}`;
+        // A bank's state and unlock block are the finalized chain's: read them anew.
+        if (which === 'finalized') this.refresh();
       });
     }
   }
 
   /** Shows `account`'s banks and follows its events. */
   async choose(accounts) {
+    if (this.account) return;
     const select = $('#account');
     const wanted = new URLSearchParams(location.search).get('account');
     select.replaceChildren(...accounts.map((account) => el('option', { value: account }, short(account))));
@@ -62,9 +82,10 @@ class Wallet {
     await this.refresh();
   }
 
+  /** Shows what stops the page (null: nothing). */
   problem(message) {
-    $('#no-banks').textContent = message;
-    $('#no-banks').classList.add('problem');
+    $('#problem').textContent = message ?? '';
+    $('#problem').hidden = !message;
   }
 
   heard(event) {
@@ -72,7 +93,9 @@ class Wallet {
     const hashlock = event.hashlock ? `, hashlock ${event.hashlock.slice(0, 10)}…` : '';
     const line = `${new Date().toLocaleTimeString()} bank ${event.channel}: ${event.kind} at nonce ${event.nonce} (${balances}${hashlock})`;
     $('#log').prepend(el('li', { 'data-kind': event.kind }, line));
-    this.cards.get(event.channel)?.logged(line);
+    const card = this.cards.get(event.channel);
+    if (card) card.logged(line);
+    else this.lines.set(event.channel, [...(this.lines.get(event.channel) ?? []), line]);
     this.refresh();
   }
 
@@ -83,9 +106,14 @@ class Wallet {
       this.refreshAgain = true;
       return;
     }
-    this.refreshing = this.rpc.call('rsmc_banks', [this.account]).then((views) => this.show(views), () => {});
-    await this.refreshing;
-    this.refreshing = null;
+    this.refreshing = this.rpc.call('rsmc_banks', [this.account]).then((views) => this.show(views));
+    try {
+      await this.refreshing;
+    } catch (error) {
+      this.problem(`Cannot read the banks: ${error.message}`);
+    } finally {
+      this.refreshing = null;
+    }
     if (this.refreshAgain) {
       this.refreshAgain = false;
       await this.refresh();
@@ -100,6 +128,8 @@ class Wallet {
       if (card) card.update(view);
       else {
         card = new BankCard(this, view);
+        for (const line of this.lines.get(view.channel) ?? []) card.logged(line);
+        this.lines.delete(view.channel);
         this.cards.set(view.channel, card);
         $('#banks').prepend(card.element);
       }
@@ -111,19 +141,23 @@ class Wallet {
   wireForms() {
     const open = $('#open');
     const amounts = () => [planck(open.elements.mine.value || '0'), planck(open.elements.theirs.value || '0')];
+    const lock = () => {
+      const text = open.elements.lock.value.trim();
+      if (!/^\d{1,10}$/.test(text) || Number(text) > 2 ** 32 - 1) throw new Error(`"${text}" is not a number of blocks`);
+      return Number(text);
+    };
     const describeOpen = preview(open, () => {
       const peer = open.elements.peer.value.trim();
       if (!peer) return 'Opens a bank with a peer: give its account.';
       const [mine, theirs] = amounts();
-      const lock = Number(open.elements.lock.value);
       return `Opens a bank between you and ${short(peer)}: you lock ${vbk(mine)}, the peer locks ${vbk(theirs)}; `
-        + `a liquidation freezes the liquidator's share for ${lock} blocks.`;
+        + `a liquidation freezes the liquidator's share for ${lock()} blocks.`;
     });
     this.submit(open, 'opening: on chain, then the handshake and both deposits…', async () => {
       const [mine, theirs] = amounts();
       const url = open.elements.url.value.trim();
       const params = [this.account, open.elements.peer.value.trim(), mine.toString(), theirs.toString(),
-        Number(open.elements.lock.value), ...(url ? [url] : [])];
+        lock(), ...(url ? [url] : [])];
       const bank = await this.rpc.call('rsmc_open', params);
       open.reset();
       describeOpen();
@@ -137,13 +171,14 @@ class Wallet {
         ? `Asks to be paid ${vbk(planck(text))}: the node keeps a secret and reveals it only once paid in full.`
         : 'Asks to be paid an amount, through any bank of the network.';
     });
+    const invoiceCode = invoice.querySelector('.invoice-text');
+    invoiceCode.after(copyButton(() => invoiceCode.textContent, 'the invoice'));
     this.submit(invoice, 'making the invoice…', async () => {
       const amount = planck(invoice.elements.amount.value);
       const made = await this.rpc.call('rsmc_invoice', [this.account, amount.toString()]);
       const text = invoiceText({ payee: this.account, amount: made.amount, hashlock: made.hashlock });
       const shown = invoice.querySelector('.invoice');
       shown.querySelector('.invoice-text').textContent = text;
-      shown.querySelector('.invoice-copy').replaceWith(copyButton(() => text, 'the invoice'));
       shown.querySelector('.qr').src = `/qr.svg?text=${encodeURIComponent(text)}`;
       shown.hidden = false;
       return `Invoice for ${vbk(made.amount)} made.`;
@@ -179,12 +214,8 @@ class Wallet {
 
 async function start() {
   const config = await (await fetch('/config.json')).json();
-  const wallet = new Wallet(config.url);
-  try {
-    await wallet.choose(await wallet.rpc.call('rsmc_accounts'));
-  } catch (error) {
-    wallet.problem(`The node refused to list its accounts: ${error.message}`);
-  }
+  // It lists the node's accounts once connected.
+  return new Wallet(config.url);
 }
 
 start();
