@@ -83,6 +83,9 @@ struct Node {
 	/// A hostile account's invoices it does not settle off chain: claimed on chain at the
 	/// last block the chain takes the claim (`true`), or never (`false`).
 	withheld: BTreeMap<H256, bool>,
+	/// Liquidations it has not read yet: its node reads a block when the chain is already past it (the claims of the next block
+	/// made), as a node that falls behind does.
+	late: Vec<(ChannelId, ChainEvent)>,
 }
 
 impl Node {
@@ -102,6 +105,7 @@ impl Node {
 			receipts: BTreeSet::new(),
 			seen: (0, 0),
 			withheld: BTreeMap::new(),
+			late: Vec::new(),
 		}
 	}
 }
@@ -371,6 +375,10 @@ impl World {
 	}
 
 	fn watch(&mut self, who: usize, now: u32) {
+		// A liquidation read late: the chain may have moved on (claims made, preimages shown).
+		for (channel, event) in std::mem::take(&mut self.nodes[who].late) {
+			self.hear_liquidation(who, channel, &event);
+		}
 		// What the chain showed since it last looked.
 		let (shown, refunded) = self.nodes[who].seen;
 		let new_shown = self.chain.shown[shown..].to_vec();
@@ -482,19 +490,30 @@ impl World {
 			release_at: u64::from(self.chain.now) + 10,
 		};
 		for side in [a, b] {
-			let offered: Vec<H256> = self.nodes[side]
-				.helper
-				.bank(channel)
-				.map(|bank| bank.offered_htlcs().map(|h| h.hashlock).collect())
-				.unwrap_or_default();
-			let calls = self.nodes[side].helper.on_chain_event(&event).unwrap();
-			assert!(calls.is_empty(), "{} punishes an honest liquidation", NAMES[side]);
-			// An HTLC only offered, not on the sheet liquidated with, is gone for good.
-			for lock in
-				offered.into_iter().filter(|l| !sheet.htlcs.iter().any(|h| h.hashlock == *l))
-			{
-				self.happen(side, Happened::Gone(lock));
+			if self.faults && self.rng.gen_bool(0.3) {
+				trace(|| format!("{} reads it late", NAMES[side]));
+				self.nodes[side].late.push((channel, event.clone()));
+			} else {
+				self.hear_liquidation(side, channel, &event);
 			}
+		}
+	}
+
+	/// `side`'s watchtower reads `event`, the liquidation of its bank `channel`, as the node's
+	/// does: every HTLC it offered on the bank may be gone, and the relay judges each by the
+	/// chain's list (pending there, or paid out) and by what it was shown.
+	fn hear_liquidation(&mut self, side: usize, channel: ChannelId, event: &ChainEvent) {
+		let mut offered: Vec<H256> = self.nodes[side]
+			.helper
+			.bank(channel)
+			.map(|bank| bank.offered_htlcs().map(|h| h.hashlock).collect())
+			.unwrap_or_default();
+		offered.sort();
+		offered.dedup();
+		let calls = self.nodes[side].helper.on_chain_event(event).unwrap();
+		assert!(calls.is_empty(), "{} punishes an honest liquidation", NAMES[side]);
+		for lock in offered {
+			self.happen(side, Happened::Gone(lock));
 		}
 	}
 
@@ -503,9 +522,12 @@ impl World {
 		trace(|| format!("{} restarts #{}", NAMES[who], self.step));
 		let store = self.nodes[who].store.clone();
 		let receipts = std::mem::take(&mut self.nodes[who].receipts);
-		// The payer's receipts are what its client holds; the chain is read from the start.
+		let late = std::mem::take(&mut self.nodes[who].late);
+		// The payer's receipts are what its client holds; the chain is read from the start,
+		// and what it had not read yet is still there to read.
 		self.nodes[who] = Node::new(who, store);
 		self.nodes[who].receipts = receipts;
+		self.nodes[who].late = late;
 		self.restarts += 1;
 		for channel in self.nodes[who].helper.banks().map(Bank::channel).collect::<Vec<_>>() {
 			if let Some(message) = self.nodes[who].helper.retransmission(channel) {
