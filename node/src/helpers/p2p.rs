@@ -132,6 +132,29 @@ pub struct P2p {
 	found: Mutex<HashMap<AccountId, Record>>,
 	/// The keys the DHT answered for: a good record was found (and kept in `found`), or none.
 	dht_answers: broadcast::Sender<KademliaKey>,
+	/// Our accounts' records, signed once a block: a peer's `Where` questions (up to [`RATE`]
+	/// a second) cost a look-up, not a signature each.
+	ours: Ours,
+}
+
+/// The records of the accounts this node serves, each signed at the newest block it was
+/// asked at.
+#[derive(Default)]
+struct Ours(Mutex<HashMap<AccountId, Record>>);
+
+impl Ours {
+	/// `account`'s record at block `at`: the one signed at `at` already, or `sign`'s.
+	fn at(&self, account: &AccountId, at: u32, sign: impl FnOnce() -> Record) -> Record {
+		let mut ours = self.0.lock().expect("not poisoned");
+		match ours.get(account) {
+			Some(record) if record.at == at => record.clone(),
+			_ => {
+				let record = sign();
+				ours.insert(account.clone(), record.clone());
+				record
+			},
+		}
+	}
 }
 
 impl P2p {
@@ -141,7 +164,14 @@ impl P2p {
 		genesis: &H256,
 	) -> Self {
 		let (dht_answers, _) = broadcast::channel(256);
-		Self { network, sync, genesis: *genesis, found: Default::default(), dht_answers }
+		Self {
+			network,
+			sync,
+			genesis: *genesis,
+			found: Default::default(),
+			dht_answers,
+			ours: Ours::default(),
+		}
 	}
 
 	/// This node's network identity, as records name it.
@@ -428,11 +458,13 @@ impl Accounts {
 		self.parties.keys().filter_map(|account| self.record(account)).collect()
 	}
 
-	/// The record of `account`, signed now, if this node serves it and is on the network.
+	/// The record of `account` at the best block, if this node serves it and is on the network.
 	fn record(&self, account: &AccountId) -> Option<Record> {
 		let (p2p, party) = (self.p2p.as_ref()?, self.parties.get(account)?);
 		let at = self.chain.best().1;
-		Some(Record::signed(&self.chain.genesis, party.signer(), p2p.local(), at))
+		Some(p2p.ours.at(account, at, || {
+			Record::signed(&self.chain.genesis, party.signer(), p2p.local(), at)
+		}))
 	}
 }
 
@@ -449,6 +481,24 @@ mod tests {
 		let later = start + Duration::from_millis(10);
 		let refilled = (0..100).filter(|_| allowance.take(later)).count();
 		assert_eq!(refilled, (RATE / 100.0) as usize, "10 ms later: 10 ms of the rate");
+	}
+
+	#[test]
+	fn our_record_is_signed_once_a_block() {
+		let ours = Ours::default();
+		let alice = sp_keyring::Sr25519Keyring::Alice.to_account_id();
+		let signed = std::cell::Cell::new(0);
+		let sign = |at| {
+			signed.set(signed.get() + 1);
+			let signature = sp_core::sr25519::Signature::from_raw([0; 64]).into();
+			Record { account: alice.clone(), node: vec![1], at, signature }
+		};
+		for _ in 0..100 {
+			assert_eq!(ours.at(&alice, 7, || sign(7)).at, 7);
+		}
+		assert_eq!(signed.get(), 1, "a hundred questions at block 7, one signature");
+		assert_eq!(ours.at(&alice, 8, || sign(8)).at, 8, "a new block, a new record");
+		assert_eq!(signed.get(), 2);
 	}
 
 	#[test]
