@@ -255,12 +255,44 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
     await shot(alice, '8-alice-closed');
   });
 
+  test('a bank outside the peer\'s policy is accepted from its view, then liquidated', async () => {
+    const { alice, bob } = view;
+    const form = alice.locator('#open');
+    await form.locator('[name=peer]').fill(dev.bob);
+    await form.locator('[name=mine]').fill('10');
+    // Above the dev node's inbound limit (1,000 VBK): Bob's helper waits for him.
+    await form.locator('[name=theirs]').fill('1500');
+    await form.locator('[name=lock]').fill('10');
+    await form.getByRole('button', { name: 'Open the bank' }).click();
+    const outcome = await seen(alice, '#open .outcome', /Bank \d+ is Offered/);
+    const offered = Number((await outcome.textContent()).match(/Bank (\d+)/)[1]);
+    await card(bob, offered).and(bob.locator('[data-state=Offered]')).waitFor({ timeout: SEEN_MS });
+    assert.ok(await card(bob, offered).getByRole('button', { name: 'Liquidate' }).isHidden());
+    await card(bob, offered).getByRole('button', { name: 'Accept' }).click();
+    await seen(bob, `article.bank[data-channel="${offered}"] > .outcome`, `Accepted: bank ${offered} is Running`);
+    await card(alice, offered).and(alice.locator('[data-state=Running]')).waitFor({ timeout: SEEN_MS });
+    await showsShares(alice, offered, ['10 VBK', '1500 VBK']);
+
+    await card(bob, offered).getByRole('button', { name: 'Liquidate' }).click();
+    assert.match(await card(bob, offered).locator('.confirm').textContent(), /your share stays frozen for 10 blocks/);
+    await card(bob, offered).getByRole('button', { name: 'Yes, liquidate it' }).click();
+    const liquidated = await seen(bob, `article.bank[data-channel="${offered}"] > .outcome`, /Liquidated at nonce 0; your share unlocks at block \d+/);
+    const unlock = (await liquidated.textContent()).match(/block (\d+)/)[1];
+    // Both views show it liquidated once the chain's view of it is final, by themselves.
+    for (const page of [alice, bob]) {
+      await card(page, offered).and(page.locator('[data-state=Liquidating]')).waitFor({ timeout: SEEN_MS });
+      await field(page, offered, 'unlock').filter({ hasText: `block ${unlock}` }).waitFor({ timeout: SEEN_MS });
+      assert.ok(await card(page, offered).locator('form.pay').isHidden(), 'no payment on a liquidated bank');
+    }
+    await shot(bob, '9-bob-liquidated');
+  });
+
   test('fits a phone\'s screen and logged no script error', async () => {
     const { alice } = view;
     await alice.setViewportSize({ width: 375, height: 800 });
     const fits = await alice.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
     assert.ok(fits, 'no sideways scrolling at 375 px');
-    await shot(alice, '9-alice-on-a-phone');
+    await shot(alice, '10-alice-on-a-phone');
     for (const [name, page] of Object.entries(view)) assert.deepEqual(page.problems, [], `${name}'s page`);
   });
 });
