@@ -15,7 +15,6 @@ class Wallet {
     this.lines = new Map(); // channel -> its event lines, oldest first, before its card exists
     this.heads = { best: null, finalized: null };
     this.rpc = new Rpc(url, (status) => this.connection(status));
-    this.stopEvents = () => {};
     this.refreshing = null;
     this.refreshAgain = false;
     this.followChain();
@@ -77,7 +76,7 @@ class Wallet {
     });
     this.account = select.value;
     document.title = `vbank wallet · ${short(this.account)}`;
-    this.stopEvents = this.rpc.subscribe('rsmc_subscribeEvents', [this.account], 'rsmc_unsubscribeEvents',
+    this.rpc.subscribe('rsmc_subscribeEvents', [this.account], 'rsmc_unsubscribeEvents',
       (event, error) => (error ? this.problem(error.message) : this.heard(event)));
     await this.refresh();
   }
