@@ -107,6 +107,23 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
     await field(page, channel, 'theirs').filter({ hasText: new RegExp(`^${theirs}$`) }).waitFor({ timeout: SEEN_MS });
   }
 
+  /**
+   * Fills `page`'s open form (the peer, both amounts, the lock), checks its preview, submits
+   * it, and waits until the form says the bank is `state`; resolves with the bank's id.
+   */
+  async function openFrom(page, { peer, mine, theirs, lock = '10' }, state) {
+    const form = page.locator('#open');
+    await form.locator('[name=peer]').fill(peer);
+    await form.locator('[name=mine]').fill(mine);
+    await form.locator('[name=theirs]').fill(theirs);
+    await form.locator('[name=lock]').fill(lock);
+    const said = new RegExp(`you lock ${mine} VBK, the peer locks ${theirs} VBK; .* for ${lock} blocks`);
+    assert.match(await form.locator('.preview').textContent(), said);
+    await form.getByRole('button', { name: 'Open the bank' }).click();
+    const outcome = await seen(page, '#open .outcome', new RegExp(`Bank \\d+ is ${state}`));
+    return Number((await outcome.textContent()).match(/Bank (\d+)/)[1]);
+  }
+
   async function shares(page, channel) {
     return [await field(page, channel, 'mine').textContent(), await field(page, channel, 'theirs').textContent()];
   }
@@ -146,15 +163,7 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
 
   test('opens a bank from the form, and the peer\'s view shows it by itself', async () => {
     const { alice, bob } = view;
-    const form = alice.locator('#open');
-    await form.locator('[name=peer]').fill(dev.bob);
-    await form.locator('[name=mine]').fill('100');
-    await form.locator('[name=theirs]').fill('50');
-    await form.locator('[name=lock]').fill('10');
-    assert.match(await form.locator('.preview').textContent(), /you lock 100 VBK, the peer locks 50 VBK; .* for 10 blocks/);
-    await form.getByRole('button', { name: 'Open the bank' }).click();
-    const outcome = await seen(alice, '#open .outcome', /Bank \d+ is Running/);
-    aliceBob = Number((await outcome.textContent()).match(/Bank (\d+)/)[1]);
+    aliceBob = await openFrom(alice, { peer: dev.bob, mine: '100', theirs: '50' }, 'Running');
     await card(alice, aliceBob).and(alice.locator('[data-state=Running]')).waitFor({ timeout: SEEN_MS });
     await showsShares(alice, aliceBob, ['100 VBK', '50 VBK']);
     // Bob did nothing: his page heard the events.
@@ -199,13 +208,7 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
 
   test('an invoice made as Charlie is paid from Alice\'s view through Bob', async () => {
     const { alice, bob, charlie } = view;
-    const open = bob.locator('#open');
-    await open.locator('[name=peer]').fill(dev.charlie);
-    await open.locator('[name=mine]').fill('50');
-    await open.locator('[name=theirs]').fill('0');
-    await open.getByRole('button', { name: 'Open the bank' }).click();
-    const outcome = await seen(bob, '#open .outcome', /Bank \d+ is Running/);
-    bobCharlie = Number((await outcome.textContent()).match(/Bank (\d+)/)[1]);
+    bobCharlie = await openFrom(bob, { peer: dev.charlie, mine: '50', theirs: '0' }, 'Running');
     await card(charlie, bobCharlie).and(charlie.locator('[data-state=Running]')).waitFor({ timeout: SEEN_MS });
 
     // Two invoices, one after the other: the second replaces the first everywhere.
@@ -257,15 +260,8 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
 
   test('a bank outside the peer\'s policy is accepted from its view, then liquidated', async () => {
     const { alice, bob } = view;
-    const form = alice.locator('#open');
-    await form.locator('[name=peer]').fill(dev.bob);
-    await form.locator('[name=mine]').fill('10');
     // Above the dev node's inbound limit (1,000 VBK): Bob's helper waits for him.
-    await form.locator('[name=theirs]').fill('1500');
-    await form.locator('[name=lock]').fill('10');
-    await form.getByRole('button', { name: 'Open the bank' }).click();
-    const outcome = await seen(alice, '#open .outcome', /Bank \d+ is Offered/);
-    const offered = Number((await outcome.textContent()).match(/Bank (\d+)/)[1]);
+    const offered = await openFrom(alice, { peer: dev.bob, mine: '10', theirs: '1500' }, 'Offered');
     await card(bob, offered).and(bob.locator('[data-state=Offered]')).waitFor({ timeout: SEEN_MS });
     assert.ok(await card(bob, offered).getByRole('button', { name: 'Liquidate' }).isHidden());
     await card(bob, offered).getByRole('button', { name: 'Accept' }).click();
