@@ -26,6 +26,9 @@ pub enum ChainEvent {
 	},
 	/// A block was imported.
 	Block { number: BlockNumber },
+	/// The liquidation of bank `channel` we were told of is in no block of the best chain any
+	/// more (a reorg dropped it, and nothing brought it back): the chain runs the bank again.
+	LiquidationUndone { channel: ChannelId },
 }
 
 /// A call a helper submits, signed by its account.

@@ -309,6 +309,16 @@ impl<S: Store> Helper<S> {
 				self.set_height(*number);
 				Ok(self.owed_calls(*number))
 			},
+			ChainEvent::LiquidationUndone { channel } => {
+				let Some(bank) = self.banks.get(channel) else { return Ok(Vec::new()) };
+				let mut next = bank.clone();
+				if !next.undo_liquidation() {
+					return Ok(Vec::new());
+				}
+				let owed = next.pending_liquidation().map(ChainCall::Liquidate);
+				self.commit(next)?;
+				Ok(owed.into_iter().collect())
+			},
 		}
 	}
 

@@ -191,3 +191,86 @@ fn a_bank_closed_in_a_best_block_is_forgotten_once_that_block_is_final() {
 	});
 	drop(sealer);
 }
+
+/// A liquidation in a block a reorg drops, never included again, left both helpers believing
+/// the bank liquidated (they sign nothing more) while the chain ran it: nobody could pay, and
+/// the liquidation, still valid, could come back any time. Alice liquidates in A1 on P; her
+/// transaction is taken out of the pool (`author_removeExtrinsic`) before the branch P–B1–B2
+/// overtakes A1, and again once the reorg has put it back, so that the best chain never holds
+/// it. The helpers liquidate again with the newest sheet, and the chain ends liquidated at it.
+#[test]
+fn a_liquidation_a_reorg_drops_for_good_is_made_again_with_the_newest_sheet() {
+	let node = Node::start(&[&["--consensus", "manual"][..], &HELPERS].concat());
+	let chain = Chain::connect(&node.url());
+	let sealer = Sealer::start(&node.url(), Sealing::Final);
+	let channel = open(&chain, Alice, Bob, [AMOUNT, AMOUNT], None);
+	for _ in 0..3 {
+		chain.rpc("rsmc_pay", rpc_params![addr(Alice), channel, (100 * UNIT).to_string()]);
+	}
+	sealer.set(Sealing::Off);
+
+	let fork = best(&chain);
+	let url = node.url();
+	let _liquidation = std::thread::spawn(move || {
+		let chain = Chain::connect(&url);
+		chain.try_rpc("rsmc_liquidate", rpc_params![addr(Alice), channel])
+	});
+	let pending = || chain.rpc("author_pendingExtrinsics", rpc_params![]);
+	wait_until("Alice's liquidation is in the pool", Duration::from_secs(30), || {
+		pending().as_array().is_some_and(|p| !p.is_empty())
+	});
+	let liquidation = pending()[0].clone();
+	let a1 = block_on(&chain, fork);
+	let in_a1 = chain.events(a1).into_iter().any(|record| {
+		matches!(
+			record.event,
+			vbank_runtime::RuntimeEvent::VirtualBank(BankEvent::Liquidated { nonce: 3, .. })
+		)
+	});
+	assert!(in_a1, "Alice liquidates with the newest sheet in A1");
+	// Both watchtowers have read A1: neither helper pays on the bank any more.
+	wait_until("both helpers see the liquidation", Duration::from_secs(30), || {
+		[Alice, Bob].iter().all(|who| {
+			chain
+				.try_rpc("rsmc_pay", rpc_params![addr(*who), channel, UNIT.to_string()])
+				.is_err_and(|e| e.to_string().contains("liquidat"))
+		})
+	});
+
+	let remove = || {
+		let removing = serde_json::json!({ "extrinsic": liquidation.clone() });
+		chain.rpc("author_removeExtrinsic", rpc_params![[removing]]);
+	};
+	remove();
+	let b1 = block_on(&chain, fork);
+	let b2 = block_on(&chain, b1);
+	assert_eq!(best(&chain), b2, "the branch without the liquidation is the best chain");
+	// The pool takes back what the dropped block held; out of it again, nothing brings the
+	// liquidation back (as when another transaction of Alice's takes its nonce on the branch).
+	wait_until("the pool takes the dropped liquidation back", Duration::from_secs(30), || {
+		pending().as_array().is_some_and(|p| p.contains(&liquidation))
+	});
+	remove();
+	assert!(!pending().as_array().is_some_and(|p| p.contains(&liquidation)));
+	assert!(
+		on_chain(&chain, channel).is_some_and(|bank| bank.liquidation.is_none()),
+		"the chain runs the bank again"
+	);
+
+	sealer.set(Sealing::Final);
+	wait_until(
+		"the bank is liquidated again, at the newest sheet",
+		Duration::from_secs(60),
+		|| {
+			on_chain(&chain, channel)
+				.and_then(|bank| bank.liquidation)
+				.is_some_and(|liquidation| liquidation.nonce == 3)
+		},
+	);
+	for who in [Alice, Bob] {
+		let bank = view(&chain, who, channel).expect("the helpers keep the bank");
+		assert_eq!(bank["state"], "Liquidating", "{who:?}: {bank}");
+		assert_eq!(bank["nonce"], 3, "{who:?}");
+	}
+	drop(sealer);
+}

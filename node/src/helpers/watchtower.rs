@@ -79,6 +79,11 @@ async fn follow(helpers: Arc<Accounts>) {
 			let _ =
 				guard::caught_now("the watchtower", || helpers.on_block(block.number, block.hash));
 		}
+		let dropped: Vec<H256> = route.retracted().iter().map(|block| block.hash).collect();
+		if !dropped.is_empty() {
+			let best = notification.hash;
+			let _ = guard::caught_now("the watchtower", || helpers.on_retracted(&dropped, best));
+		}
 		done = notification.hash;
 	}
 }
@@ -100,6 +105,42 @@ async fn follow_finalized(helpers: Arc<Accounts>) {
 }
 
 impl Accounts {
+	/// Blocks `retracted` left the best chain, now at `best`: a liquidation they held that the
+	/// new branch does not (the pool may bring it back, or may not: another transaction took
+	/// its nonce, it was banned) leaves the bank running on chain while both helpers, having
+	/// seen it, sign nothing more. Each liquidates again with its newest sheet.
+	pub fn on_retracted(&self, retracted: &[H256], best: H256) {
+		let mut channels = std::collections::BTreeSet::new();
+		for &hash in retracted {
+			let Ok(events) = self.chain.events(hash) else { continue };
+			for (_, event) in events {
+				if let RuntimeEvent::VirtualBank(pallet_virtual_bank::Event::Liquidated {
+					channel,
+					..
+				}) = event
+				{
+					channels.insert(channel);
+				}
+			}
+		}
+		for channel in channels {
+			match self.chain.channel_at(best, channel) {
+				Ok(Some(bank)) if bank.liquidation.is_none() => {
+					log::warn!(
+						target: LOG,
+						"💸 bank {channel}: its liquidation left the best chain in a reorg; \
+						 liquidating again with the newest sheet"
+					);
+					for party in self.holders(channel) {
+						self.watch(&party, &ChainEvent::LiquidationUndone { channel });
+					}
+				},
+				Ok(_) => {},
+				Err(e) => log::warn!(target: LOG, "💸 watchtower: {e}"),
+			}
+		}
+	}
+
 	/// What block `number` means for our banks.
 	pub fn on_block(&self, number: BlockNumber, hash: H256) {
 		let events = match self.chain.events(hash) {
@@ -292,7 +333,9 @@ impl Accounts {
 	/// goes out.
 	pub(super) fn watch(&self, party: &Arc<Account>, event: &ChainEvent) {
 		let channels = match event {
-			ChainEvent::Liquidated { channel, .. } => vec![*channel],
+			ChainEvent::Liquidated { channel, .. } | ChainEvent::LiquidationUndone { channel } => {
+				vec![*channel]
+			},
 			ChainEvent::Block { .. } => self.on_chain_channels(party),
 		};
 		let mut calls = Vec::new();

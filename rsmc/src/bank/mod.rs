@@ -344,6 +344,20 @@ impl Bank {
 		}
 	}
 
+	/// The chain no longer shows the liquidation we were told of (a reorg dropped it). Both
+	/// sides stopped signing when they saw it, so our newest sheet is still the newest: we
+	/// liquidate with it ourselves. Going back to paying instead would leave the dropped
+	/// liquidation valid, to be included later with what would then be a revoked sheet.
+	/// Whether anything changed (false for a bank the chain never showed liquidated).
+	pub fn undo_liquidation(&mut self) -> bool {
+		let Some(ledger) = self.ledger_mut() else { return false };
+		if ledger.liquidated.take().is_none() {
+			return false;
+		}
+		ledger.liquidating.get_or_insert(ledger.sheet.nonce);
+		true
+	}
+
 	/// Decide to liquidate with our newest sheet: mark the bank so that nothing more is signed
 	/// or revealed (a `Propose` answered now would reveal the secret of the very sheet on its
 	/// way to the chain), then hand back the sheet. Marked already, the same sheet again.

@@ -187,3 +187,42 @@ fn a_deposit_is_owed_while_the_chain_waits_for_it_and_then_no_more() {
 	assert_eq!(deposit_owed(a, &on_chain(ChannelState::Funding, [true, true])), None);
 	assert_eq!(deposit_owed(a, &on_chain(ChannelState::Running, [true, true])), None);
 }
+
+/// A reorg dropped the liquidation both sides saw, and nothing brought it back: the chain runs
+/// the bank again. Neither side signed anything since, so each still holds its newest sheet
+/// unrevoked, and liquidates with it; neither goes back to paying (the dropped liquidation,
+/// still valid, could come back with what would then be a revoked sheet).
+#[test]
+fn a_liquidation_a_reorg_dropped_is_made_again_with_the_newest_sheet() {
+	let (mut alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), [100, 100]);
+	pay(&mut alice, &mut bob, 10);
+	pay(&mut alice, &mut bob, 10);
+	let undone = ChainEvent::LiquidationUndone { channel: CHANNEL };
+	// A bank the chain never showed liquidated: nothing to undo.
+	assert_eq!(bob.on_chain_event(&undone).unwrap(), vec![]);
+	assert!(bob.bank(CHANNEL).unwrap().is_live());
+
+	let alice_account = account(&signer("Alice"));
+	for helper in [&mut alice, &mut bob] {
+		assert_eq!(helper.on_chain_event(&liquidated(&alice_account, 2, 50)).unwrap(), vec![]);
+		let calls = helper.on_chain_event(&undone).unwrap();
+		let [ChainCall::Liquidate(sheet)] = &calls[..] else {
+			panic!("expected a liquidation, got {calls:?}")
+		};
+		assert_eq!((sheet.nonce, sheet.balances), (2, [80, 120]), "the newest sheet");
+		assert!(!helper.bank(CHANNEL).unwrap().is_live(), "no payment on its way to the chain");
+		assert!(helper.pay(CHANNEL, 1).is_err(), "no payment on a bank going on chain");
+		// Owed at every block until the chain shows a liquidation again.
+		let calls = helper.on_chain_event(&ChainEvent::Block { number: 30 }).unwrap();
+		assert!(matches!(&calls[..], [ChainCall::Liquidate(s)] if s.nonce == 2), "{calls:?}");
+		assert_eq!(helper.on_chain_event(&liquidated(&alice_account, 2, 60)).unwrap(), vec![]);
+		assert_eq!(helper.on_chain_event(&ChainEvent::Block { number: 31 }).unwrap(), vec![]);
+	}
+	// The same after a restart from the store.
+	let store = Arc::new(MemoryStore::default());
+	let (mut alice, _) = opened(store.clone(), Arc::default(), [100, 100]);
+	alice.on_chain_event(&liquidated(&alice_account, 0, 50)).unwrap();
+	alice.on_chain_event(&undone).unwrap();
+	let restarted = Helper::new(signer("Alice"), GENESIS, store).unwrap();
+	assert!(matches!(&restarted.owed_calls(1)[..], [ChainCall::Liquidate(s)] if s.nonce == 0));
+}
