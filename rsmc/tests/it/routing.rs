@@ -50,6 +50,8 @@ fn clients(channel: ChannelId) -> [usize; 2] {
 /// A liquidated bank on the model chain.
 struct OnChain {
 	htlcs: Vec<Option<Htlc>>,
+	/// The shares paid out: a reorg may drop the liquidation.
+	balances: [u128; 2],
 }
 
 #[derive(Default)]
@@ -151,6 +153,11 @@ struct World {
 	faults: bool,
 	restarts: usize,
 	liquidations: usize,
+	/// Liquidations a reorg dropped, and whether one is being made again now.
+	reorgs: usize,
+	reorging: bool,
+	/// The liquidations dropped: any may still land later.
+	dropped: Vec<(usize, rsmc::LiquidationSheet)>,
 	/// The accounts that play against Bob (never Bob): they withhold settlements and claim on
 	/// chain at the last moment, lie in the hops they ask him to lock, refuse his
 	/// settlements, go silent or stall for good.
@@ -175,6 +182,9 @@ impl World {
 			faults: true,
 			restarts: 0,
 			liquidations: 0,
+			reorgs: 0,
+			reorging: false,
+			dropped: Vec::new(),
 			hostile,
 			refuses_settlements,
 		};
@@ -366,6 +376,11 @@ impl World {
 	fn block(&mut self) {
 		self.chain.now += 1;
 		let now = self.chain.now;
+		// A dropped liquidation lands after all (moot if the bank is liquidated already).
+		if !self.dropped.is_empty() && self.rng.gen_bool(0.2) {
+			let (who, sheet) = self.dropped.remove(0);
+			self.liquidated(who, sheet);
+		}
 		for who in 0..3 {
 			if !self.awake(who) {
 				continue;
@@ -466,6 +481,42 @@ impl World {
 		}
 	}
 
+	/// A reorg drops `who`'s liquidation with `sheet` just made, before anything else happened
+	/// on the bank, and the pool does not bring it back at once: the chain runs the bank again. Each
+	/// watchtower that had read it hears it undone; what the helpers owe then (a liquidation
+	/// with the newest sheet) reaches the chain, in a block no reorg drops.
+	fn reorg(&mut self, who: usize, sheet: rsmc::LiquidationSheet) {
+		let channel = sheet.channel;
+		trace(|| format!("a reorg drops the liquidation of {channel} @{}", self.chain.now));
+		// Still valid, it may be included later, if the bank is not liquidated by then.
+		self.dropped.push((who, sheet));
+		let bank = self.chain.banks.remove(&channel).expect("just liquidated");
+		let [a, b] = clients(channel);
+		self.chain.paid[a] -= bank.balances[0];
+		self.chain.paid[b] -= bank.balances[1];
+		self.liquidations -= 1;
+		self.reorgs += 1;
+		let undone = ChainEvent::LiquidationUndone { channel };
+		let mut owed = Vec::new();
+		for side in [a, b] {
+			let late = &mut self.nodes[side].late;
+			let unread = late.iter().any(|(c, _)| *c == channel);
+			late.retain(|(c, _)| *c != channel);
+			if !unread {
+				let calls = self.nodes[side].helper.on_chain_event(&undone).unwrap();
+				owed.extend(calls.into_iter().map(|call| (side, call)));
+			}
+		}
+		self.reorging = true;
+		for (side, call) in owed {
+			match call {
+				ChainCall::Liquidate(sheet) => self.liquidated(side, sheet),
+				other => panic!("{} owes {other:?} for a dropped liquidation", NAMES[side]),
+			}
+		}
+		self.reorging = false;
+	}
+
 	/// `who`'s liquidation reaches the chain, unless another came first: the shares are paid
 	/// (the lock period only delays the master's), the HTLCs wait for their claims and
 	/// refunds, and both watchtowers hear of it.
@@ -480,7 +531,7 @@ impl World {
 		self.chain.paid[a] += sheet.balances[0];
 		self.chain.paid[b] += sheet.balances[1];
 		let htlcs = sheet.htlcs.iter().cloned().map(Some).collect();
-		self.chain.banks.insert(channel, OnChain { htlcs });
+		self.chain.banks.insert(channel, OnChain { htlcs, balances: sheet.balances });
 		let event = ChainEvent::Liquidated {
 			channel,
 			master: self.nodes[who].helper.signer().account(),
@@ -496,6 +547,9 @@ impl World {
 			} else {
 				self.hear_liquidation(side, channel, &event);
 			}
+		}
+		if self.faults && !self.reorging && self.rng.gen_bool(0.2) {
+			self.reorg(who, sheet);
 		}
 	}
 
@@ -735,7 +789,7 @@ fn trace(line: impl FnOnce() -> String) {
 /// One run: `steps` steps of faults, then a calm in which every message arrives and blocks go
 /// on until every HTLC has expired (a hostile account may stay silent); then the money is
 /// counted.
-fn run(seed: u64, steps: u64, hostile: [bool; 3]) -> [usize; 5] {
+fn run(seed: u64, steps: u64, hostile: [bool; 3]) -> [usize; 6] {
 	let mut world = World::new(seed, hostile);
 	for _ in 0..steps {
 		world.tick();
@@ -760,7 +814,8 @@ fn run(seed: u64, steps: u64, hostile: [bool; 3]) -> [usize; 5] {
 		}
 	}
 	let tried = world.payments.iter().filter(|p| p.tried).count();
-	let counts = [world.payments.len(), tried, settled, world.liquidations, world.restarts];
+	let counts =
+		[world.payments.len(), tried, settled, world.liquidations, world.restarts, world.reorgs];
 	let names = || (0..3).filter(|w| hostile[*w]).map(|w| NAMES[w]).collect::<Vec<_>>();
 	if hostile.iter().any(|h| *h) {
 		// Against hostile neighbours Bob may go without a fee (a payer that learns the
@@ -802,7 +857,7 @@ fn routed_payments_through_faults_silences_stalls_and_restarts_lose_nobody_anyth
 	let seconds: u64 =
 		std::env::var("RSMC_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
 	let deadline = Instant::now() + Duration::from_secs(seconds);
-	let (mut runs, mut totals) = (0, [0; 5]);
+	let (mut runs, mut totals) = (0, [0; 6]);
 	// `RSMC_SEED=<n>` runs that seed alone (with `RSMC_TRACE`, to follow a failure).
 	let only: Option<u64> = std::env::var("RSMC_SEED").ok().and_then(|s| s.parse().ok());
 	for seed in only.map_or(0, |s| s).. {
@@ -818,10 +873,11 @@ fn routed_payments_through_faults_silences_stalls_and_restarts_lose_nobody_anyth
 			*total += count;
 		}
 	}
-	let [payments, tried, settled, liquidations, restarts] = totals;
+	let [payments, tried, settled, liquidations, restarts, reorgs] = totals;
 	println!(
 		"routing fuzzer: {runs} runs, {payments} payments ({tried} found a route), {settled} settled, \
-		 {liquidations} banks liquidated, {restarts} restarts"
+		 {liquidations} banks liquidated ({reorgs} liquidations dropped by a reorg and made \
+		 again), {restarts} restarts"
 	);
 	// Once a bank is liquidated no route is left, hence "found a route"; and through faults
 	// this frequent some attempts time out: still, most that could go through did.
@@ -842,7 +898,7 @@ fn an_honest_intermediary_between_hostile_neighbours_never_pays_out_what_it_cann
 		std::env::var("RSMC_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
 	let deadline = Instant::now() + Duration::from_secs(seconds);
 	let only: Option<u64> = std::env::var("RSMC_SEED").ok().and_then(|s| s.parse().ok());
-	let (mut runs, mut totals) = (0, [0; 5]);
+	let (mut runs, mut totals) = (0, [0; 6]);
 	for seed in only.map_or(0, |s| s).. {
 		if only.is_some_and(|s| seed > s) {
 			break;
@@ -861,10 +917,12 @@ fn an_honest_intermediary_between_hostile_neighbours_never_pays_out_what_it_cann
 			*total += count;
 		}
 	}
-	let [payments, tried, settled, liquidations, restarts] = totals;
+	let [payments, tried, settled, liquidations, restarts, reorgs] = totals;
 	println!(
 		"routing fuzzer, hostile neighbours: {runs} runs, {payments} payments ({tried} found a \
-		 route), {settled} settled, {liquidations} banks liquidated, {restarts} restarts"
+		 route), {settled} settled, {liquidations} banks liquidated ({reorgs} dropped by a reorg \
+		 and made again), {restarts} restarts"
 	);
 	assert!(liquidations > 0 && settled > 0, "the hostile runs never went on chain or paid");
+	assert!(reorgs > 0, "no liquidation was dropped by a reorg");
 }
