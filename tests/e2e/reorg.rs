@@ -197,7 +197,9 @@ fn a_bank_closed_in_a_best_block_is_forgotten_once_that_block_is_final() {
 /// the liquidation, still valid, could come back any time. Alice liquidates in A1 on P; her
 /// transaction is taken out of the pool (`author_removeExtrinsic`) before the branch P–B1–B2
 /// overtakes A1, and again once the reorg has put it back, so that the best chain never holds
-/// it. The helpers liquidate again with the newest sheet, and the chain ends liquidated at it.
+/// it. Once the branch is final the helpers liquidate again with the newest sheet, the chain
+/// ends liquidated at it, and both accounts' next transactions go through (none waits on the
+/// nonce the dropped block had taken).
 #[test]
 fn a_liquidation_a_reorg_drops_for_good_is_made_again_with_the_newest_sheet() {
 	let node = Node::start(&[&["--consensus", "manual"][..], &HELPERS].concat());
@@ -256,8 +258,12 @@ fn a_liquidation_a_reorg_drops_for_good_is_made_again_with_the_newest_sheet() {
 		on_chain(&chain, channel).is_some_and(|bank| bank.liquidation.is_none()),
 		"the chain runs the bank again"
 	);
+	// Until the branch is final the helpers wait: the pool may still bring it back.
+	std::thread::sleep(Duration::from_secs(2));
+	assert!(pending().as_array().is_some_and(|p| p.is_empty()), "nothing submitted yet");
 
 	sealer.set(Sealing::Final);
+	chain.rpc("engine_finalizeBlock", rpc_params![b2]);
 	wait_until(
 		"the bank is liquidated again, at the newest sheet",
 		Duration::from_secs(60),
@@ -272,5 +278,8 @@ fn a_liquidation_a_reorg_drops_for_good_is_made_again_with_the_newest_sheet() {
 		assert_eq!(bank["state"], "Liquidating", "{who:?}: {bank}");
 		assert_eq!(bank["nonce"], 3, "{who:?}");
 	}
+	// Both accounts sign again: neither waits on a nonce the dropped block took.
+	let another = open(&chain, Alice, Bob, [AMOUNT, AMOUNT], None);
+	assert_ne!(another, channel);
 	drop(sealer);
 }

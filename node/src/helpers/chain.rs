@@ -54,8 +54,10 @@ pub struct Turn {
 #[derive(Default)]
 struct TurnState {
 	held: bool,
-	/// The nonce after the account's last transaction we saw included.
-	next_nonce: Nonce,
+	/// The nonce after the account's last transaction we saw included, and the block that
+	/// included it: counted only while that block is on the best chain (a reorg may drop it,
+	/// and the transaction with it).
+	next_nonce: Option<(Nonce, BlockNumber, H256)>,
 }
 
 /// Holding an account's turn; the next waiter goes when it is dropped.
@@ -81,12 +83,16 @@ impl Turn {
 }
 
 impl TurnGuard<'_> {
-	fn next_nonce(&self) -> Nonce {
-		self.0.state.lock().expect("not poisoned").next_nonce
+	/// The nonce after our last transaction, if the block that included it is still one of
+	/// the best chain's (`on_best_chain`).
+	fn next_nonce(&self, on_best_chain: impl Fn(BlockNumber, H256) -> bool) -> Option<Nonce> {
+		let counted = self.0.state.lock().expect("not poisoned").next_nonce;
+		counted.filter(|&(_, number, hash)| on_best_chain(number, hash)).map(|(nonce, ..)| nonce)
 	}
 
-	fn set_next_nonce(&self, nonce: Nonce) {
-		self.0.state.lock().expect("not poisoned").next_nonce = nonce;
+	fn set_next_nonce(&self, nonce: Nonce, included_in: (BlockNumber, H256)) {
+		let (number, hash) = included_in;
+		self.0.state.lock().expect("not poisoned").next_nonce = Some((nonce, number, hash));
 	}
 }
 
@@ -153,11 +159,13 @@ impl NodeChain {
 		let pending = SystemApiServer::nonce(&self.system, account.clone())
 			.await
 			.map_err(|e| format!("cannot read the nonce of {account}: {}", e.message()))?;
-		let nonce = turn.next_nonce().max(pending);
+		let on_best_chain = |number, hash| self.client.hash(number).ok().flatten() == Some(hash);
+		let nonce = turn.next_nonce(on_best_chain).map_or(pending, |counted| counted.max(pending));
 		let extrinsic = vbank_runtime::signed_extrinsic(signer, call, nonce, self.genesis);
 		let (block, index) = self.include(what, extrinsic.encode()).await?;
 		// The best block may not show it yet: count it ourselves.
-		turn.set_next_nonce(nonce + 1);
+		let number = self.client.number(block).ok().flatten().unwrap_or_default();
+		turn.set_next_nonce(nonce + 1, (number, block));
 		drop(turn);
 		self.outcome(what, block, index)
 	}

@@ -79,11 +79,6 @@ async fn follow(helpers: Arc<Accounts>) {
 			let _ =
 				guard::caught_now("the watchtower", || helpers.on_block(block.number, block.hash));
 		}
-		let dropped: Vec<H256> = route.retracted().iter().map(|block| block.hash).collect();
-		if !dropped.is_empty() {
-			let best = notification.hash;
-			let _ = guard::caught_now("the watchtower", || helpers.on_retracted(&dropped, best));
-		}
 		done = notification.hash;
 	}
 }
@@ -105,38 +100,42 @@ async fn follow_finalized(helpers: Arc<Accounts>) {
 }
 
 impl Accounts {
-	/// Blocks `retracted` left the best chain, now at `best`: a liquidation they held that the
-	/// new branch does not (the pool may bring it back, or may not: another transaction took
-	/// its nonce, it was banned) leaves the bank running on chain while both helpers, having
-	/// seen it, sign nothing more. Each liquidates again with its newest sheet.
-	pub fn on_retracted(&self, retracted: &[H256], best: H256) {
-		let mut channels = std::collections::BTreeSet::new();
-		for &hash in retracted {
-			let Ok(events) = self.chain.events(hash) else { continue };
-			for (_, event) in events {
-				if let RuntimeEvent::VirtualBank(pallet_virtual_bank::Event::Liquidated {
-					channel,
-					..
-				}) = event
+	/// A liquidation a helper was told of that a reorg dropped for good: the finalized chain,
+	/// past the block that held it, runs the bank, and so does the best chain (the pool did
+	/// not bring the liquidation back meanwhile). Both helpers, having seen it, sign nothing
+	/// more; each liquidates again with its newest sheet (never back to paying: the dropped
+	/// liquidation stays valid, and could land later with what would then be a revoked
+	/// sheet). Looked at each time a block is final, and when the helpers resume.
+	pub fn reconcile_liquidations(&self) {
+		let info = self.chain.client().info();
+		let (last, last_number) = if self.chain.has_finality() {
+			(info.finalized_hash, info.finalized_number)
+		} else {
+			(info.best_hash, info.best_number)
+		};
+		let running = |hash, channel| matches!(self.chain.channel_at(hash, channel), Ok(Some(bank)) if bank.liquidation.is_none());
+		for party in self.parties.values() {
+			for channel in party.channels() {
+				let Some(bank) = party.bank(channel) else { continue };
+				let Some(seen) = bank.ledger().and_then(|ledger| ledger.liquidated.clone()) else {
+					continue;
+				};
+				// The chain set the unlock block a lock period after the liquidation's.
+				let held_at = seen.unlock_at.saturating_sub(bank.terms.lock_period);
+				if u64::from(last_number) < held_at
+					|| !running(last, channel)
+					|| !running(info.best_hash, channel)
 				{
-					channels.insert(channel);
+					continue;
 				}
-			}
-		}
-		for channel in channels {
-			match self.chain.channel_at(best, channel) {
-				Ok(Some(bank)) if bank.liquidation.is_none() => {
-					log::warn!(
-						target: LOG,
-						"💸 bank {channel}: its liquidation left the best chain in a reorg; \
-						 liquidating again with the newest sheet"
-					);
-					for party in self.holders(channel) {
-						self.watch(&party, &ChainEvent::LiquidationUndone { channel });
-					}
-				},
-				Ok(_) => {},
-				Err(e) => log::warn!(target: LOG, "💸 watchtower: {e}"),
+				log::warn!(
+					target: LOG,
+					"💸 {} bank {channel}: the liquidation at nonce {} left the chain in a reorg; \
+					 liquidating again with the newest sheet",
+					party.account,
+					seen.nonce
+				);
+				self.watch(party, &ChainEvent::LiquidationUndone { channel });
 			}
 		}
 	}
@@ -172,7 +171,12 @@ impl Accounts {
 							release_at: release_at.into(),
 						};
 						self.watch(&party, &event);
-						self.offers_settled_on_chain(&party, channel);
+						// An HTLC left off the sheet is gone only once no fork can bring
+						// another sheet (with it) to the chain: on a chain with finality,
+						// when the liquidation's block is final.
+						if !self.chain.has_finality() {
+							self.offers_settled_on_chain(&party, channel);
+						}
 					}
 				},
 				HtlcClaimed { channel, hashlock, preimage, .. } => {
@@ -187,6 +191,7 @@ impl Accounts {
 		// Without finality the best block is as final as a block gets.
 		if !self.chain.has_finality() {
 			self.removals(hash, &events);
+			self.reconcile_liquidations();
 		}
 		let tick = ChainEvent::Block { number: number.into() };
 		for party in self.parties.values() {
@@ -235,9 +240,23 @@ impl Accounts {
 	/// Finalized block `hash`: the banks it removed are forgotten.
 	fn on_final_block(&self, hash: H256) {
 		match self.chain.events(hash) {
-			Ok(events) => self.removals(hash, &events),
+			Ok(events) => {
+				for (_, event) in &events {
+					if let RuntimeEvent::VirtualBank(pallet_virtual_bank::Event::Liquidated {
+						channel,
+						..
+					}) = event
+					{
+						for party in self.holders(*channel) {
+							self.offers_settled_on_chain(&party, *channel);
+						}
+					}
+				}
+				self.removals(hash, &events);
+			},
 			Err(e) => log::warn!(target: LOG, "💸 watchtower: {e}"),
 		}
+		self.reconcile_liquidations();
 	}
 
 	/// The banks that `events`, of block `hash`, removed from the chain: their holders hear of
@@ -303,6 +322,7 @@ impl Accounts {
 			// we were away), failed (nothing of ours under its lock may be paid out), or left.
 			self.relay(party, Happened::Restarted);
 		}
+		self.reconcile_liquidations();
 	}
 
 	async fn resume_bank(&self, party: &Arc<Account>, channel: ChannelId, bank: OnChain) {
