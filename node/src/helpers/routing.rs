@@ -357,7 +357,18 @@ impl Links for NodeLinks<'_> {
 	}
 
 	fn on_chain(&self, channel: ChannelId) -> Option<Vec<Option<Htlc>>> {
-		match self.helpers.chain.htlcs(channel) {
+		// A bank the chain does not show liquidated may still be, with a sheet carrying any
+		// HTLC either side signed: pending. (After a restart, the block with a liquidation the
+		// helper saw may not have been kept; a reorg may have dropped it.)
+		let liquidated = self
+			.helpers
+			.chain
+			.channel(channel)
+			.map(|bank| bank.is_none_or(|bank| bank.liquidation.is_some()));
+		if let Ok(false) = liquidated {
+			return None;
+		}
+		match liquidated.and_then(|_| self.helpers.chain.htlcs(channel)) {
 			Ok(htlcs) => Some(htlcs),
 			Err(e) => {
 				log::warn!(target: LOG, "💸 {}: {e}; counting bank {channel} as pending", self.party.account);
