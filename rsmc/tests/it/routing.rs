@@ -125,8 +125,9 @@ impl Links for View<'_> {
 	fn banks(&self) -> Vec<Bank> {
 		self.helper.banks().cloned().collect()
 	}
+	/// As the node's: a bank the chain does not show liquidated is pending (`None`).
 	fn on_chain(&self, channel: ChannelId) -> Option<Vec<Option<Htlc>>> {
-		Some(self.chain.banks.get(&channel).map(|b| b.htlcs.clone()).unwrap_or_default())
+		self.chain.banks.get(&channel).map(|b| b.htlcs.clone())
 	}
 	fn shown_on_chain(&self, lock: &H256) -> Option<Preimage> {
 		self.chain.shown.iter().find(|p| hashlock(&p[..]) == *lock).copied()
@@ -153,9 +154,8 @@ struct World {
 	faults: bool,
 	restarts: usize,
 	liquidations: usize,
-	/// Liquidations a reorg dropped, and whether one is being made again now.
+	/// Liquidations a reorg dropped.
 	reorgs: usize,
-	reorging: bool,
 	/// The liquidations dropped: any may still land later.
 	dropped: Vec<(usize, rsmc::LiquidationSheet)>,
 	/// The accounts that play against Bob (never Bob): they withhold settlements and claim on
@@ -183,7 +183,6 @@ impl World {
 			restarts: 0,
 			liquidations: 0,
 			reorgs: 0,
-			reorging: false,
 			dropped: Vec::new(),
 			hostile,
 			refuses_settlements,
@@ -484,7 +483,7 @@ impl World {
 	/// A reorg drops `who`'s liquidation with `sheet` just made, before anything else happened
 	/// on the bank, and the pool does not bring it back at once: the chain runs the bank again. Each
 	/// watchtower that had read it hears it undone; what the helpers owe then (a liquidation
-	/// with the newest sheet) reaches the chain, in a block no reorg drops.
+	/// with the newest sheet) reaches the chain from their next block on.
 	fn reorg(&mut self, who: usize, sheet: rsmc::LiquidationSheet) {
 		let channel = sheet.channel;
 		trace(|| format!("a reorg drops the liquidation of {channel} @{}", self.chain.now));
@@ -497,24 +496,20 @@ impl World {
 		self.liquidations -= 1;
 		self.reorgs += 1;
 		let undone = ChainEvent::LiquidationUndone { channel };
-		let mut owed = Vec::new();
 		for side in [a, b] {
 			let late = &mut self.nodes[side].late;
 			let unread = late.iter().any(|(c, _)| *c == channel);
 			late.retain(|(c, _)| *c != channel);
 			if !unread {
+				// What it owes now goes out with its watchtower's next block, as on the node.
 				let calls = self.nodes[side].helper.on_chain_event(&undone).unwrap();
-				owed.extend(calls.into_iter().map(|call| (side, call)));
+				assert!(
+					calls.iter().all(|call| matches!(call, ChainCall::Liquidate(_))),
+					"{} owes {calls:?} for a dropped liquidation",
+					NAMES[side]
+				);
 			}
 		}
-		self.reorging = true;
-		for (side, call) in owed {
-			match call {
-				ChainCall::Liquidate(sheet) => self.liquidated(side, sheet),
-				other => panic!("{} owes {other:?} for a dropped liquidation", NAMES[side]),
-			}
-		}
-		self.reorging = false;
 	}
 
 	/// `who`'s liquidation reaches the chain, unless another came first: the shares are paid
@@ -548,7 +543,7 @@ impl World {
 				self.hear_liquidation(side, channel, &event);
 			}
 		}
-		if self.faults && !self.reorging && self.rng.gen_bool(0.2) {
+		if self.faults && self.rng.gen_bool(0.2) {
 			self.reorg(who, sheet);
 		}
 	}
