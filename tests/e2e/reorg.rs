@@ -21,6 +21,7 @@ use std::{
 	thread::JoinHandle,
 	time::Duration,
 };
+use vbank_primitives::ChannelId;
 use vbank_runtime::UNIT;
 
 type BankEvent = pallet_virtual_bank::Event<vbank_runtime::Runtime>;
@@ -106,13 +107,10 @@ fn best(chain: &Chain) -> H256 {
 	hash(&chain.rpc("chain_getBlockHash", rpc_params![]))
 }
 
-/// A node that follows the chain by height saw only the block at the new height after a
-/// reorg: a cheat's liquidation in a block of the new branch below the height the old branch
-/// had reached went unseen, and the victim's watchtower never answered it. Alice's revoked
-/// sheet goes into block B1 on a branch forked from P, while the best chain is P–A1–A2; B2
-/// and B3 make the branch the best chain. Bob's watchtower punishes.
-#[test]
-fn a_liquidation_on_a_branch_that_overtakes_the_best_chain_below_its_height_is_punished() {
+/// A `--consensus manual` node serving Alice and Bob, a bank between them in which Alice paid
+/// 100 VBK three times (nonce 3), every block so far final, and the sealer off: the test makes
+/// the next blocks itself.
+fn paid_three_times() -> (Node, Chain, Sealer, ChannelId) {
 	let node = Node::start(&[&["--consensus", "manual"][..], &HELPERS].concat());
 	let chain = Chain::connect(&node.url());
 	let sealer = Sealer::start(&node.url(), Sealing::Final);
@@ -121,6 +119,17 @@ fn a_liquidation_on_a_branch_that_overtakes_the_best_chain_below_its_height_is_p
 		chain.rpc("rsmc_pay", rpc_params![addr(Alice), channel, (100 * UNIT).to_string()]);
 	}
 	sealer.set(Sealing::Off);
+	(node, chain, sealer, channel)
+}
+
+/// A node that follows the chain by height saw only the block at the new height after a
+/// reorg: a cheat's liquidation in a block of the new branch below the height the old branch
+/// had reached went unseen, and the victim's watchtower never answered it. Alice's revoked
+/// sheet goes into block B1 on a branch forked from P, while the best chain is P–A1–A2; B2
+/// and B3 make the branch the best chain. Bob's watchtower punishes.
+#[test]
+fn a_liquidation_on_a_branch_that_overtakes_the_best_chain_below_its_height_is_punished() {
+	let (node, chain, sealer, channel) = paid_three_times();
 	let (alice_before, bob_before) = (snapshot(&chain, Alice), snapshot(&chain, Bob));
 
 	let fork = best(&chain);
@@ -202,14 +211,7 @@ fn a_bank_closed_in_a_best_block_is_forgotten_once_that_block_is_final() {
 /// nonce the dropped block had taken).
 #[test]
 fn a_liquidation_a_reorg_drops_for_good_is_made_again_with_the_newest_sheet() {
-	let node = Node::start(&[&["--consensus", "manual"][..], &HELPERS].concat());
-	let chain = Chain::connect(&node.url());
-	let sealer = Sealer::start(&node.url(), Sealing::Final);
-	let channel = open(&chain, Alice, Bob, [AMOUNT, AMOUNT], None);
-	for _ in 0..3 {
-		chain.rpc("rsmc_pay", rpc_params![addr(Alice), channel, (100 * UNIT).to_string()]);
-	}
-	sealer.set(Sealing::Off);
+	let (node, chain, sealer, channel) = paid_three_times();
 
 	let fork = best(&chain);
 	let url = node.url();
