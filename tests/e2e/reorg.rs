@@ -103,6 +103,17 @@ fn block_on(chain: &Chain, parent: H256) -> H256 {
 	hash(&made["hash"])
 }
 
+/// Whether block `block` liquidates a bank with the sheet of nonce `nonce`.
+fn liquidated_in(chain: &Chain, block: H256, nonce: u64) -> bool {
+	chain.events(block).into_iter().any(|record| {
+		matches!(
+			record.event,
+			vbank_runtime::RuntimeEvent::VirtualBank(BankEvent::Liquidated { nonce: n, .. })
+				if n == nonce
+		)
+	})
+}
+
 fn best(chain: &Chain) -> H256 {
 	hash(&chain.rpc("chain_getBlockHash", rpc_params![]))
 }
@@ -146,13 +157,7 @@ fn a_liquidation_on_a_branch_that_overtakes_the_best_chain_below_its_height_is_p
 		pending.as_array().is_some_and(|p| !p.is_empty())
 	});
 	let b1 = block_on(&chain, fork);
-	let liquidated = chain.events(b1).into_iter().any(|record| {
-		matches!(
-			record.event,
-			vbank_runtime::RuntimeEvent::VirtualBank(BankEvent::Liquidated { nonce: 0, .. })
-		)
-	});
-	assert!(liquidated, "the revoked sheet is liquidated with in B1");
+	assert!(liquidated_in(&chain, b1, 0), "the revoked sheet is liquidated with in B1");
 	assert_eq!(best(&chain), a2, "B1 is below the best block");
 	let b2 = block_on(&chain, b1);
 	let b3 = block_on(&chain, b2);
@@ -225,13 +230,7 @@ fn a_liquidation_a_reorg_drops_for_good_is_made_again_with_the_newest_sheet() {
 	});
 	let liquidation = pending()[0].clone();
 	let a1 = block_on(&chain, fork);
-	let in_a1 = chain.events(a1).into_iter().any(|record| {
-		matches!(
-			record.event,
-			vbank_runtime::RuntimeEvent::VirtualBank(BankEvent::Liquidated { nonce: 3, .. })
-		)
-	});
-	assert!(in_a1, "Alice liquidates with the newest sheet in A1");
+	assert!(liquidated_in(&chain, a1, 3), "Alice liquidates with the newest sheet in A1");
 	// Both watchtowers have read A1: neither helper pays on the bank any more.
 	wait_until("both helpers see the liquidation", Duration::from_secs(30), || {
 		[Alice, Bob].iter().all(|who| {
