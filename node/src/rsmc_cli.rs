@@ -53,6 +53,11 @@ pub enum Action {
 	Pay { account: String, channel: u64, amount: Amount },
 	/// Close a bank cooperatively (or liquidate it if the peer does not answer).
 	Close { account: String, channel: u64 },
+	/// Add an amount to a running bank (a splice): the bank keeps running, with its HTLCs;
+	/// returns once the chain holds the splice final.
+	TopUp { account: String, channel: u64, amount: Amount },
+	/// Take an amount out of our share of a running bank (a splice), as `top-up` adds.
+	Withdraw { account: String, channel: u64, amount: Amount },
 	/// Ask to be paid an amount: prints the hashlock to give the payer (the helper keeps the
 	/// preimage, and reveals it only when paid in full).
 	Invoice { account: String, amount: Amount },
@@ -196,6 +201,23 @@ impl RsmcCmd {
 					"bank {channel} {how}: {} / {}",
 					units(&closed["balances"][0]),
 					units(&closed["balances"][1])
+				);
+			},
+			Action::TopUp { account, channel, amount }
+			| Action::Withdraw { account, channel, amount } => {
+				let (method, done) = match self.action {
+					Action::TopUp { .. } => ("rsmc_topUp", "topped up"),
+					_ => ("rsmc_withdraw", "drawn from"),
+				};
+				let params = rpc_params![address(account)?, channel, amount.0.to_string()];
+				let spliced = call(method, params).await?;
+				println!(
+					"bank {channel} {done} by {}: it holds {} from sheet {}, balances {} / {}",
+					units(&amount.0.to_string().into()),
+					units(&spliced["total"]),
+					spliced["nonce"],
+					units(&spliced["balances"][0]),
+					units(&spliced["balances"][1])
 				);
 			},
 			Action::Invoice { account, amount } => {

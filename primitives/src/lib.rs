@@ -2,8 +2,8 @@
 //! pallet, its runtime API and the off-chain RSMC helper so that every party encodes alike.
 //!
 //! Every byte that anybody signs is built here and nowhere else: [`sheet_payload`] (and
-//! [`htlc_sheet_payload`] for a sheet with pending HTLCs), [`waiver_payload`] and
-//! [`close_payload`]. [`verify_signature`] is the one check of a
+//! [`htlc_sheet_payload`] for a sheet with pending HTLCs), [`waiver_payload`],
+//! [`close_payload`] and [`splice_payload`]. [`verify_signature`] is the one check of a
 //! signature over such a payload, accepting the raw payload and the `<Bytes>`-wrapped form
 //! that browser wallets produce with `signRaw`.
 
@@ -40,6 +40,8 @@ pub const MESSAGE_TAG: [u8; 9] = *b"vbank/msg";
 /// The tag of a sheet that carries pending HTLCs (SPEC section 6); a sheet with none keeps
 /// [`SHEET_TAG`] and its bytes.
 pub const HTLC_SHEET_TAG: [u8; 16] = *b"vbank/sheet+htlc";
+/// Tag that starts every splice payload (a top-up or a withdrawal of a running bank).
+pub const SPLICE_TAG: [u8; 12] = *b"vbank/splice";
 
 /// What browser wallets put around a message they sign with `signRaw`.
 const BYTES_PREFIX: &[u8] = b"<Bytes>";
@@ -198,6 +200,20 @@ pub fn close_payload(
 	(CLOSE_TAG, genesis_hash, channel, nonce, balances).encode()
 }
 
+/// The bytes both clients sign to change what a running bank holds (`docs/splice.md`): client
+/// `i` adds `amounts_in[i]` and takes `amounts_out[i]` out, and no sheet older than `nonce` can
+/// be liquidated or closed with from then on. `(SPLICE_TAG, genesis_hash, channel, nonce,
+/// amounts_in, amounts_out)`.
+pub fn splice_payload(
+	genesis_hash: &H256,
+	channel: ChannelId,
+	nonce: Nonce,
+	amounts_in: &Balances,
+	amounts_out: &Balances,
+) -> Vec<u8> {
+	(SPLICE_TAG, genesis_hash, channel, nonce, amounts_in, amounts_out).encode()
+}
+
 /// What a helper signs to send a protocol message about bank `channel` (SPEC section 4):
 /// the tag, the chain, the bank, then `message`, the message's SCALE bytes as they are (no
 /// length prefix), so that a message signed for one bank or chain is worthless on another.
@@ -229,8 +245,10 @@ sp_api::decl_runtime_apis! {
 	/// exact payload bytes, built by this crate, and the banks themselves.
 	///
 	/// Version 2 adds the HTLCs of SPEC section 6: a sheet's payload with them, and the ones
-	/// a liquidated bank still holds.
-	#[api_version(2)]
+	/// a liquidated bank still holds. Version 3 adds splices (`docs/splice.md`): their payload,
+	/// and the nonce below which a spliced bank's sheets are void. (A method's version is named
+	/// only while it is newer than the trait's, so these carry none now.)
+	#[api_version(3)]
 	pub trait VirtualBankApi<AccountId, BlockNumber> where
 		AccountId: codec::Codec,
 		BlockNumber: codec::Codec,
@@ -247,12 +265,15 @@ sp_api::decl_runtime_apis! {
 		fn channels_of(account: AccountId) -> Vec<ChannelId>;
 		/// The payload of a sheet of `channel` with `htlcs` pending on this chain: with none,
 		/// exactly [`sheet_payload`]'s.
-		#[api_version(2)]
 		fn htlc_sheet_payload(channel: ChannelId, nonce: Nonce, balances: Balances, waiver: AccountId32, htlcs: Vec<Htlc<BlockNumber>>) -> Vec<u8>;
 		/// The HTLCs liquidated bank `channel` holds, by their index in its sheet, `None` once
 		/// paid out; empty when it holds none.
-		#[api_version(2)]
 		fn htlcs(channel: ChannelId) -> Vec<Option<Htlc<BlockNumber>>>;
+		/// The splice payload of `channel` on this chain.
+		fn splice_payload(channel: ChannelId, nonce: Nonce, amounts_in: Balances, amounts_out: Balances) -> Vec<u8>;
+		/// The nonce of bank `channel`'s last splice: sheets and closes older than it are
+		/// refused. `None` for a bank never spliced (or not open).
+		fn spliced_at(channel: ChannelId) -> Option<Nonce>;
 	}
 }
 
@@ -328,6 +349,25 @@ mod tests {
 				"ffffffffffffffff",
 			)
 		);
+	}
+
+	#[test]
+	fn splice_payload_bytes_are_pinned() {
+		let payload = splice_payload(&GENESIS, 1, 4, &[5, 0], &[0, 7]);
+		assert_eq!(
+			hex::encode(&payload),
+			concat!(
+				"7662616e6b2f73706c696365",
+				"1111111111111111111111111111111111111111111111111111111111111111",
+				"0100000000000000",
+				"0400000000000000",
+				"05000000000000000000000000000000",
+				"00000000000000000000000000000000",
+				"00000000000000000000000000000000",
+				"07000000000000000000000000000000",
+			)
+		);
+		assert_ne!(payload[..SPLICE_TAG.len()], close_payload(&GENESIS, 1, 4, &[5, 0])[..12]);
 	}
 
 	#[test]

@@ -29,6 +29,8 @@ pub enum ChainEvent {
 	/// The liquidation of bank `channel` we were told of is in no block of the best chain any
 	/// more (a reorg dropped it, and nothing brought it back): the chain runs the bank again.
 	LiquidationUndone { channel: ChannelId },
+	/// The pallet's `Spliced` event, in a final block: sheets before `nonce` are void.
+	Spliced { channel: ChannelId, nonce: Nonce },
 }
 
 /// A call a helper submits, signed by its account.
@@ -57,6 +59,14 @@ pub enum ChainCall {
 	Deposit {
 		channel: ChannelId,
 	},
+	/// Make the splice both clients signed (`docs/splice.md`).
+	Splice {
+		channel: ChannelId,
+		nonce: Nonce,
+		amounts_in: Balances,
+		amounts_out: Balances,
+		signatures: [MultiSignature; 2],
+	},
 }
 
 impl ChainCall {
@@ -68,7 +78,8 @@ impl ChainCall {
 			| Self::WithdrawByPeer { channel, .. }
 			| Self::ClaimHtlc { channel, .. }
 			| Self::RefundHtlc { channel, .. }
-			| Self::Deposit { channel } => *channel,
+			| Self::Deposit { channel }
+			| Self::Splice { channel, .. } => *channel,
 		}
 	}
 
@@ -103,6 +114,19 @@ pub fn owed(bank: &Bank, liquidation: &OnChainLiquidation, now: BlockNumber) -> 
 	}
 	let waiver_signature = bank.penalty(liquidation.nonce)?;
 	Some(ChainCall::WithdrawByPeer { channel, waiver_signature })
+}
+
+/// The splice of ours `bank` has both clients' signatures on, owed to the chain until it is
+/// final there: the proposer's to send (the peer may too; the chain takes it once).
+pub fn splice_owed(bank: &Bank) -> Option<ChainCall> {
+	let splicing = bank.splicing().filter(|s| s.by_us)?;
+	Some(ChainCall::Splice {
+		channel: bank.channel(),
+		nonce: splicing.nonce,
+		amounts_in: splicing.amounts_in,
+		amounts_out: splicing.amounts_out,
+		signatures: splicing.signatures()?,
+	})
 }
 
 /// The deposit we owe `bank`, which the chain holds as `on_chain`: once the handshake is done

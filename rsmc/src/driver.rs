@@ -5,7 +5,7 @@
 //! collision rule lets both payments complete.
 
 use crate::{
-	bank::{Action, Bank, Closing, Error, HtlcUpdate, Ledger, Progress, Terms},
+	bank::{Action, Bank, Closing, Error, HtlcUpdate, Ledger, Progress, Splicing, Terms},
 	helper::{Helper, HelperError},
 	message::Message,
 	store::Store,
@@ -297,6 +297,63 @@ impl<S: Store, T: Transport> Driver<'_, S, T> {
 			let ledger = h.bank(channel)?.ledger()?;
 			Some((made(ledger), ledger.yielded, ledger.sheet.nonce, ledger.sheet.balances))
 		})
+	}
+
+	/// Splice `channel` (`docs/splice.md`): we add `amount_in` or take `amount_out` out of our
+	/// share. Returns the splice once both clients signed it; it is then owed to the chain
+	/// ([`Helper::owed_calls`]) and the bank takes no payment until the chain holds it. What
+	/// is in flight is finished first; a splice of ours that gave way to the peer's proposal
+	/// is proposed again after it (after the peer's splice is final on chain, if it was one).
+	/// A splice of ours of other amounts still in flight is not this one: refused.
+	pub async fn splice(
+		&self,
+		channel: ChannelId,
+		amount_in: Balance,
+		amount_out: Balance,
+	) -> Result<Splicing, DriveError> {
+		let deadline = Instant::now() + self.timeout;
+		let ours = || {
+			self.with(|h| h.bank(channel).and_then(|b| b.splicing()).filter(|s| s.by_us).cloned())
+		};
+		let sum = |amounts: &Balances| amounts[0].saturating_add(amounts[1]);
+		if let Some(other) =
+			ours().filter(|s| (sum(&s.amounts_in), sum(&s.amounts_out)) != (amount_in, amount_out))
+		{
+			return Err(HelperError::Protocol(Error::SplicePending { nonce: other.nonce }).into());
+		}
+		let mut waiting_for_the_chain = None;
+		loop {
+			let splicing = ours();
+			if let Some(signed) = splicing.clone().filter(|s| s.signatures().is_some()) {
+				return Ok(signed);
+			}
+			if Instant::now() >= deadline {
+				return Err(match waiting_for_the_chain {
+					Some(pending) => HelperError::Protocol(pending).into(),
+					None => self.silent(channel, "the splice was not signed in time".into()),
+				});
+			}
+			let step = match splicing {
+				Some(_) => self.resume(channel).await,
+				None => match self.with(|h| h.splice(channel, amount_in, amount_out)) {
+					Ok(splice) => self.exchange(channel, splice).await,
+					Err(HelperError::Protocol(Error::Busy)) => self.resume(channel).await,
+					// The peer's splice waits for the chain: ours goes after it.
+					Err(HelperError::Protocol(pending @ Error::SplicePending { .. })) => {
+						waiting_for_the_chain = Some(pending);
+						Ok(Vec::new())
+					},
+					Err(e) => return Err(e.into()),
+				},
+			};
+			match step {
+				Ok(_) | Err(DriveError::Busy(_)) => {},
+				Err(e) => return Err(e),
+			}
+			if ours().and_then(|s| s.signatures()).is_none() {
+				self.transport.pause().await;
+			}
+		}
 	}
 
 	/// Close `channel` cooperatively with the newest sheet: both signatures, ready to submit.

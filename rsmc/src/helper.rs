@@ -4,7 +4,7 @@
 
 use crate::{
 	bank::{Bank, Error, LiquidationSheet, Step, Terms},
-	chain::{owed, BlockNumber, ChainCall, ChainEvent},
+	chain::{owed, splice_owed, BlockNumber, ChainCall, ChainEvent},
 	keys::Signer,
 	message::{Body, Message},
 	store::{Store, StoreError},
@@ -200,6 +200,19 @@ impl<S: Store> Helper<S> {
 		self.transition(channel, |bank, signer| bank.propose_update(update, signer))
 	}
 
+	/// Start a splice of ours on `channel` (`docs/splice.md`): we add `amount_in` or take
+	/// `amount_out` out of our share. The `Splice` message; once the peer's `SpliceAccept` is
+	/// handled, [`Bank::splicing`] holds both signatures and the splice is owed to the chain
+	/// ([`Self::owed_calls`]).
+	pub fn splice(
+		&mut self,
+		channel: ChannelId,
+		amount_in: Balance,
+		amount_out: Balance,
+	) -> Result<Message, HelperError> {
+		self.transition(channel, |bank, signer| bank.propose_splice(amount_in, amount_out, signer))
+	}
+
 	/// Start closing `channel` cooperatively with the newest sheet: the `Close` message. Once
 	/// the peer's `CloseAccept` is handled, [`Bank::closing`] holds both signatures.
 	pub fn close(&mut self, channel: ChannelId) -> Result<Message, HelperError> {
@@ -319,17 +332,28 @@ impl<S: Store> Helper<S> {
 				self.commit(next)?;
 				Ok(owed.into_iter().collect())
 			},
+			ChainEvent::Spliced { channel, nonce } => {
+				let Some(bank) = self.banks.get(channel) else { return Ok(Vec::new()) };
+				let mut next = bank.clone();
+				if next.splice_landed(*nonce) {
+					self.commit(next)?;
+				}
+				Ok(Vec::new())
+			},
 		}
 	}
 
 	/// Every call owed to the chain at block `now`, penalties first: a liquidation we decided on
-	/// and the chain has not shown yet, and what a liquidated bank owes.
+	/// and the chain has not shown yet, what a liquidated bank owes, and a splice of ours both
+	/// clients signed that the chain has not made final yet (the caller leaves out one the best
+	/// block holds already).
 	pub fn owed_calls(&self, now: BlockNumber) -> Vec<ChainCall> {
 		let mut calls: Vec<_> = self
 			.banks
 			.values()
 			.filter_map(|bank| match bank.pending_liquidation() {
 				Some(sheet) => Some(ChainCall::Liquidate(sheet)),
+				None if bank.is_live() => splice_owed(bank),
 				None => owed(bank, bank.ledger()?.liquidated.as_ref()?, now),
 			})
 			.collect();

@@ -92,6 +92,27 @@ pub enum Body {
 		signature: MultiSignature,
 		waivers: [AccountId32; 2],
 	},
+	/// Either side, with nothing in flight: a splice at sheet `nonce` (`docs/splice.md`), in
+	/// which we add `amounts_in[us]` or take `amounts_out[us]` (the peer's entries are zero);
+	/// our signature on the peer's sheet `nonce`, which shares out the new total with the
+	/// HTLCs as they are, and our waiver keys for sheets `nonce` and `nonce + 1`.
+	Splice {
+		nonce: Nonce,
+		amounts_in: Balances,
+		amounts_out: Balances,
+		signature: MultiSignature,
+		waivers: [AccountId32; 2],
+	},
+	/// The other side: our signature on the proposer's sheet `nonce`, our signature on the
+	/// splice payload, and our waiver key for `nonce + 1`.
+	SpliceAccept {
+		nonce: Nonce,
+		signature: MultiSignature,
+		splice_signature: MultiSignature,
+		next_waiver: AccountId32,
+	},
+	/// Proposer: our signature on the splice payload; either side may submit the splice.
+	SpliceSigned { nonce: Nonce, splice_signature: MultiSignature },
 }
 
 impl Body {
@@ -108,6 +129,9 @@ impl Body {
 			Self::CloseAccept { .. } => "CloseAccept",
 			Self::Offered => "Offered",
 			Self::Update { .. } => "Update",
+			Self::Splice { .. } => "Splice",
+			Self::SpliceAccept { .. } => "SpliceAccept",
+			Self::SpliceSigned { .. } => "SpliceSigned",
 		}
 	}
 }

@@ -184,7 +184,7 @@ impl_runtime_apis! {
 		}
 	}
 
-	#[api_version(2)]
+	#[api_version(3)]
 	impl vbank_primitives::VirtualBankApi<Block, AccountId, BlockNumber> for Runtime {
 		fn sheet_payload(
 			channel: ChannelId,
@@ -225,6 +225,20 @@ impl_runtime_apis! {
 
 		fn htlcs(channel: ChannelId) -> Vec<Option<Htlc<BlockNumber>>> {
 			VirtualBank::htlcs(channel)
+		}
+
+		fn splice_payload(
+			channel: ChannelId,
+			nonce: SheetNonce,
+			amounts_in: Shares,
+			amounts_out: Shares,
+		) -> Vec<u8> {
+			let genesis = VirtualBank::genesis_hash();
+			vbank_primitives::splice_payload(&genesis, channel, nonce, &amounts_in, &amounts_out)
+		}
+
+		fn spliced_at(channel: ChannelId) -> Option<SheetNonce> {
+			VirtualBank::spliced_at(channel)
 		}
 	}
 

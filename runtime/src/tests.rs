@@ -38,18 +38,19 @@ fn try_state_checks_the_banks_and_catches_funds_held_for_no_bank() {
 	});
 }
 
-/// Version 2 of the bank API, the HTLCs' (`docs/htlc.md`): the runtime announces it, builds a
+/// Version 3 of the bank API: version 2's HTLCs (`docs/htlc.md`), the runtime building a
 /// sheet's payload with HTLCs as `vbank_primitives` does (without any, exactly the plain
-/// sheet's), and shows a bank's pending HTLCs.
+/// sheet's) and showing a bank's pending HTLCs; and the splices (`docs/splice.md`), their
+/// payload and the nonce of a bank's last one.
 #[test]
-fn the_bank_api_v2_builds_htlc_payloads_and_shows_pending_htlcs() {
+fn the_bank_api_v3_builds_htlc_and_splice_payloads_and_shows_pending_htlcs() {
 	use sp_api::RuntimeApiInfo;
 	use vbank_primitives::{
-		runtime_decl_for_virtual_bank_api::VirtualBankApiV2, Htlc, VirtualBankApi,
+		runtime_decl_for_virtual_bank_api::VirtualBankApiV3, Htlc, VirtualBankApi,
 	};
 	let id = <dyn VirtualBankApi<Block, AccountId, BlockNumber>>::ID;
-	assert_eq!(<dyn VirtualBankApi<Block, AccountId, BlockNumber>>::VERSION, 2);
-	assert!(VERSION.apis.contains(&(id, 2)));
+	assert_eq!(<dyn VirtualBankApi<Block, AccountId, BlockNumber>>::VERSION, 3);
+	assert!(VERSION.apis.contains(&(id, 3)));
 	chain().execute_with(|| {
 		let waiver = Bob.to_account_id();
 		assert_eq!(
@@ -57,18 +58,17 @@ fn the_bank_api_v2_builds_htlc_payloads_and_shows_pending_htlcs() {
 			Runtime::sheet_payload(3, 1, [1, 2], waiver.clone())
 		);
 		let htlc = Htlc { from: 1, amount: 7, hashlock: [9; 32].into(), expiry: 40 };
+		let genesis = VirtualBank::genesis_hash();
 		assert_eq!(
 			Runtime::htlc_sheet_payload(3, 1, [1, 2], waiver.clone(), vec![htlc.clone()]),
-			vbank_primitives::htlc_sheet_payload(
-				&VirtualBank::genesis_hash(),
-				3,
-				1,
-				&[1, 2],
-				&waiver,
-				&[htlc]
-			)
+			vbank_primitives::htlc_sheet_payload(&genesis, 3, 1, &[1, 2], &waiver, &[htlc])
 		);
 		assert!(Runtime::htlcs(3).is_empty());
+		assert_eq!(
+			Runtime::splice_payload(3, 4, [5, 0], [0, 6]),
+			vbank_primitives::splice_payload(&genesis, 3, 4, &[5, 0], &[0, 6])
+		);
+		assert_eq!(Runtime::spliced_at(3), None);
 	});
 }
 

@@ -116,7 +116,7 @@ pub(crate) fn two_nodes_with(
 /// and the fees it paid since.
 pub(crate) struct Snapshot {
 	pub(crate) block: u32,
-	free: Balance,
+	pub(crate) free: Balance,
 }
 
 pub(crate) fn snapshot(chain: &Chain, who: Sr25519Keyring) -> Snapshot {

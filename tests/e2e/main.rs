@@ -15,5 +15,6 @@ mod rpc_inputs;
 mod rpc_server;
 mod safety;
 mod seed_story;
+mod splice;
 mod subcommands;
 mod ws;

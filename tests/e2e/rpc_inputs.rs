@@ -158,6 +158,18 @@ fn methods(channel: ChannelId) -> Vec<Method> {
 			names: &["account", "channel"],
 		},
 		Method {
+			name: "rsmc_topUp",
+			right: vec![account(&alice), bank.clone(), (json!("1"), Kind::Payment)],
+			optional: 0,
+			names: &["account", "channel", "amount"],
+		},
+		Method {
+			name: "rsmc_withdraw",
+			right: vec![account(&alice), bank.clone(), (json!("1"), Kind::Payment)],
+			optional: 0,
+			names: &["account", "channel", "amount"],
+		},
+		Method {
 			name: "rsmc_liquidate",
 			right: vec![account(&alice), bank.clone()],
 			optional: 0,

@@ -12,7 +12,7 @@ use sp_runtime::traits::Header as _;
 use sp_runtime::{DispatchError, OpaqueExtrinsic};
 use std::{collections::HashMap, sync::Arc, time::Duration};
 use substrate_frame_rpc_system::SystemApiServer;
-use vbank_primitives::{Channel, ChannelId};
+use vbank_primitives::{Channel, ChannelId, Nonce as SheetNonce};
 use vbank_runtime::{
 	opaque::Block, AccountId, BlockNumber, Nonce, RuntimeCall, RuntimeError, RuntimeEvent,
 };
@@ -310,6 +310,24 @@ impl NodeChain {
 		let key = pallet_virtual_bank::Htlcs::<vbank_runtime::Runtime>::hashed_key_for(channel);
 		let book: Option<Book> = self.read(key, || format!("the HTLCs of bank {channel}"))?;
 		Ok(book.map(|b| b.htlcs.into_inner()).unwrap_or_default())
+	}
+
+	/// The nonce of bank `channel`'s last splice at the best block, if it was spliced.
+	pub fn spliced_at(&self, channel: ChannelId) -> Result<Option<SheetNonce>, String> {
+		self.spliced_at_in(self.best().0, channel)
+	}
+
+	/// The nonce of bank `channel`'s last splice in the newest final block (as
+	/// [`Self::final_channel`]), if it was spliced.
+	pub fn final_spliced_at(&self, channel: ChannelId) -> Result<Option<SheetNonce>, String> {
+		let info = self.client.info();
+		let at = if self.finality { info.finalized_hash } else { info.best_hash };
+		self.spliced_at_in(at, channel)
+	}
+
+	fn spliced_at_in(&self, at: H256, channel: ChannelId) -> Result<Option<SheetNonce>, String> {
+		let key = pallet_virtual_bank::SplicedAt::<vbank_runtime::Runtime>::hashed_key_for(channel);
+		self.read_at(at, key, || format!("the last splice of bank {channel}"))
 	}
 
 	/// The preimage of `hashlock` shown on chain and still remembered, if any.

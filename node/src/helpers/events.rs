@@ -51,6 +51,9 @@ pub enum EventKind {
 	HtlcFailed,
 	/// We passed a payment on: an HTLC paid to us is matched by this one we added.
 	Forwarded,
+	/// A splice of the bank is final on chain: what it holds changed, and payments go on
+	/// from the sheet at the splice's nonce.
+	Spliced,
 }
 
 impl EventKind {
@@ -71,6 +74,7 @@ impl EventKind {
 			Self::HtlcSettled => "HtlcSettled",
 			Self::HtlcFailed => "HtlcFailed",
 			Self::Forwarded => "Forwarded",
+			Self::Spliced => "Spliced",
 		}
 	}
 }

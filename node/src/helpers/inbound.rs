@@ -46,6 +46,13 @@ impl Accounts {
 				self.htlc_progressed(party, channel, update, *by_us);
 				return;
 			},
+			// Owed to the chain from now: the watchtower sends it (the proposer's), and the
+			// bank reports `Spliced` once it is final.
+			Progress::SpliceSigned { nonce } => {
+				log::info!(target: LOG, "💸 {} bank {channel}: the splice of sheet {nonce} is signed by both", party.account);
+				self.submit_owed(party);
+				return;
+			},
 		};
 		self.emit(party, kind, channel);
 	}

@@ -18,6 +18,7 @@ mod opening;
 pub mod p2p;
 mod routing;
 pub mod rpc;
+mod splicing;
 pub mod transport;
 pub mod watchtower;
 

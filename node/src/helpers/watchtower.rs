@@ -140,6 +140,25 @@ impl Accounts {
 		}
 	}
 
+	/// A splice both helpers signed that the newest final block holds, though its event was
+	/// missed (the node was down when its block was finalized): the helpers go on from it as
+	/// from the event. Looked at each time a block is final, and when the helpers resume.
+	pub fn reconcile_splices(&self) {
+		for party in self.parties.values() {
+			for channel in party.channels() {
+				let Some(nonce) = party
+					.bank(channel)
+					.and_then(|b| b.splicing().filter(|s| s.sheet.is_some()).map(|s| s.nonce))
+				else {
+					continue;
+				};
+				if matches!(self.chain.final_spliced_at(channel), Ok(Some(at)) if at >= nonce) {
+					self.spliced(channel, nonce);
+				}
+			}
+		}
+	}
+
 	/// What block `number` means for our banks.
 	pub fn on_block(&self, number: BlockNumber, hash: H256) {
 		let events = match self.chain.events(hash) {
@@ -192,6 +211,7 @@ impl Accounts {
 		if !self.chain.has_finality() {
 			self.removals(hash, &events);
 			self.reconcile_liquidations();
+			self.reconcile_splices();
 		}
 		let tick = ChainEvent::Block { number: number.into() };
 		for party in self.parties.values() {
@@ -257,6 +277,7 @@ impl Accounts {
 			Err(e) => log::warn!(target: LOG, "💸 watchtower: {e}"),
 		}
 		self.reconcile_liquidations();
+		self.reconcile_splices();
 	}
 
 	/// The banks that `events`, of block `hash`, removed from the chain: their holders hear of
@@ -281,7 +302,19 @@ impl Accounts {
 				Closed { channel, .. } | Cancelled { channel } => {
 					self.settled(channel, EventKind::Closed, None)
 				},
+				Spliced { channel, nonce, .. } => self.spliced(channel, nonce),
 				_ => {},
+			}
+		}
+	}
+
+	/// A splice of bank `channel` at sheet `nonce` is final: its holders go on from their
+	/// sheets at `nonce`, and say so.
+	fn spliced(&self, channel: ChannelId, nonce: vbank_primitives::Nonce) {
+		for party in self.holders(channel) {
+			self.watch(&party, &ChainEvent::Spliced { channel, nonce });
+			if party.bank(channel).is_some_and(|b| b.nonce() == nonce && b.splicing().is_none()) {
+				super::announce(&self.events, &party, EventKind::Spliced, channel);
 			}
 		}
 	}
@@ -323,6 +356,7 @@ impl Accounts {
 			self.relay(party, Happened::Restarted);
 		}
 		self.reconcile_liquidations();
+		self.reconcile_splices();
 	}
 
 	async fn resume_bank(&self, party: &Arc<Account>, channel: ChannelId, bank: OnChain) {
@@ -353,9 +387,9 @@ impl Accounts {
 	/// goes out.
 	pub(super) fn watch(&self, party: &Arc<Account>, event: &ChainEvent) {
 		let channels = match event {
-			ChainEvent::Liquidated { channel, .. } | ChainEvent::LiquidationUndone { channel } => {
-				vec![*channel]
-			},
+			ChainEvent::Liquidated { channel, .. }
+			| ChainEvent::LiquidationUndone { channel }
+			| ChainEvent::Spliced { channel, .. } => vec![*channel],
 			ChainEvent::Block { .. } => self.on_chain_channels(party),
 		};
 		let mut calls = Vec::new();
@@ -423,9 +457,16 @@ impl Accounts {
 	}
 
 	/// Submit each of `calls` not already on its way, penalties first; a call that fails is
-	/// owed again at the next block or tick.
+	/// owed again at the next block or tick. A splice the best block holds already is left
+	/// out: it is owed only until final, and sent again it would fail.
 	fn submit_calls(&self, party: &Arc<Account>, mut calls: Vec<ChainCall>) {
 		calls.sort_by_key(|call| !call.is_penalty());
+		calls.retain(|call| match call {
+			ChainCall::Splice { channel, nonce, .. } => {
+				!matches!(self.chain.spliced_at(*channel), Ok(Some(at)) if at >= *nonce)
+			},
+			_ => true,
+		});
 		for call in calls {
 			// One at a time per bank and kind, but for claims and refunds of different HTLCs,
 			// which authorize themselves and go at once (C4 of the HTLC review).
@@ -499,6 +540,16 @@ fn chain_call(call: ChainCall) -> RuntimeCall {
 			pallet_virtual_bank::Call::refund_htlc { channel, index }.into()
 		},
 		ChainCall::Deposit { channel } => pallet_virtual_bank::Call::deposit { channel }.into(),
+		ChainCall::Splice { channel, nonce, amounts_in, amounts_out, signatures } => {
+			pallet_virtual_bank::Call::splice {
+				channel,
+				nonce,
+				amounts_in,
+				amounts_out,
+				signatures,
+			}
+			.into()
+		},
 	}
 }
 
@@ -518,5 +569,9 @@ fn describe_call(call: &ChainCall) -> String {
 			format!("refund_htlc {index} of bank {channel}: it expired")
 		},
 		ChainCall::Deposit { channel } => format!("deposit our share of bank {channel}"),
+		ChainCall::Splice { channel, nonce, amounts_in, amounts_out, .. } => format!(
+			"splice bank {channel} at sheet {nonce}: in {} / {}, out {} / {}",
+			amounts_in[0], amounts_in[1], amounts_out[0], amounts_out[1]
+		),
 	}
 }

@@ -20,8 +20,8 @@ use frame_system::RawOrigin;
 use sp_core::{crypto::KeyTypeId, sr25519, H256};
 use sp_runtime::{transaction_validity::TransactionSource, AccountId32, MultiSignature};
 use vbank_primitives::{
-	close_payload, hashlock, htlc_sheet_payload, sheet_payload, waiver_payload, wrap_bytes, Htlc,
-	Preimage,
+	close_payload, hashlock, htlc_sheet_payload, sheet_payload, splice_payload, waiver_payload,
+	wrap_bytes, Htlc, Preimage,
 };
 
 const KEY_TYPE: KeyTypeId = KeyTypeId(*b"vbnk");
@@ -339,6 +339,39 @@ mod benchmarks {
 		_(RawOrigin::Signed(clients[1].1.clone()), channel, 9, balances, signatures);
 
 		assert!(Channels::<T>::get(channel).is_none());
+	}
+
+	/// Its most expensive path: both clients add, and client 0 takes out more than it holds,
+	/// so that it is paid from its own hold and from its peer's, after a splice before.
+	#[benchmark]
+	fn splice() {
+		let (channel, clients) = running_bank::<T>();
+		let amount = amount::<T>();
+		let genesis = VirtualBank::<T>::genesis_hash();
+		let sign_both = |nonce, amounts_in: &Balances, amounts_out: &Balances| {
+			let payload = splice_payload(&genesis, channel, nonce, amounts_in, amounts_out);
+			[sign(&clients[0].0, &payload), sign(&clients[1].0, &payload)]
+		};
+		let first = ([0, amount], [0, 0]);
+		let signatures = sign_both(1, &first.0, &first.1);
+		VirtualBank::<T>::splice(
+			RawOrigin::Signed(clients[0].1.clone()).into(),
+			channel,
+			1,
+			first.0,
+			first.1,
+			signatures,
+		)
+		.expect("the first splice");
+		let (amounts_in, amounts_out) = ([1, 1], [amount + amount / 2, 0]);
+		let signatures = sign_both(2, &amounts_in, &amounts_out);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(clients[1].1.clone()), channel, 2, amounts_in, amounts_out, signatures);
+
+		assert_eq!(SplicedAt::<T>::get(channel), Some(2));
+		let total = Channels::<T>::get(channel).and_then(|bank| bank.total());
+		assert_eq!(total, Some(3 * amount + 2 - (amount + amount / 2)));
 	}
 
 	/// With `h` HTLCs: the payload the signature covers grows with them, and each is stored.

@@ -5,7 +5,7 @@
 use crate::{
 	pallet::{
 		Channels, ChannelsOf, Config, Error, Event, HoldReason, Htlcs, HtlcsOf, NextChannelId,
-		Pallet,
+		Pallet, SplicedAt,
 	},
 	ChannelOf, HtlcBook, LOG_TARGET,
 };
@@ -18,7 +18,9 @@ use frame_support::{
 };
 use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::traits::CheckedAdd;
-use vbank_primitives::{Balance, BalanceSheet, Balances, ChannelId, ChannelState, Liquidation};
+use vbank_primitives::{
+	Balance, BalanceSheet, Balances, ChannelId, ChannelState, Liquidation, Nonce,
+};
 
 impl<T: Config> Pallet<T> {
 	pub(crate) fn do_open(
@@ -59,15 +61,7 @@ impl<T: Config> Pallet<T> {
 	) -> DispatchResult {
 		let who = bank.clients[me].clone();
 		let amount = bank.balances[me];
-		// Only what the account may spend: funds under a freeze (vesting, a vote) or the
-		// existential deposit would otherwise be held here and leave through a payout.
-		let spendable = <T::Currency as fungible::Inspect<_>>::reducible_balance(
-			&who,
-			Preservation::Protect,
-			Fortitude::Polite,
-		);
-		ensure!(spendable >= amount, sp_runtime::TokenError::FundsUnavailable);
-		T::Currency::hold(&HoldReason::ChannelDeposit.into(), &who, amount)?;
+		Self::lock_in_bank(&who, amount)?;
 		bank.deposited[me] = true;
 		let running = bank.deposited == [true, true];
 		if running {
@@ -78,6 +72,75 @@ impl<T: Config> Pallet<T> {
 		if running {
 			Self::deposit_event(Event::Running { channel });
 		}
+		Ok(())
+	}
+
+	/// Hold `amount` of `who`'s in a bank. Only what the account may spend: funds under a
+	/// freeze (vesting, a vote) or the existential deposit would otherwise be held here and
+	/// leave through a payout.
+	fn lock_in_bank(who: &T::AccountId, amount: Balance) -> DispatchResult {
+		let spendable = <T::Currency as fungible::Inspect<_>>::reducible_balance(
+			who,
+			Preservation::Protect,
+			Fortitude::Polite,
+		);
+		ensure!(spendable >= amount, sp_runtime::TokenError::FundsUnavailable);
+		T::Currency::hold(&HoldReason::ChannelDeposit.into(), who, amount)
+	}
+
+	/// Lock each client's `amounts_in`, then pay each its `amounts_out`: out of what it holds
+	/// in the bank first, the rest out of what the other holds (the chain tracks holds, not
+	/// the sheets' shares, which the clients agreed on). Sheets before `nonce` are void after.
+	pub(crate) fn do_splice(
+		channel: ChannelId,
+		mut bank: ChannelOf<T>,
+		nonce: Nonce,
+		amounts_in: Balances,
+		amounts_out: Balances,
+	) -> DispatchResult {
+		let total = bank.total().ok_or(Error::<T>::AmountOverflow)?;
+		let added = amounts_in[0].checked_add(amounts_in[1]).ok_or(Error::<T>::AmountOverflow)?;
+		let taken =
+			amounts_out[0].checked_add(amounts_out[1]).ok_or(Error::<T>::BalanceMismatch)?;
+		let total = total
+			.checked_add(added)
+			.ok_or(Error::<T>::AmountOverflow)?
+			.checked_sub(taken)
+			.ok_or(Error::<T>::BalanceMismatch)?;
+		ensure!(total > 0, Error::<T>::NothingToLock);
+		let reason = HoldReason::ChannelDeposit.into();
+		for (i, client) in bank.clients.iter().enumerate() {
+			if amounts_in[i] > 0 {
+				Self::lock_in_bank(client, amounts_in[i])?;
+				bank.balances[i] = bank.balances[i]
+					.checked_add(amounts_in[i])
+					.ok_or(Error::<T>::AmountOverflow)?;
+			}
+		}
+		for (i, client) in bank.clients.iter().enumerate() {
+			let own = amounts_out[i].min(bank.balances[i]);
+			if own > 0 {
+				T::Currency::release(&reason, client, own, Precision::Exact)?;
+				bank.balances[i] -= own;
+			}
+			let rest = amounts_out[i] - own;
+			if rest > 0 {
+				T::Currency::transfer_on_hold(
+					&reason,
+					&bank.clients[1 - i],
+					client,
+					rest,
+					Precision::Exact,
+					Restriction::Free,
+					Fortitude::Force,
+				)?;
+				bank.balances[1 - i] =
+					bank.balances[1 - i].checked_sub(rest).ok_or(Error::<T>::BalanceMismatch)?;
+			}
+		}
+		SplicedAt::<T>::insert(channel, nonce);
+		Channels::<T>::insert(channel, bank);
+		Self::deposit_event(Event::Spliced { channel, nonce, amounts_in, amounts_out, total });
 		Ok(())
 	}
 
@@ -280,6 +343,7 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn remove(channel: ChannelId, bank: &ChannelOf<T>) {
 		Channels::<T>::remove(channel);
 		Htlcs::<T>::remove(channel);
+		SplicedAt::<T>::remove(channel);
 		for client in &bank.clients {
 			ChannelsOf::<T>::remove(client, channel);
 		}

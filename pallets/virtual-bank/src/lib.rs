@@ -36,7 +36,9 @@ pub mod pallet {
 	use sp_runtime::{
 		traits::Zero, transaction_validity::TransactionPriority, AccountId32, MultiSignature,
 	};
-	use vbank_primitives::{close_payload, htlc_sheet_payload, sheet_payload, verify_signature};
+	use vbank_primitives::{
+		close_payload, htlc_sheet_payload, sheet_payload, splice_payload, verify_signature,
+	};
 	use views::balances_match;
 
 	/// How many blocks from a lock's end `liquidate` looks for room in the release schedule
@@ -173,6 +175,11 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type PreimageTail<T: Config> = StorageValue<_, BlockNumberFor<T>, ValueQuery>;
 
+	/// The nonce of each bank's last splice ([`Pallet::splice`]): no sheet older than it may
+	/// liquidate the bank, nor close it, since it shares out what the bank held before.
+	#[pallet::storage]
+	pub type SplicedAt<T: Config> = StorageMap<_, Twox64Concat, ChannelId, Nonce>;
+
 	/// The banks of each account, so a wallet can list them.
 	#[pallet::storage]
 	pub type ChannelsOf<T: Config> =
@@ -242,6 +249,16 @@ pub mod pallet {
 		/// `who`'s share, `amount`, was below the existential deposit of an account that does
 		/// not exist, so it stayed with the other client (see the pallet's "Dust" section).
 		Trimmed { channel: ChannelId, who: T::AccountId, amount: Balance },
+		/// Both clients spliced the running bank at sheet `nonce`: client `i` locked
+		/// `amounts_in[i]` more and was paid `amounts_out[i]`; the bank now holds `total`, and
+		/// no sheet older than `nonce` can liquidate or close it.
+		Spliced {
+			channel: ChannelId,
+			nonce: Nonce,
+			amounts_in: Balances,
+			amounts_out: Balances,
+			total: Balance,
+		},
 	}
 
 	#[pallet::error]
@@ -288,6 +305,13 @@ pub mod pallet {
 		HtlcExpired,
 		/// The HTLC has not expired yet: it can only be claimed until then.
 		HtlcNotExpired,
+		/// The sheet (or close) is older than the bank's last splice: it shares out what the
+		/// bank held before.
+		SheetBeforeSplice,
+		/// The bank was spliced at this nonce or a later one already.
+		StaleSplice,
+		/// The splice moves nothing in or out.
+		NothingToSplice,
 	}
 
 	#[pallet::hooks]
@@ -412,6 +436,7 @@ pub mod pallet {
 		/// - [`Error::UnknownChannel`], [`Error::NotAClient`].
 		/// - [`Error::WrongState`]: the bank is not `Running`.
 		/// - [`Error::BalanceMismatch`]: `balances` do not add up to the bank's total.
+		/// - [`Error::SheetBeforeSplice`]: `nonce` is older than the bank's last splice.
 		/// - [`Error::BadSignature`]: `peer_signature` is not the peer's over the sheet payload.
 		/// - [`Error::UnlockOverflow`]: `now + lock_period` is past the largest block number.
 		#[pallet::call_index(2)]
@@ -426,6 +451,7 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			let (bank, master) = Self::client_bank(channel, &who)?;
 			ensure!(bank.state == ChannelState::Running, Error::<T>::WrongState);
+			ensure!(Self::after_splice(channel, nonce), Error::<T>::SheetBeforeSplice);
 			ensure!(balances_match(&bank.balances, &balances), Error::<T>::BalanceMismatch);
 			let payload = sheet_payload(&Self::genesis_hash(), channel, nonce, &balances, &waiver);
 			ensure!(
@@ -518,6 +544,7 @@ pub mod pallet {
 		/// - [`Error::UnknownChannel`], [`Error::NotAClient`].
 		/// - [`Error::WrongState`]: the bank is not `Running`.
 		/// - [`Error::BalanceMismatch`]: `balances` do not add up to the bank's total.
+		/// - [`Error::SheetBeforeSplice`]: `nonce` is older than the bank's last splice.
 		/// - [`Error::BadSignature`]: `signatures[i]` is not client `i`'s over the payload.
 		#[pallet::call_index(6)]
 		pub fn close(
@@ -530,6 +557,7 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			let (bank, _) = Self::client_bank(channel, &who)?;
 			ensure!(bank.state == ChannelState::Running, Error::<T>::WrongState);
+			ensure!(Self::after_splice(channel, nonce), Error::<T>::SheetBeforeSplice);
 			ensure!(balances_match(&bank.balances, &balances), Error::<T>::BalanceMismatch);
 			let payload = close_payload(&Self::genesis_hash(), channel, nonce, &balances);
 			ensure!(
@@ -570,6 +598,7 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			let (bank, master) = Self::client_bank(channel, &who)?;
 			ensure!(bank.state == ChannelState::Running, Error::<T>::WrongState);
+			ensure!(Self::after_splice(channel, nonce), Error::<T>::SheetBeforeSplice);
 			ensure!(htlcs.iter().all(|h| h.from <= 1 && h.amount > 0), Error::<T>::BadHtlc);
 			let pending = htlcs.iter().try_fold(0, |sum: Balance, h| sum.checked_add(h.amount));
 			let with_htlcs = pending.and_then(|p| {
@@ -669,6 +698,57 @@ pub mod pallet {
 				amount,
 			});
 			Ok(())
+		}
+
+		/// Change what a `Running` bank holds while it keeps running (a splice, after
+		/// Sprites): client `i` locks `amounts_in[i]` more and is paid `amounts_out[i]` out of
+		/// the bank, both clients having signed [`splice_payload`]; from now on no sheet older
+		/// than `nonce` can liquidate the bank or close it. The clients agree off chain on
+		/// their sheets at `nonce`, with the new total, before they sign
+		/// (`docs/splice.md`); the bank's HTLCs stay as they are on those sheets.
+		///
+		/// Only a client of the bank may call. Emits [`Event::Spliced`].
+		///
+		/// ## Errors
+		/// - [`Error::UnknownChannel`], [`Error::NotAClient`].
+		/// - [`Error::WrongState`]: the bank is not `Running`.
+		/// - [`Error::NothingToSplice`]: every amount is zero.
+		/// - [`Error::StaleSplice`]: the bank was spliced at `nonce` or later already.
+		/// - [`Error::BadSignature`]: `signatures[i]` is not client `i`'s over the payload.
+		/// - [`Error::AmountOverflow`]: the new total does not fit a balance.
+		/// - [`Error::BalanceMismatch`]: more would be paid out than the bank holds.
+		/// - [`Error::NothingToLock`]: the bank would hold nothing.
+		/// - `TokenError::FundsUnavailable` when a client can't spend what it adds.
+		#[pallet::call_index(10)]
+		pub fn splice(
+			origin: OriginFor<T>,
+			channel: ChannelId,
+			nonce: Nonce,
+			amounts_in: Balances,
+			amounts_out: Balances,
+			signatures: [MultiSignature; 2],
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let (bank, _) = Self::client_bank(channel, &who)?;
+			ensure!(bank.state == ChannelState::Running, Error::<T>::WrongState);
+			ensure!(
+				amounts_in.iter().chain(&amounts_out).any(|amount| *amount > 0),
+				Error::<T>::NothingToSplice
+			);
+			ensure!(
+				SplicedAt::<T>::get(channel).is_none_or(|at| nonce > at),
+				Error::<T>::StaleSplice
+			);
+			let payload =
+				splice_payload(&Self::genesis_hash(), channel, nonce, &amounts_in, &amounts_out);
+			ensure!(
+				signatures
+					.iter()
+					.zip(&bank.clients)
+					.all(|(signature, client)| verify_signature(signature, &payload, client)),
+				Error::<T>::BadSignature
+			);
+			Self::do_splice(channel, bank, nonce, amounts_in, amounts_out)
 		}
 	}
 }

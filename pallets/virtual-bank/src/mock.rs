@@ -185,6 +185,20 @@ pub fn sign_close(
 	signer.sign(&payload).into()
 }
 
+/// `signer`'s signature over the splice payload on this chain.
+pub fn sign_splice(
+	signer: &sr25519::Pair,
+	channel: ChannelId,
+	nonce: Nonce,
+	amounts_in: Shares,
+	amounts_out: Shares,
+) -> MultiSignature {
+	let genesis = VirtualBank::genesis_hash();
+	let payload =
+		vbank_primitives::splice_payload(&genesis, channel, nonce, &amounts_in, &amounts_out);
+	signer.sign(&payload).into()
+}
+
 pub fn free(who: &AccountId) -> Balance {
 	Balances::balance(who)
 }

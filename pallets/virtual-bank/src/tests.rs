@@ -21,6 +21,7 @@ mod dust;
 mod fuzz;
 mod htlc;
 mod release;
+mod splice;
 
 const LOCK: u64 = 10;
 
@@ -912,7 +913,7 @@ fn weights_of_every_call_are_those_of_the_weight_info() {
 		type W = ();
 		let signature = MultiSignature::Sr25519(sr25519::Signature::from_raw([0; 64]));
 		let close_signatures = [signature.clone(), signature.clone()];
-		let calls: [(Call<Test>, _); 7] = [
+		let calls: [(Call<Test>, _); 8] = [
 			(
 				Call::open { peer: bob(), my_amount: 1, peer_amount: 1, lock_period: LOCK },
 				W::open(),
@@ -942,6 +943,16 @@ fn weights_of_every_call_are_those_of_the_weight_info() {
 					signatures: close_signatures,
 				},
 				W::close(),
+			),
+			(
+				Call::splice {
+					channel: 0,
+					nonce: 1,
+					amounts_in: [1, 0],
+					amounts_out: [0, 0],
+					signatures: [signature.clone(), signature.clone()],
+				},
+				W::splice(),
 			),
 		];
 		for (call, weight) in calls {

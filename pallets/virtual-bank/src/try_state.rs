@@ -2,7 +2,7 @@
 
 use crate::pallet::{
 	Channels, ChannelsOf, Config, HoldReason, Htlcs, NextChannelId, Pallet, PreimageExpiries,
-	Preimages, Releases,
+	Preimages, Releases, SplicedAt,
 };
 use frame_support::{ensure, traits::fungible};
 use sp_runtime::traits::Zero;
@@ -83,6 +83,10 @@ impl<T: Config> Pallet<T> {
 		ensure!(
 			Htlcs::<T>::iter_keys().all(Channels::<T>::contains_key),
 			"HTLCs kept for a bank that is gone"
+		);
+		ensure!(
+			SplicedAt::<T>::iter_keys().all(Channels::<T>::contains_key),
+			"a splice remembered for a bank that is gone"
 		);
 		let mut to_forget = 0usize;
 		for (block, due) in PreimageExpiries::<T>::iter() {

@@ -2,7 +2,10 @@
 //! bank of a client, a penalty's proof and validity, what a bank holds for whom.
 
 use crate::{
-	pallet::{Channels, ChannelsOf, Config, Error, Htlcs, Pallet, HTLC_PRIORITY, PENALTY_PRIORITY},
+	pallet::{
+		Channels, ChannelsOf, Config, Error, Htlcs, Pallet, SplicedAt, HTLC_PRIORITY,
+		PENALTY_PRIORITY,
+	},
 	ChannelOf,
 };
 use frame_support::pallet_prelude::*;
@@ -17,7 +20,7 @@ use sp_runtime::{
 	MultiSignature,
 };
 use vbank_primitives::{
-	verify_signature, waiver_payload, Balances, ChannelId, ChannelState, Preimage,
+	verify_signature, waiver_payload, Balances, ChannelId, ChannelState, Nonce, Preimage,
 };
 
 /// How many blocks a refund stays in the pool before it must be sent again: it stays valid
@@ -31,6 +34,12 @@ pub(crate) fn balances_match(current: &Balances, proposed: &Balances) -> bool {
 }
 
 impl<T: Config> Pallet<T> {
+	/// Whether a sheet (or close) of bank `channel` at `nonce` is no older than its last
+	/// splice, if it had one.
+	pub(crate) fn after_splice(channel: ChannelId, nonce: Nonce) -> bool {
+		SplicedAt::<T>::get(channel).is_none_or(|at| nonce >= at)
+	}
+
 	/// The validity of a penalty sent as a general transaction: valid exactly when the
 	/// call would succeed now, until the lock ends, one per bank in the pool.
 	pub(crate) fn authorize_withdraw_by_peer(
@@ -174,6 +183,12 @@ impl<T: Config> Pallet<T> {
 	/// paid out, as the runtime API shows them.
 	pub fn htlcs(channel: ChannelId) -> alloc::vec::Vec<Option<crate::HtlcOf<T>>> {
 		Htlcs::<T>::get(channel).map(|book| book.htlcs.into_inner()).unwrap_or_default()
+	}
+
+	/// The nonce of bank `channel`'s last splice, as the runtime API shows it: its sheets and
+	/// closes older than it are refused.
+	pub fn spliced_at(channel: ChannelId) -> Option<Nonce> {
+		SplicedAt::<T>::get(channel)
 	}
 
 	/// The ids of every bank `who` is a client of, in ascending order of their hashes.

@@ -69,7 +69,9 @@ impl Bank {
 		signer: &dyn Signer,
 	) -> Result<Step, Error> {
 		let me = self.me();
-		let ledger = self.ledger().expect("matched by the caller");
+		let mut ledger = self.ledger().expect("matched by the caller").clone();
+		// A splice of ours the peer has not accepted gives way to the close, as to a payment.
+		Self::give_way(&mut ledger);
 		match ledger.in_flight {
 			// As for a proposal: the peer still owes us a `Revoke`; our `Accept` again.
 			Some(InFlight::Accepted { nonce: accepted, .. }) => {
@@ -92,8 +94,8 @@ impl Bank {
 		signatures[me] = Some(mine.clone());
 		signatures[1 - me] = Some(signature.clone());
 		let reply = self.message(Body::CloseAccept { nonce, signature: mine }, signer);
-		let ledger = self.ledger_mut().expect("matched by the caller");
 		ledger.closing = Some(Closing { nonce, balances, signatures });
+		self.phase = Phase::Active(Box::new(ledger));
 		Ok(Step::reply(reply))
 	}
 

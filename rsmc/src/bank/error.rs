@@ -63,6 +63,11 @@ pub enum Error {
 	BadHtlc(&'static str),
 	/// HTLCs are pending on the newest sheet: settle or fail them before closing.
 	HtlcsPending,
+	/// A splice this party may not make or accept, and why.
+	BadSplice(&'static str),
+	/// The splice of sheet `nonce` is signed and waits for the chain: nothing else is made
+	/// on the bank until it is final there.
+	SplicePending { nonce: Nonce },
 }
 
 impl Error {
@@ -70,7 +75,7 @@ impl Error {
 	pub fn action(&self) -> Action {
 		match self {
 			Self::Stale { .. } | Self::NotFromPeer => Action::Ignore,
-			Self::Busy => Action::Retry,
+			Self::Busy | Self::SplicePending { .. } => Action::Retry,
 			_ => Action::Refuse,
 		}
 	}
@@ -124,6 +129,11 @@ impl core::fmt::Display for Error {
 			Self::HtlcsPending => {
 				write!(f, "HTLCs are pending on the newest sheet: settle or fail them first")
 			},
+			Self::BadSplice(why) => write!(f, "refused splice: {why}"),
+			Self::SplicePending { nonce } => write!(
+				f,
+				"the splice of sheet {nonce} waits for the chain; retry once it is final there"
+			),
 		}
 	}
 }

@@ -72,6 +72,34 @@ pub enum InFlight {
 	/// older secrets, and wait for the peer's `Revoke` of its older sheets. Not final until
 	/// then.
 	Accepted { nonce: Nonce, update: Option<HtlcUpdate> },
+	/// A splice of the bank (`docs/splice.md`), ours or the peer's, until the chain holds it.
+	/// Kept last, so that stores written before splices decode as they are.
+	Splicing(Box<Splicing>),
+}
+
+/// A splice in flight: client `i` adds `amounts_in[i]` and takes `amounts_out[i]` at sheet
+/// `nonce`, whose shares are `balances` (the HTLCs stay). Our newest sheet stays the one we
+/// liquidate with until the chain shows the splice final; then `sheet` takes its place.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Splicing {
+	pub nonce: Nonce,
+	pub amounts_in: Balances,
+	pub amounts_out: Balances,
+	pub balances: Balances,
+	/// Whether we proposed it.
+	pub by_us: bool,
+	/// Our sheet at `nonce`, once the peer signed it.
+	pub sheet: Option<SignedSheet>,
+	/// The clients' signatures over the splice payload, by client index.
+	pub signatures: [Option<MultiSignature>; 2],
+}
+
+impl Splicing {
+	/// Both signatures over the splice payload, once both are there: the pallet's `splice`
+	/// may go.
+	pub fn signatures(&self) -> Option<[MultiSignature; 2]> {
+		Some([self.signatures[0].clone()?, self.signatures[1].clone()?])
+	}
 }
 
 /// The state of an active bank.

@@ -142,6 +142,7 @@ mod tests {
 					},
 					InFlight::Yielded { nonce, .. } => LegacyInFlight::Yielded { nonce: *nonce },
 					InFlight::Accepted { nonce, .. } => LegacyInFlight::Accepted { nonce: *nonce },
+					InFlight::Splicing(_) => unreachable!("stores before HTLCs had no splices"),
 				}),
 				closing: l.closing.clone(),
 				liquidated: l.liquidated.clone(),

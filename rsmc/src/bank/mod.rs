@@ -27,6 +27,7 @@ mod htlc;
 mod ledger;
 mod legacy;
 mod payment;
+mod splice;
 mod step;
 mod waivers;
 
@@ -37,9 +38,15 @@ pub use crate::message::{Htlc, HtlcUpdate};
 pub use error::{Action, Error};
 pub use htlc::{MAX_HTLCS, MAX_HTLCS_PER_SIDE};
 pub use ledger::{
-	Closing, InFlight, Ledger, LiquidationSheet, OnChainLiquidation, Phase, SignedSheet, Terms,
+	Closing, InFlight, Ledger, LiquidationSheet, OnChainLiquidation, Phase, SignedSheet, Splicing,
+	Terms,
 };
 pub use step::{Progress, Step};
+
+/// How many of our secrets an `Accept` or a `Revoke` reveals, ending at the sheet before the
+/// new one: enough for a collision's skipped nonce after two splices in a row, each of which
+/// leaves the sheet before it unrevoked until the next payment (`docs/splice.md`).
+pub const SECRETS_REVEALED: Nonce = 4;
 
 /// One party's state of one bank.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -85,10 +92,13 @@ impl Bank {
 		if ledger.is_going_on_chain() {
 			return Err(Error::Liquidated);
 		}
-		if ledger.in_flight.is_some() {
-			return Err(Error::Busy);
+		match &ledger.in_flight {
+			None => Ok(ledger),
+			Some(InFlight::Splicing(splicing)) if splicing.signatures().is_some() => {
+				Err(Error::SplicePending { nonce: splicing.nonce })
+			},
+			Some(_) => Err(Error::Busy),
 		}
-		Ok(ledger)
 	}
 
 	fn ledger_mut(&mut self) -> Option<&mut Ledger> {
@@ -118,9 +128,15 @@ impl Bank {
 		self.ledger().map_or(&[], |l| &l.sheet.htlcs)
 	}
 
+	/// What the bank holds: the opening amounts, and after a splice what our newest sheet
+	/// shares out with its HTLCs (checked when each was made).
 	fn total(&self) -> Balance {
-		// Checked when the terms were made.
-		self.terms.balances[0].saturating_add(self.terms.balances[1])
+		let Some(ledger) = self.ledger() else {
+			return self.terms.balances[0].saturating_add(self.terms.balances[1]);
+		};
+		let sheet = &ledger.sheet;
+		let shares = sheet.balances[0].saturating_add(sheet.balances[1]);
+		sheet.htlcs.iter().fold(shares, |sum, h| sum.saturating_add(h.amount))
 	}
 
 	/// Our waiver key for sheet `nonce`.
@@ -132,11 +148,13 @@ impl Bank {
 		waiver_secret(&self.seed, nonce).ok_or(Error::NoncesExhausted)
 	}
 
-	/// Our secrets of the two sheets before `nonce` (one before sheet 1), oldest first: what
-	/// revokes them once we hold sheet `nonce`. The second is new to the peer; the first is
-	/// new only after a collision skipped a nonce, and the peer checks it against its store.
+	/// Our secrets of the sheets before `nonce` (up to [`SECRETS_REVEALED`] of them), oldest
+	/// first: what revokes them once we hold sheet `nonce`. The newest is new to the peer; the
+	/// one before it is new after a collision skipped a nonce or a splice left its sheet
+	/// unrevoked, two more after two splices; the peer checks those it knows against its
+	/// store.
 	fn my_secrets_before(&self, nonce: Nonce) -> Result<Vec<Secret>, Error> {
-		(nonce.saturating_sub(2)..nonce).map(|n| self.my_secret(n)).collect()
+		(nonce.saturating_sub(SECRETS_REVEALED)..nonce).map(|n| self.my_secret(n)).collect()
 	}
 
 	fn message(&self, body: Body, signer: &dyn Signer) -> Message {
@@ -216,6 +234,7 @@ impl Bank {
 					self.propose_message(*nonce, sheet, update.as_ref(), signer).ok()
 				},
 				Some(InFlight::Accepted { nonce, .. }) => self.accept_message(*nonce, signer).ok(),
+				Some(InFlight::Splicing(splicing)) => self.splice_retransmission(splicing, signer),
 				None => None,
 			},
 		}
@@ -313,6 +332,17 @@ impl Bank {
 			},
 			(Phase::Active(_), Body::CloseAccept { nonce, signature }) => {
 				self.on_close_accept(*nonce, signature)
+			},
+			(
+				Phase::Active(_),
+				Body::Splice { nonce, amounts_in, amounts_out, signature, waivers },
+			) => self.on_splice(*nonce, (*amounts_in, *amounts_out), signature, waivers, signer),
+			(
+				Phase::Active(_),
+				Body::SpliceAccept { nonce, signature, splice_signature, next_waiver },
+			) => self.on_splice_accept(*nonce, signature, splice_signature, next_waiver, signer),
+			(Phase::Active(_), Body::SpliceSigned { nonce, splice_signature }) => {
+				self.on_splice_signed(*nonce, splice_signature)
 			},
 			(phase, _) => Err(unexpected(phase)),
 		}

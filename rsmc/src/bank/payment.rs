@@ -105,10 +105,15 @@ impl Bank {
 		waivers: &[AccountId32; 2],
 		signer: &dyn Signer,
 	) -> Result<Step, Error> {
-		let ledger = self.ledger().expect("matched by the caller").clone();
+		let mut ledger = self.ledger().expect("matched by the caller").clone();
 		let current = ledger.sheet.nonce;
 		if ledger.closing.is_some() && nonce > current {
 			return Err(Error::Closing);
+		}
+		// A splice of ours the peer has not accepted gives way to its proposal at the same
+		// nonce.
+		if matches!(&ledger.in_flight, Some(InFlight::Splicing(ours)) if ours.nonce == nonce) {
+			Self::give_way(&mut ledger);
 		}
 		if let Some(InFlight::Accepted { nonce: accepted, update: accepted_update }) =
 			&ledger.in_flight

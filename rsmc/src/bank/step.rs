@@ -21,6 +21,8 @@ pub enum Progress {
 	/// An HTLC update is final at sheet `nonce`: ours (`by_us`) once the peer accepted it,
 	/// the peer's once it revoked its older sheets.
 	Htlc { nonce: Nonce, update: HtlcUpdate, by_us: bool },
+	/// Both clients signed the splice of sheet `nonce`: it may go to the chain.
+	SpliceSigned { nonce: Nonce },
 }
 
 /// A handled message: the reply to send, if any, and what it achieved.

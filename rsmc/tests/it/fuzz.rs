@@ -3,7 +3,12 @@
 //! balances, sheets it signed itself, secrets of its choosing). Whatever it sends, Bob never
 //! panics, never signs two different sheets of Alice's at one nonce, never signs a sheet that
 //! leaves him less than his newest, and never reveals the secret of a sheet before he holds a
-//! newer one. `RSMC_FUZZ_SECONDS=<n>` runs it for that long instead of the short replay.
+//! newer one. Splices too (`docs/splice.md`): either side proposes them, Alice's may be hostile,
+//! and a splice Bob signed lands on the simulated chain whenever Alice likes (or never); Bob's
+//! sheet is always one the chain takes: its total, and no older than the last splice. A sheet
+//! of Alice's Bob signed for a splice of his own counts only once he signs that splice: before,
+//! it adds up to a total the chain never holds at that nonce.
+//! `RSMC_FUZZ_SECONDS=<n>` runs it for that long instead of the short replay.
 
 use super::*;
 use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
@@ -12,13 +17,17 @@ use std::{
 	collections::BTreeMap,
 	time::{Duration, Instant},
 };
-use vbank_primitives::Nonce;
+use vbank_primitives::{splice_payload, Nonce};
 
 /// What Bob has signed and revealed so far, checked against every message he sends.
 #[derive(Default)]
 struct Witness {
 	/// Alice's sheets Bob signed: nonce → balances.
 	signed: BTreeMap<Nonce, Balances>,
+	/// Alice's sheets Bob signed for splices of his own, not signed yet: nonce → balances.
+	proposed_splices: BTreeMap<Nonce, Balances>,
+	/// Splices Bob signed: nonce → (amounts in, amounts out). The chain may take one.
+	splices: BTreeMap<Nonce, (Balances, Balances)>,
 	/// Bob's balance in his newest sheet when each of his messages left.
 	messages: usize,
 }
@@ -29,7 +38,17 @@ impl Witness {
 		let bank = bob.bank(CHANNEL).unwrap();
 		let ledger = bank.ledger();
 		let sheet_nonce = ledger.map_or(0, |l| l.sheet.nonce);
+		let proposed = &self.proposed_splices;
 		let mut sign = |nonce: Nonce, balances: Balances| {
+			// Only with another total than the sheet Bob signed for a splice of his at that
+			// nonce, which he then never signs: that sheet stays void.
+			if let Some(splice_sheet) = proposed.get(&nonce).filter(|b| **b != balances) {
+				assert_ne!(
+					splice_sheet[0] + splice_sheet[1],
+					balances[0] + balances[1],
+					"Bob signed two sheets of Alice's at nonce {nonce} with one total"
+				);
+			}
 			let earlier = self.signed.insert(nonce, balances);
 			assert!(
 				earlier.is_none_or(|b| b == balances),
@@ -47,12 +66,77 @@ impl Witness {
 				let ledger = ledger.unwrap();
 				sign(*nonce, ledger.peer_balances);
 				assert_eq!(ledger.peer_balances, ledger.sheet.balances, "Bob signed another sheet");
-				assert!(secrets.len() <= 2 && *nonce <= sheet_nonce, "revealed ahead of his sheet");
+				let most = rsmc::bank::SECRETS_REVEALED as usize;
+				assert!(
+					secrets.len() <= most && *nonce <= sheet_nonce,
+					"revealed ahead of his sheet"
+				);
 			},
 			Body::Revoke { nonce, .. } => {
 				assert!(*nonce < sheet_nonce, "Bob revoked sheet {nonce}, his newest");
 			},
+			Body::Splice { nonce, amounts_out, .. } => {
+				let splicing = bank.splicing().expect("Bob's splice in flight");
+				assert_eq!(amounts_out[0], 0, "Bob's splice takes Alice's money");
+				let earlier = self.signed.get(nonce);
+				assert!(
+					earlier.is_none(),
+					"Bob proposed a splice at {nonce}, where he signed {earlier:?}"
+				);
+				self.proposed_splices.insert(*nonce, splicing.balances);
+			},
+			Body::SpliceAccept { nonce, .. } => {
+				let (ledger, splicing) = (ledger.unwrap(), bank.splicing().unwrap());
+				assert!(
+					!proposed.contains_key(nonce),
+					"Bob signed Alice's splice at {nonce}, where he proposed his own"
+				);
+				sign(*nonce, ledger.peer_balances);
+				assert_eq!(splicing.balances, ledger.peer_balances);
+				assert_eq!(
+					splicing.balances[1], ledger.sheet.balances[1],
+					"Alice's splice moved Bob's share"
+				);
+				let sheet = splicing.sheet.as_ref().expect("Bob holds his sheet of the splice");
+				assert_eq!(sheet.balances, splicing.balances);
+				self.splices.insert(*nonce, (splicing.amounts_in, splicing.amounts_out));
+			},
+			Body::SpliceSigned { nonce, .. } => {
+				let splicing = bank.splicing().unwrap();
+				assert!(splicing.sheet.is_some(), "Bob signed a splice without his sheet of it");
+				sign(*nonce, proposed[nonce]);
+				self.splices.insert(*nonce, (splicing.amounts_in, splicing.amounts_out));
+			},
 			_ => {},
+		}
+	}
+}
+
+/// The chain as the fuzzer plays it: what the bank holds, and the nonce of its last splice.
+struct Chain {
+	total: u128,
+	spliced_at: Nonce,
+	landed: u64,
+}
+
+impl Chain {
+	/// Take the splice Bob signed at `nonce`, if the chain would: both helpers hear of it.
+	fn land(
+		&mut self,
+		witness: &Witness,
+		nonce: Nonce,
+		alice: &mut Helper<MemoryStore>,
+		bob: &mut Helper<MemoryStore>,
+	) {
+		let Some((amounts_in, amounts_out)) = witness.splices.get(&nonce) else { return };
+		let total = (self.total + amounts_in[0] + amounts_in[1])
+			.checked_sub(amounts_out[0] + amounts_out[1]);
+		let (Some(total), true) = (total, nonce > self.spliced_at) else { return };
+		(self.total, self.spliced_at) = (total, nonce);
+		self.landed += 1;
+		let landed = rsmc::chain::ChainEvent::Spliced { channel: CHANNEL, nonce };
+		for helper in [alice, bob] {
+			helper.on_chain_event(&landed).expect("the store works");
 		}
 	}
 }
@@ -63,7 +147,7 @@ fn hostile(rng: &mut StdRng, seen: &[Message], bob: &Helper<MemoryStore>) -> Mes
 	let bank = bob.bank(CHANNEL).unwrap();
 	let near = bank.nonce() + rng.gen_range(0..3);
 	let nonce = near.saturating_sub(rng.gen_range(0..2));
-	let total = bank.terms.balances[0] + bank.terms.balances[1];
+	let total = bank.balances()[0] + bank.balances()[1];
 	let split = rng.gen_range(0..=total);
 	let balances = if rng.gen_bool(0.9) { [split, total - split] } else { [split, split] };
 	let sheet_signature = {
@@ -78,7 +162,32 @@ fn hostile(rng: &mut StdRng, seen: &[Message], bob: &Helper<MemoryStore>) -> Mes
 		}
 	};
 	let secrets: Vec<Secret> = (0..rng.gen_range(0..3)).map(|_| rng.gen()).collect();
-	let body = match rng.gen_range(0..8) {
+	// A splice of Alice's: her share changed (sometimes Bob's), Bob's sheet signed for it.
+	let change = rng.gen_range(1..=total.max(1));
+	let (mut amounts_in, mut amounts_out) = ([0; 2], [0; 2]);
+	let side = usize::from(rng.gen_bool(0.2));
+	if rng.gen_bool(0.5) {
+		amounts_in[side] = change;
+	} else {
+		amounts_out[side] = change;
+	}
+	let mut spliced = bank.balances();
+	spliced[side] = (spliced[side] + amounts_in[side]).saturating_sub(amounts_out[side]);
+	let spliced = if rng.gen_bool(0.8) { spliced } else { balances };
+	let splice_sheet = {
+		let waiver = bank.my_waiver(nonce).unwrap();
+		let payload = htlc_sheet_payload(&GENESIS, CHANNEL, nonce, &spliced, &waiver, bank.htlcs());
+		alice.sign(&payload)
+	};
+	let splice_signature = {
+		let payload = splice_payload(&GENESIS, CHANNEL, nonce, &amounts_in, &amounts_out);
+		if rng.gen_bool(0.8) {
+			alice.sign(&payload)
+		} else {
+			signer("Charlie").sign(&payload)
+		}
+	};
+	let body = match rng.gen_range(0..11) {
 		0 | 1 if !seen.is_empty() => {
 			let mut replayed = seen.choose(rng).unwrap().body.clone();
 			if let Body::Propose { balances: b, .. } | Body::Close { balances: b, .. } =
@@ -100,18 +209,71 @@ fn hostile(rng: &mut StdRng, seen: &[Message], bob: &Helper<MemoryStore>) -> Mes
 		4 => Body::Revoke { nonce, secrets, next_waiver: key(rng) },
 		5 => Body::Close { nonce, balances, signature: sheet_signature },
 		6 => Body::OpenAccept { waivers: [key(rng), key(rng)], signature: sheet_signature },
+		7 => Body::Splice {
+			nonce,
+			amounts_in,
+			amounts_out,
+			signature: splice_sheet,
+			waivers: [key(rng), key(rng)],
+		},
+		8 => Body::SpliceAccept {
+			nonce,
+			signature: if rng.gen_bool(0.5) { splice_sheet } else { sheet_signature },
+			splice_signature,
+			next_waiver: key(rng),
+		},
+		9 => Body::SpliceSigned { nonce, splice_signature },
 		_ => Body::CloseAccept { nonce, signature: sheet_signature },
 	};
 	Message::signed(&GENESIS, CHANNEL, body, &*alice)
 }
 
-fn run(seed: u64, steps: usize) -> usize {
+/// One run: the messages of Bob's checked, and the splices the chain took.
+fn run(seed: u64, steps: usize) -> (usize, u64) {
 	let mut rng = StdRng::seed_from_u64(seed);
 	let (mut alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), [500, 500]);
 	let mut witness = Witness::default();
+	let mut chain = Chain { total: 1_000, spliced_at: 0, landed: 0 };
 	let mut seen = Vec::new();
 	for _ in 0..steps {
-		let message = match rng.gen_range(0..4) {
+		// Alice lands a splice Bob signed whenever she likes (or never).
+		if rng.gen_bool(0.1) {
+			if let Some(&nonce) = witness.splices.keys().collect::<Vec<_>>().choose(&mut rng) {
+				chain.land(&witness, *nonce, &mut alice, &mut bob);
+			}
+		}
+		let message = match rng.gen_range(0..5) {
+			// Honest splices: either side adds or takes a little.
+			4 => {
+				let (amount_in, amount_out) = if rng.gen_bool(0.5) {
+					(rng.gen_range(1..50), 0)
+				} else {
+					(0, rng.gen_range(1..50))
+				};
+				if rng.gen_bool(0.5) {
+					match alice.splice(CHANNEL, amount_in, amount_out) {
+						Ok(splice) => splice,
+						Err(_) => continue,
+					}
+				} else {
+					match bob.splice(CHANNEL, amount_in, amount_out) {
+						// Lost on its way, half the time: Bob's splice stays unanswered, for
+						// the peer's own messages to meet.
+						Ok(splice) if rng.gen_bool(0.5) => {
+							witness.check(&bob, &splice);
+							continue;
+						},
+						Ok(splice) => {
+							witness.check(&bob, &splice);
+							match alice.handle(&splice).ok().and_then(|s| s.reply) {
+								Some(reply) => reply,
+								None => continue,
+							}
+						},
+						Err(_) => continue,
+					}
+				}
+			},
 			// Honest traffic, so that the bank moves on.
 			0 => {
 				let payer_is_alice = rng.gen_bool(0.5);
@@ -153,19 +315,31 @@ fn run(seed: u64, steps: usize) -> usize {
 				}
 			}
 		}
-		// Bob always holds a sheet he can liquidate with, signed by Alice, not revoked.
+		// A splice both signed goes to the chain, mostly at once.
+		let signed =
+			bob.bank(CHANNEL).and_then(|b| b.splicing()).filter(|s| s.signatures().is_some());
+		if let Some(nonce) = signed.map(|s| s.nonce).filter(|_| rng.gen_bool(0.5)) {
+			chain.land(&witness, nonce, &mut alice, &mut bob);
+		}
+		// Bob always holds a sheet he can liquidate with, signed by Alice, not revoked, that
+		// the chain takes: its total, and no older than the last splice.
 		let bank = bob.bank(CHANNEL).unwrap();
 		let liquidation = bank.liquidation().unwrap();
-		let payload = sheet_payload(
+		let payload = htlc_sheet_payload(
 			&GENESIS,
 			CHANNEL,
 			liquidation.nonce,
 			&liquidation.balances,
 			&liquidation.waiver,
+			&liquidation.htlcs,
 		);
 		assert!(verify_signature(&liquidation.peer_signature, &payload, bank.peer()));
+		let held = liquidation.balances[0] + liquidation.balances[1];
+		let held = liquidation.htlcs.iter().fold(held, |sum, h| sum + h.amount);
+		assert_eq!(held, chain.total, "Bob's sheet {} shares out another total", liquidation.nonce);
+		assert!(liquidation.nonce >= chain.spliced_at, "Bob's sheet is older than the splice");
 	}
-	witness.messages
+	(witness.messages, chain.landed)
 }
 
 #[test]
@@ -173,15 +347,20 @@ fn a_hostile_peer_with_valid_signatures_never_breaks_the_honest_side() {
 	let seconds: u64 =
 		std::env::var("RSMC_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
 	let deadline = Instant::now() + Duration::from_secs(seconds);
-	let (mut runs, mut messages) = (0, 0);
+	let (mut runs, mut messages, mut splices) = (0, 0, 0);
 	for seed in 0.. {
 		if seed >= 6 && Instant::now() >= deadline {
 			break;
 		}
-		messages += run(seed, 300);
+		let (checked, landed) = run(seed, 300);
+		(messages, splices) = (messages + checked, splices + landed);
 		runs += 1;
 	}
-	println!("byzantine fuzzer: {runs} runs, {messages} messages from Bob checked");
+	println!(
+		"byzantine fuzzer: {runs} runs, {messages} messages from Bob checked, {splices} splices \
+		 taken by the chain"
+	);
+	assert!(splices > 0, "no splice reached the chain");
 	assert!(messages > 500, "the honest side hardly spoke ({messages} messages)");
 }
 

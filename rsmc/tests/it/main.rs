@@ -13,6 +13,7 @@ mod liquidating;
 mod payments;
 mod relay;
 mod routing;
+mod splice;
 mod store;
 mod watchtower;
 

@@ -39,6 +39,10 @@ const PAY: Signature =
 	Signature { method: "rsmc_pay", names: &["account", "channel", "amount"], optional: 0 };
 const CLOSE: Signature =
 	Signature { method: "rsmc_close", names: &["account", "channel"], optional: 0 };
+const TOP_UP: Signature =
+	Signature { method: "rsmc_topUp", names: &["account", "channel", "amount"], optional: 0 };
+const WITHDRAW: Signature =
+	Signature { method: "rsmc_withdraw", names: &["account", "channel", "amount"], optional: 0 };
 const LIQUIDATE: Signature =
 	Signature { method: "rsmc_liquidate", names: &["account", "channel"], optional: 0 };
 const SUBSCRIBE: Signature =
@@ -98,6 +102,8 @@ impl Rsmc {
 		method(&mut module, &ACCEPT, |rsmc, args| async move { rsmc.accept(args).await })?;
 		method(&mut module, &PAY, |rsmc, args| async move { rsmc.pay(args).await })?;
 		method(&mut module, &CLOSE, |rsmc, args| async move { rsmc.close(args).await })?;
+		method(&mut module, &TOP_UP, |rsmc, args| async move { rsmc.splice(args, true).await })?;
+		method(&mut module, &WITHDRAW, |rsmc, args| async move { rsmc.splice(args, false).await })?;
 		method(&mut module, &LIQUIDATE, |rsmc, args| async move { rsmc.liquidate(args).await })?;
 		method(&mut module, &MESSAGE, |rsmc, args| async move { rsmc.message(args).await })?;
 		method(&mut module, &INVOICE, |rsmc, args| async move { rsmc.invoice(args) })?;
@@ -260,6 +266,18 @@ impl Rsmc {
 		let (account, channel) = (args.account()?, args.channel()?);
 		let (how, balances) = self.0.close(&account, channel).await?;
 		Ok(json!({ "how": how, "balances": balances_json(&balances) }))
+	}
+
+	/// `rsmc_topUp` (`adding`) or `rsmc_withdraw`.
+	async fn splice(&self, mut args: Arguments, adding: bool) -> RpcResult<Value> {
+		let (account, channel, amount) = (args.account()?, args.channel()?, args.amount()?);
+		let (amount_in, amount_out) = if adding { (amount, 0) } else { (0, amount) };
+		let spliced = self.0.splice(&account, channel, amount_in, amount_out).await?;
+		Ok(json!({
+			"nonce": spliced.nonce,
+			"balances": balances_json(&spliced.balances),
+			"total": spliced.total.to_string(),
+		}))
 	}
 
 	async fn liquidate(&self, mut args: Arguments) -> RpcResult<Value> {

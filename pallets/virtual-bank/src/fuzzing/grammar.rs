@@ -111,6 +111,16 @@ pub(super) enum Action {
 		channel: ChannelId,
 		index: u8,
 	},
+	/// A splice both clients sign (wrong in one way with `forgery`): one client adds or
+	/// takes; at the next nonce, or (`replay`) the last splice's again.
+	Splice {
+		who: AccountId,
+		channel: ChannelId,
+		amounts_in: Shares,
+		amounts_out: Shares,
+		replay: bool,
+		forgery: Forgery,
+	},
 }
 
 /// How a signature is made: honestly, or wrong in one way.
@@ -182,10 +192,10 @@ impl World<'_> {
 	pub(super) fn next_action(&mut self) -> Option<Action> {
 		// Weights: open 2, deposit 4, sign 6, revoke 3, liquidate 3, withdraw by master 2,
 		// withdraw by peer 3, cancel 1, close 2, advance 3, then (appended, so that the
-		// older inputs keep their meaning) sign with HTLCs 3, claim 3, refund 2.
-		const KINDS: [u8; 37] = [
+		// seeds keep their meaning) sign with HTLCs 3, claim 3, refund 2, splice 3.
+		const KINDS: [u8; 40] = [
 			0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 6, 6, 6, 7, 8, 8, 9, 9, 9,
-			10, 10, 10, 11, 11, 11, 12, 12,
+			10, 10, 10, 11, 11, 11, 12, 12, 13, 13, 13,
 		];
 		Some(match KINDS[self.input.pick(KINDS.len())?] {
 			0 => {
@@ -257,10 +267,36 @@ impl World<'_> {
 					preimage: self.input.byte()?,
 				}
 			},
-			_ => {
+			12 => {
 				let channel = self.channel()?;
 				let who = self.caller(channel)?;
 				Action::Refund { who, channel, index: self.input.byte()? }
+			},
+			_ => {
+				let channel = self.channel()?;
+				let who = self.caller(channel)?;
+				let side = self.input.pick(2)?;
+				let (mut amounts_in, mut amounts_out) = ([0; 2], [0; 2]);
+				match self.input.byte()? {
+					0..=127 => amounts_in[side] = self.input.amount()?,
+					// A share of what the bank holds, sometimes all of it or more.
+					128..=223 => {
+						amounts_out[side] = self.input.split(self.total_of(channel))?[0]
+							+ Balance::from(self.input.byte()? >= 250)
+					},
+					// What the last splice added: the bank holds what it held before it, so
+					// that only the nonce tells a sheet from before the splices.
+					_ => amounts_out[side] = self.banks.get(&channel).map_or(1, |b| b.last_added),
+				}
+				let replay = self.input.byte()? >= 224;
+				Action::Splice {
+					who,
+					channel,
+					amounts_in,
+					amounts_out,
+					replay,
+					forgery: self.forgery()?,
+				}
 			},
 		})
 	}

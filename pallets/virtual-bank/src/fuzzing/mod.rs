@@ -121,6 +121,10 @@ impl World<'_> {
 				let bank = Bank {
 					clients,
 					brought: amounts,
+					taken: [0; 2],
+					most: amounts[0].saturating_add(amounts[1]),
+					spliced_at: None,
+					last_added: 0,
 					sheets: vec![],
 					closes: vec![],
 					trimmed_to: [0; 2],
@@ -134,7 +138,7 @@ impl World<'_> {
 			},
 			Action::Sign { channel, holder, balances, htlcs } => {
 				let bank = self.banks.get_mut(&channel)?;
-				let nonce = bank.sheets.iter().map(|s| s.nonce + 1).max().unwrap_or(0);
+				let nonce = bank.next_nonce();
 				bank.sheets.push(Sheet { nonce, balances, htlcs, holder, revealed: false });
 				None
 			},
@@ -180,6 +184,11 @@ impl World<'_> {
 				};
 				let key =
 					if forgery == Forgery::WrongKey { pair_of(&who) } else { pair_of(&signer) };
+				// A sheet from before the last splice must be refused, whatever it adds up to.
+				let forgery = match forgery {
+					Forgery::None if bank.is_some_and(|b| b.void(nonce)) => Forgery::WrongNonce,
+					forgery => forgery,
+				};
 				if htlcs.is_empty() {
 					let peer_signature =
 						mock::sign_sheet(&key, channel, signed_nonce, balances, &signed_waiver);
@@ -245,23 +254,75 @@ impl World<'_> {
 					|| [mock::account(ACCOUNTS[0]), mock::account(ACCOUNTS[1])],
 					|b| b.clients.clone(),
 				);
+				// At the last splice's nonce, past which every close counts.
+				let nonce = self.banks.get(&channel).and_then(|b| b.spliced_at).unwrap_or(0);
 				let mut signatures = clients.clone().map(|c| {
 					let key = if forgery == Forgery::WrongKey {
 						pair_of(&clients[0])
 					} else {
 						pair_of(&c)
 					};
-					let nonce = if forgery == Forgery::WrongNonce { 1 } else { 0 };
-					mock::sign_close(&key, channel, nonce, balances)
+					let signed = if forgery == Forgery::WrongNonce { nonce + 1 } else { nonce };
+					mock::sign_close(&key, channel, signed, balances)
 				});
 				if forgery == Forgery::WrongContent {
 					let other = [balances[0].wrapping_add(1), balances[1]];
-					signatures[1] = mock::sign_close(&pair_of(&clients[1]), channel, 0, other);
+					signatures[1] = mock::sign_close(&pair_of(&clients[1]), channel, nonce, other);
 				}
-				let call = Call::close { channel, nonce: 0, balances, signatures };
+				let call = Call::close { channel, nonce, balances, signatures };
 				let result = self.dispatch(&who, call, forgery);
 				if result.is_some() {
 					self.banks.get_mut(&channel).expect("closed a bank").closes.push(balances);
+				}
+				result
+			},
+			Action::Splice { who, channel, amounts_in, amounts_out, replay, forgery } => {
+				let bank = self.banks.get(&channel);
+				let clients = bank.map_or_else(
+					|| [mock::account(ACCOUNTS[0]), mock::account(ACCOUNTS[1])],
+					|b| b.clients.clone(),
+				);
+				let next =
+					bank.map_or(1, |b| b.next_nonce().max(b.spliced_at.map_or(1, |at| at + 1)));
+				let last = bank.and_then(|b| b.spliced_at);
+				// Mostly the next nonce; sometimes the last splice's again, which is refused.
+				let (nonce, forgery) = match (replay, last) {
+					(true, Some(at)) if forgery == Forgery::None => (at, Forgery::WrongNonce),
+					_ => (next, forgery),
+				};
+				let sign = |key: &sr25519::Pair, nonce, amounts_in| {
+					mock::sign_splice(key, channel, nonce, amounts_in, amounts_out)
+				};
+				let signatures = match forgery {
+					Forgery::WrongKey => {
+						clients.clone().map(|_| sign(&pair_of(&clients[0]), nonce, amounts_in))
+					},
+					Forgery::WrongNonce if Some(nonce) != last => {
+						clients.clone().map(|c| sign(&pair_of(&c), nonce + 1, amounts_in))
+					},
+					Forgery::WrongContent => {
+						let other = [amounts_in[0].wrapping_add(1), amounts_in[1]];
+						[
+							sign(&pair_of(&clients[0]), nonce, amounts_in),
+							sign(&pair_of(&clients[1]), nonce, other),
+						]
+					},
+					_ => clients.clone().map(|c| sign(&pair_of(&c), nonce, amounts_in)),
+				};
+				let call = Call::splice { channel, nonce, amounts_in, amounts_out, signatures };
+				let result = self.dispatch(&who, call, forgery);
+				if result.is_some() {
+					let bank = self.banks.get_mut(&channel).expect("spliced a bank");
+					for i in 0..2 {
+						bank.brought[i] += amounts_in[i];
+						bank.taken[i] += amounts_out[i];
+					}
+					bank.spliced_at = Some(nonce);
+					bank.most = bank.most.max(bank.total());
+					let added = amounts_in[0] + amounts_in[1];
+					if added > 0 {
+						bank.last_added = added;
+					}
 				}
 				result
 			},
@@ -380,7 +441,7 @@ impl World<'_> {
 				.banks
 				.values()
 				.flat_map(|b| (0..2).filter(|&i| b.clients[i] == who).map(move |i| (b, i)))
-				.map(|(b, i)| b.entitlement(i) - b.brought[i])
+				.map(|(b, i)| (b.entitlement(i) + b.taken[i]).saturating_sub(b.brought[i]))
 				.fold(0, Balance::saturating_add);
 			let has = Balances::total_balance(&who);
 			let entitled = endowment.saturating_add(gains);
@@ -413,6 +474,7 @@ fn call_name(call: &Call<Test>) -> &'static str {
 		Call::liquidate_with_htlcs { .. } => "liquidate_with_htlcs",
 		Call::claim_htlc { .. } => "claim_htlc",
 		Call::refund_htlc { .. } => "refund_htlc",
+		Call::splice { .. } => "splice",
 		_ => "other",
 	}
 }
@@ -433,6 +495,10 @@ pub fn seed_inputs() -> Vec<Vec<u8>> {
 	let sign_with_htlcs = [29, 0, 0, 70, 1, 0, 10, 0, 40, 1, 10, 1, 3];
 	let claim_first = [32, 0, 1, 0, 0];
 	let refund_second = [35, 0, 0, 1];
+	// Alice adds 1,480; Bob takes 30 % of what the bank holds; Alice takes the 1,480 out again.
+	let top_up = [37, 0, 0, 0, 0, 40, 0, 0, 255];
+	let withdraw = [37, 0, 1, 1, 200, 30, 0, 0, 255];
+	let take_back = [37, 0, 0, 0, 255, 0, 255];
 	vec![
 		open.to_vec(),
 		[open, &close].concat(),
@@ -446,5 +512,15 @@ pub fn seed_inputs() -> Vec<Vec<u8>> {
 		// Liquidated by Alice with HTLCs: Bob claims the first; the lock ends, the second
 		// expires and is refunded to Bob, which removes the bank.
 		[open, &sign_with_htlcs, &liquidate(0, 0), &claim_first, &advance, &refund_second].concat(),
+		// Spliced twice while running; Alice liquidates with her sheet from after, and her
+		// sheet from before is refused.
+		[open, &sign(0, 70), &top_up, &withdraw, &sign(0, 60), &liquidate(0, 0), &liquidate(0, 1)]
+			.concat(),
+		// Spliced, then closed at the splice's nonce.
+		[open, &top_up, &close].concat(),
+		// Topped up and drawn from by the same amount: the bank holds what it held, and
+		// Alice's sheet from before, which adds up again, is refused; her sheet after is not.
+		[open, &sign(0, 70), &top_up, &take_back, &liquidate(0, 0), &sign(0, 60), &liquidate(0, 1)]
+			.concat(),
 	]
 }

@@ -19,7 +19,16 @@ pub(super) struct Sheet {
 #[derive(Debug)]
 pub(super) struct Bank {
 	pub(super) clients: [AccountId; 2],
+	/// What each client brought: at the opening, then with every top-up.
 	pub(super) brought: Shares,
+	/// What each client took out with splices.
+	pub(super) taken: Shares,
+	/// The most the bank ever held: all of it may go to a client that punishes.
+	pub(super) most: Balance,
+	/// The nonce of the last splice: sheets and closes below it are void.
+	pub(super) spliced_at: Option<Nonce>,
+	/// What the last splice that added anything added.
+	pub(super) last_added: Balance,
 	pub(super) sheets: Vec<Sheet>,
 	/// Balances both clients signed a close over.
 	pub(super) closes: Vec<Shares>,
@@ -30,15 +39,30 @@ pub(super) struct Bank {
 }
 
 impl Bank {
+	/// What the bank holds now (while it runs).
 	pub(super) fn total(&self) -> Balance {
-		self.brought[0].saturating_add(self.brought[1])
+		let taken = self.taken[0].saturating_add(self.taken[1]);
+		self.brought[0].saturating_add(self.brought[1]).saturating_sub(taken)
 	}
 
-	/// The most client `side` can rightly end with out of this bank.
+	/// The nonce the next sheet signed gets: after every sheet, and not below the last
+	/// splice.
+	pub(super) fn next_nonce(&self) -> Nonce {
+		let after_sheets = self.sheets.iter().map(|s| s.nonce + 1).max().unwrap_or(0);
+		after_sheets.max(self.spliced_at.unwrap_or(0))
+	}
+
+	/// Whether a sheet or close at `nonce` is from before the last splice: void.
+	pub(super) fn void(&self, nonce: Nonce) -> bool {
+		self.spliced_at.is_some_and(|at| nonce < at)
+	}
+
+	/// The most client `side` can rightly end with out of this bank, besides what it took
+	/// out with splices.
 	pub(super) fn entitlement(&self, side: usize) -> Balance {
 		let other_revoked = self.sheets.iter().any(|s| s.holder != side && s.revealed);
 		let best = if other_revoked {
-			self.total()
+			self.most
 		} else {
 			// An HTLC may end with either side: its receiver claims it, or its sender gets it
 			// back.

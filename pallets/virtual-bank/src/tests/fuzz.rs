@@ -10,7 +10,7 @@ use proptest::{
 use std::cell::RefCell;
 
 /// Every call's success path, which the inputs must reach or they would prove little.
-const ENDINGS: [&str; 10] = [
+const ENDINGS: [&str; 11] = [
 	"open",
 	"deposit",
 	"liquidate",
@@ -21,6 +21,7 @@ const ENDINGS: [&str; 10] = [
 	"liquidate_with_htlcs",
 	"claim_htlc",
 	"refund_htlc",
+	"splice",
 ];
 
 /// Random byte strings, each a sequence of actions, keep every invariant `fuzzing::calls`
@@ -61,6 +62,9 @@ fn each_seed_reaches_the_ending_it_is_for() {
 	assert_eq!((reached(4, "deposit"), reached(4, "cancel")), (1, 1));
 	let htlc_calls = ["liquidate_with_htlcs", "claim_htlc", "refund_htlc"].map(|c| reached(5, c));
 	assert_eq!(htlc_calls, [1, 1, 1]);
+	assert_eq!((reached(6, "splice"), reached(6, "liquidate")), (2, 1));
+	assert_eq!((reached(7, "splice"), reached(7, "close")), (1, 1));
+	assert_eq!((reached(8, "splice"), reached(8, "liquidate")), (2, 1));
 }
 
 /// What the AFL++ runs kept replays without breaking an invariant.
