@@ -99,6 +99,23 @@ pub struct HelperParams {
 	#[arg(long = "rsmc-max-lock", value_name = "BLOCKS", default_value_t = rsmc::Policy::DEFAULT_MAX_LOCK)]
 	pub max_lock: u64,
 
+	/// The reserve a helper proposes in a bank it opens and wants in one it joins without its
+	/// operator's `rsmc_accept`, in percent of the bank's total: the least a client's share may
+	/// be left at by its own payment, HTLC or withdrawal, so that liquidating with a revoked
+	/// sheet always costs the cheat.
+	#[arg(
+		long = "rsmc-reserve-percent",
+		value_name = "PERCENT",
+		default_value_t = 1,
+		value_parser = clap::value_parser!(u8).range(0..=50)
+	)]
+	pub reserve_percent: u8,
+
+	/// The least reserve, in planck, whatever the bank's total (default: the chain's
+	/// existential deposit).
+	#[arg(long = "rsmc-min-reserve", value_name = "PLANCK", default_value_t = vbank_runtime::EXISTENTIAL_DEPOSIT)]
+	pub min_reserve: u128,
+
 	/// Blocks an HTLC this node's helpers pass on must expire before the one they were given,
 	/// and that a payee's HTLC is given to expire: the time each hop has to claim on chain.
 	/// At least 12 (`rsmc::route::MIN_DELTA`): fewer leave no room for a liquidation and its

@@ -184,6 +184,8 @@ fn helper_settings(cli: &Cli, config: &sc_service::Configuration) -> crate::help
 			default.min_lock
 		}),
 		max_lock: params.max_lock,
+		reserve_percent: params.reserve_percent,
+		min_reserve: params.min_reserve,
 	};
 	crate::helpers::Settings {
 		policy,

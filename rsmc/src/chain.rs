@@ -67,6 +67,14 @@ pub enum ChainCall {
 		amounts_out: Balances,
 		signatures: [MultiSignature; 2],
 	},
+	/// Close a bank whose store was behind at the peer's newest sheet, which both signed
+	/// (`docs/recovery.md`).
+	Close {
+		channel: ChannelId,
+		nonce: Nonce,
+		balances: Balances,
+		signatures: [MultiSignature; 2],
+	},
 }
 
 impl ChainCall {
@@ -79,7 +87,8 @@ impl ChainCall {
 			| Self::ClaimHtlc { channel, .. }
 			| Self::RefundHtlc { channel, .. }
 			| Self::Deposit { channel }
-			| Self::Splice { channel, .. } => *channel,
+			| Self::Splice { channel, .. }
+			| Self::Close { channel, .. } => *channel,
 		}
 	}
 
@@ -114,6 +123,20 @@ pub fn owed(bank: &Bank, liquidation: &OnChainLiquidation, now: BlockNumber) -> 
 	}
 	let waiver_signature = bank.penalty(liquidation.nonce)?;
 	Some(ChainCall::WithdrawByPeer { channel, waiver_signature })
+}
+
+/// The close a bank whose store was behind owes the chain: the one at the peer's newest sheet,
+/// once both signed it, until the bank is liquidated (`docs/recovery.md`). A close made the
+/// usual way is sent by the helper that asked for it, as the answer to its operator.
+pub fn recovery_close_owed(bank: &Bank) -> Option<ChainCall> {
+	let unliquidated = bank.ledger().is_some_and(|l| l.liquidated.is_none());
+	let closing = bank.closing().filter(|_| bank.is_behind() && unliquidated)?;
+	Some(ChainCall::Close {
+		channel: bank.channel(),
+		nonce: closing.nonce,
+		balances: closing.balances,
+		signatures: closing.signatures()?,
+	})
 }
 
 /// The splice of ours `bank` has both clients' signatures on, owed to the chain until it is

@@ -159,6 +159,17 @@ impl<S: Store, T: Transport> Driver<'_, S, T> {
 		}
 	}
 
+	/// After a start, before anything else: compare where we are with the peer
+	/// (`docs/recovery.md`). What it achieved: [`Progress::Behind`] when our store turns out
+	/// older than what we signed (and, with the peer's newest sheet, the close we now owe),
+	/// [`Progress::PeerBehind`] when the peer's is.
+	pub async fn reestablish(&self, channel: ChannelId) -> Result<Vec<Progress>, DriveError> {
+		match self.with(|h| h.reestablish(channel)) {
+			Some(message) => self.exchange(channel, message).await,
+			None => Ok(Vec::new()),
+		}
+	}
+
 	/// Open the handshake of a bank we opened on chain.
 	pub async fn open(&self, terms: Terms) -> Result<Opened, DriveError> {
 		let channel = terms.channel;

@@ -43,6 +43,7 @@ fn honest_pair() -> (Helper<MemoryStore>, Helper<MemoryStore>, Arc<Sr25519Signer
 		.with_policy(Policy::ACCEPT_ALL);
 	let open = alice.open(terms).expect("valid terms");
 	exchange(&mut alice, &mut bob, open, true, &mut Vec::new());
+	assert_eq!(bob.bank(CHANNEL).map(|b| b.reserve), Some(20), "Alice's default reserve");
 	let propose = alice.pay(CHANNEL, 10).expect("funds");
 	exchange(&mut alice, &mut bob, propose, true, &mut Vec::new());
 	let propose = bob.pay(CHANNEL, 3).expect("funds");
@@ -79,7 +80,8 @@ fn exchange(
 
 /// Feed `data` to honest Bob as bodies signed by Alice's key; panics if Bob breaks a rule:
 /// a refused message changes his bank, or he signs two different sheets of Alice's at one
-/// nonce, or he reveals the secret of his newest sheet.
+/// nonce, or one that takes her share below the bank's reserve, or he reveals the secret of
+/// his newest sheet.
 pub fn peer_messages(data: &[u8]) {
 	let (mut alice, mut bob, alice_key) = honest_pair();
 	let mut signed: BTreeMap<Nonce, (Balances, Vec<Htlc>)> = BTreeMap::new();
@@ -87,6 +89,7 @@ pub fn peer_messages(data: &[u8]) {
 	while let Ok(body) = Body::decode(&mut input) {
 		let message = Message::signed(&GENESIS, CHANNEL, body, &*alice_key);
 		let before = bob.bank(CHANNEL).cloned();
+		let alice_had = before.as_ref().map_or(0, |b| b.ledger().map_or(0, |l| l.peer_balances[0]));
 		let step = match bob.handle(&message) {
 			Ok(step) => step,
 			Err(HelperError::Protocol(_)) => {
@@ -108,6 +111,11 @@ pub fn peer_messages(data: &[u8]) {
 					let peer_sheet = (ledger.peer_balances, ledger.peer_htlcs.clone());
 					let earlier = signed.insert(*nonce, peer_sheet.clone());
 					assert!(earlier.is_none_or(|s| s == peer_sheet), "two sheets");
+					let alice_has = ledger.peer_balances[0];
+					assert!(
+						alice_has >= bank.reserve || alice_has >= alice_had,
+						"Alice paid below the reserve"
+					);
 					assert_eq!(*nonce, sheet, "accepted a sheet Bob does not hold");
 				},
 				Body::Revoke { nonce, .. } => assert!(*nonce < sheet, "revoked the newest sheet"),

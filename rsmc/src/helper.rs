@@ -4,14 +4,14 @@
 
 use crate::{
 	bank::{Bank, Error, LiquidationSheet, Step, Terms},
-	chain::{owed, splice_owed, BlockNumber, ChainCall, ChainEvent},
+	chain::{owed, recovery_close_owed, splice_owed, BlockNumber, ChainCall, ChainEvent},
 	keys::Signer,
 	message::{Body, Message},
 	store::{Store, StoreError},
 };
 use sp_core::H256;
 use std::{collections::BTreeMap, sync::Arc};
-use vbank_primitives::{Balance, ChannelId};
+use vbank_primitives::{Balance, Balances, ChannelId};
 
 /// Why a helper refused a request or a message.
 #[derive(Debug)]
@@ -65,18 +65,54 @@ pub struct Policy {
 	/// long lock lets a stranger freeze our money for the price of one planck (H1 of the HTLC
 	/// review).
 	pub max_lock: BlockNumber,
+	/// The reserve we want in a bank, in percent of its total: the least a client's share may
+	/// be left at by its own payment, HTLC or withdrawal, so that cheating always costs.
+	pub reserve_percent: u8,
+	/// The least reserve we want, whatever the total (the chain's existential deposit, say).
+	pub min_reserve: Balance,
 }
 
 impl Policy {
 	/// Join every bank offered: for tests.
-	pub const ACCEPT_ALL: Self =
-		Self { inbound_limit: Balance::MAX, min_lock: 0, max_lock: BlockNumber::MAX };
+	pub const ACCEPT_ALL: Self = Self {
+		inbound_limit: Balance::MAX,
+		min_lock: 0,
+		max_lock: BlockNumber::MAX,
+		reserve_percent: 0,
+		min_reserve: 0,
+	};
+
+	/// The reserve we propose for a bank opened with `balances`: our percentage of its total,
+	/// and never below our least.
+	pub fn reserve(&self, balances: &Balances) -> Balance {
+		let total = balances[0].saturating_add(balances[1]);
+		let percent = Balance::from(self.reserve_percent);
+		let share =
+			(total / 100).saturating_mul(percent).saturating_add(total % 100 * percent / 100);
+		share.max(self.min_reserve)
+	}
 
 	/// The longest lock period joined without asking by default: a day of 6-second blocks.
 	pub const DEFAULT_MAX_LOCK: BlockNumber = 14_400;
 
-	/// Why a bank with these terms needs the operator, if it does.
-	pub fn objection(&self, terms: &Terms, me: usize) -> Option<String> {
+	/// Why a bank with these terms and the opener's `reserve` needs the operator, if it does:
+	/// a reserve below ours leaves a cheat less to lose than we want; one above half the
+	/// bank's total would freeze most of it.
+	pub fn objection(&self, terms: &Terms, me: usize, reserve: Balance) -> Option<String> {
+		let wanted = self.reserve(&terms.balances);
+		if reserve < wanted {
+			return Some(format!(
+				"bank {} has a reserve of {reserve}, below ours of {wanted}",
+				terms.channel
+			));
+		}
+		let half = terms.balances[0].saturating_add(terms.balances[1]) / 2;
+		if reserve > half.max(self.min_reserve) {
+			return Some(format!(
+				"bank {} has a reserve of {reserve}, above half its total",
+				terms.channel
+			));
+		}
 		let amount = terms.balances[me];
 		if amount > self.inbound_limit {
 			return Some(format!(
@@ -102,9 +138,15 @@ impl Policy {
 
 impl Default for Policy {
 	/// SPEC section 4's defaults: nothing deposited without the operator, a lock of 100 to
-	/// [`Self::DEFAULT_MAX_LOCK`].
+	/// [`Self::DEFAULT_MAX_LOCK`], a reserve of 1% (Lightning's usual channel reserve).
 	fn default() -> Self {
-		Self { inbound_limit: 0, min_lock: 100, max_lock: Self::DEFAULT_MAX_LOCK }
+		Self {
+			inbound_limit: 0,
+			min_lock: 100,
+			max_lock: Self::DEFAULT_MAX_LOCK,
+			reserve_percent: 1,
+			min_reserve: 0,
+		}
 	}
 }
 
@@ -171,12 +213,14 @@ impl<S: Store> Helper<S> {
 		self.banks.values()
 	}
 
-	/// Start the handshake of a bank we opened on chain (as client 0): the `Open` message.
+	/// Start the handshake of a bank we opened on chain (as client 0), with the reserve of our
+	/// policy: the `Open` message.
 	pub fn open(&mut self, terms: Terms) -> Result<Message, HelperError> {
 		if self.banks.contains_key(&terms.channel) {
 			return Err(HelperError::Protocol(Error::Stale { nonce: 0 }));
 		}
-		let (bank, message) = Bank::open(terms, rand::random(), &*self.signer)?;
+		let reserve = self.policy.reserve(&terms.balances);
+		let (bank, message) = Bank::open(terms, reserve, rand::random(), &*self.signer)?;
 		self.commit(bank)?;
 		Ok(message)
 	}
@@ -213,6 +257,13 @@ impl<S: Store> Helper<S> {
 		self.transition(channel, |bank, signer| bank.propose_splice(amount_in, amount_out, signer))
 	}
 
+	/// Our `Reestablish` for `channel`, asking for the peer's (`docs/recovery.md`): sent after
+	/// a start, before anything else, so that a store restored from an older copy learns it is
+	/// behind before it acts. `None` before the handshake is done.
+	pub fn reestablish(&self, channel: ChannelId) -> Option<Message> {
+		self.banks.get(&channel)?.reestablish(&*self.signer, true)
+	}
+
 	/// Start closing `channel` cooperatively with the newest sheet: the `Close` message. Once
 	/// the peer's `CloseAccept` is handled, [`Bank::closing`] holds both signatures.
 	pub fn close(&mut self, channel: ChannelId) -> Result<Message, HelperError> {
@@ -226,7 +277,7 @@ impl<S: Store> Helper<S> {
 	/// A new HTLC update is refused when its time has passed at the helper's height
 	/// ([`crate::HtlcUpdate::too_late`]); one made final already is answered as before.
 	pub fn handle(&mut self, message: &Message) -> Result<Step, HelperError> {
-		let Body::Open { clients, balances, lock_period, .. } = &message.body else {
+		let Body::Open { clients, balances, lock_period, reserve, .. } = &message.body else {
 			if let Some(e) = self.too_late(message) {
 				return Err(e.into());
 			}
@@ -240,7 +291,7 @@ impl<S: Store> Helper<S> {
 				balances: *balances,
 				lock_period: *lock_period,
 			};
-			let accept = self.policy.objection(&terms, 1).is_none();
+			let accept = self.policy.objection(&terms, 1, *reserve).is_none();
 			let (bank, reply) =
 				Bank::offered(message, self.genesis_hash, rand::random(), &*self.signer, accept)?;
 			self.commit(bank)?;
@@ -344,9 +395,9 @@ impl<S: Store> Helper<S> {
 	}
 
 	/// Every call owed to the chain at block `now`, penalties first: a liquidation we decided on
-	/// and the chain has not shown yet, what a liquidated bank owes, and a splice of ours both
+	/// and the chain has not shown yet, what a liquidated bank owes, a splice of ours both
 	/// clients signed that the chain has not made final yet (the caller leaves out one the best
-	/// block holds already).
+	/// block holds already), and the close of a bank whose store was behind.
 	pub fn owed_calls(&self, now: BlockNumber) -> Vec<ChainCall> {
 		let mut calls: Vec<_> = self
 			.banks
@@ -354,7 +405,8 @@ impl<S: Store> Helper<S> {
 			.filter_map(|bank| match bank.pending_liquidation() {
 				Some(sheet) => Some(ChainCall::Liquidate(sheet)),
 				None if bank.is_live() => splice_owed(bank),
-				None => owed(bank, bank.ledger()?.liquidated.as_ref()?, now),
+				None => recovery_close_owed(bank)
+					.or_else(|| owed(bank, bank.ledger()?.liquidated.as_ref()?, now)),
 			})
 			.collect();
 		calls.sort_by_key(|call| !call.is_penalty());

@@ -43,13 +43,15 @@ impl Message {
 /// What a message says. The comments name the sender.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum Body {
-	/// Opener: the bank's clients, amounts and lock period, and our waiver keys for sheets 0
-	/// and 1.
+	/// Opener: the bank's clients, amounts and lock period, our waiver keys for sheets 0 and 1,
+	/// and the reserve we propose: the least a client's share may be left at by its own
+	/// payment, HTLC or withdrawal (a share already below it may only grow).
 	Open {
 		clients: [AccountId32; 2],
 		balances: Balances,
 		lock_period: u64,
 		waivers: [AccountId32; 2],
+		reserve: Balance,
 	},
 	/// Peer: our waiver keys for sheets 0 and 1, and our signature on the opener's sheet 0.
 	OpenAccept { waivers: [AccountId32; 2], signature: MultiSignature },
@@ -113,6 +115,22 @@ pub enum Body {
 	},
 	/// Proposer: our signature on the splice payload; either side may submit the splice.
 	SpliceSigned { nonce: Nonce, splice_signature: MultiSignature },
+	/// Either side, after a start (`docs/recovery.md`, after BOLT #2's `channel_reestablish`):
+	/// the nonce of our newest sheet and the newest of the receiver's waiver secrets we hold,
+	/// with its nonce. With `answer`, the receiver sends its own back.
+	Reestablish { nonce: Nonce, your_secret: Option<(Nonce, Secret)>, answer: bool },
+	/// To a peer whose `Reestablish` named a sheet it revoked: it is behind. Our newest sheet
+	/// (`nonce`, shares, HTLCs, our waiver key of it) with the peer's signature over it, and the
+	/// newest secret of the peer's we hold, which proves it behind. With no HTLC pending, the
+	/// peer answers with its `Close` at that sheet.
+	Newest {
+		nonce: Nonce,
+		balances: Balances,
+		htlcs: Vec<Htlc>,
+		waiver: AccountId32,
+		signature: MultiSignature,
+		your_secret: (Nonce, Secret),
+	},
 }
 
 impl Body {
@@ -132,6 +150,8 @@ impl Body {
 			Self::Splice { .. } => "Splice",
 			Self::SpliceAccept { .. } => "SpliceAccept",
 			Self::SpliceSigned { .. } => "SpliceSigned",
+			Self::Reestablish { .. } => "Reestablish",
+			Self::Newest { .. } => "Newest",
 		}
 	}
 }

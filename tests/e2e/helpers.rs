@@ -16,7 +16,7 @@ use std::{
 use vbank_primitives::{Balance, Balances, ChannelId};
 use vbank_runtime::{Runtime, RuntimeEvent, UNIT};
 
-type BankEvent = pallet_virtual_bank::Event<Runtime>;
+pub(crate) type BankEvent = pallet_virtual_bank::Event<Runtime>;
 
 /// What each side brings to a bank.
 pub(crate) const AMOUNT: Balance = 1_000 * UNIT;

@@ -9,6 +9,7 @@ mod network;
 mod node;
 mod p2p;
 mod polkadot_js;
+mod recovery;
 mod reorg;
 mod routing_safety;
 mod rpc_inputs;

@@ -229,6 +229,7 @@ fn a_strangers_burst_of_opens_for_banks_to_come_waits_bounded() {
 		balances: [AMOUNT, AMOUNT],
 		lock_period: 10,
 		waivers: [Alice.to_account_id(), Bob.to_account_id()],
+		reserve: 0,
 	};
 	let forged = rsmc::Message::signed(&a.genesis, ab + 1, body, &mallory).encode();
 	let payload = format!("0x{}", hex::encode(forged));

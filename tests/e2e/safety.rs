@@ -129,6 +129,7 @@ fn a_strangers_messages_are_ignored_and_a_bank_outside_the_policy_waits_for_acce
 		balances: [1, 1],
 		lock_period: 5,
 		waivers: [Eve.to_account_id(), Eve.to_account_id()],
+		reserve: 0,
 	};
 	let ghost_open = |ghost_channel: ChannelId| {
 		let message = Message::signed(&chain.genesis, ghost_channel, ghost.clone(), &eve);

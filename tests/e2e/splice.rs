@@ -1,6 +1,6 @@
 //! Splices through the node (issue 28, part 1): a running bank topped up over RPC and drawn
 //! from over the command line, payments before and after, the chain holding the new total,
-//! and a sheet from before the splice refused on chain.
+//! and a sheet from before the splice refused on chain; nothing drawn below the bank's reserve.
 
 use crate::{
 	chain::Chain,
@@ -53,6 +53,9 @@ fn a_running_bank_is_topped_up_and_drawn_from_and_sheets_before_are_void() {
 			(bank["nonce"].as_u64(), balances(&bank["balances"])),
 			(Some(2), [1_400 * UNIT, 1_100 * UNIT])
 		);
+		// The reserve agreed at the handshake (1% of the 2,000 VBK opened) stays.
+		assert_eq!(bank["reserve"], (20 * UNIT).to_string());
+		assert_eq!(balances(&bank["spendable"]), [1_380 * UNIT, 1_080 * UNIT]);
 	}
 
 	// Payments go on from the new sheet.
@@ -63,6 +66,9 @@ fn a_running_bank_is_topped_up_and_drawn_from_and_sheets_before_are_void() {
 	let refused = chain
 		.rpc_error("rsmc_withdraw", rpc_params![addr(Bob), channel, (1_051 * UNIT).to_string()]);
 	assert!(refused.contains("only 1050000000000000 is ours"), "{refused}");
+	let below = chain
+		.rpc_error("rsmc_withdraw", rpc_params![addr(Bob), channel, (1_040 * UNIT).to_string()]);
+	assert!(below.contains("below the bank's reserve of 20000000000000"), "{below}");
 	let too_much = chain.rpc_error(
 		"rsmc_topUp",
 		rpc_params![addr(Bob), channel, (u64::MAX as u128 * UNIT).to_string()],

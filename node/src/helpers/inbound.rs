@@ -53,6 +53,18 @@ impl Accounts {
 				self.submit_owed(party);
 				return;
 			},
+			// A store restored from an older copy: we close at the peer's newest sheet, or it
+			// liquidates with it; we never liquidate with ours (`docs/recovery.md`).
+			Progress::Behind { nonce } => {
+				log::warn!(target: LOG, "💸 {} bank {channel}: our store is older than what we signed; closing at the peer's newest sheet {nonce}", party.account);
+				self.submit_owed(party);
+				return;
+			},
+			Progress::PeerBehind { nonce } => {
+				log::warn!(target: LOG, "💸 {} bank {channel}: the peer's store is behind; we showed it our newest sheet {nonce} to close at", party.account);
+				self.submit_owed(party);
+				return;
+			},
 		};
 		self.emit(party, kind, channel);
 	}

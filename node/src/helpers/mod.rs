@@ -179,6 +179,10 @@ pub struct BankView {
 	pub offered: bool,
 	pub nonce: Nonce,
 	pub balances: Balances,
+	/// The bank's reserve, agreed at the handshake, and what each client may still pay, lock
+	/// in an HTLC or withdraw above it.
+	pub reserve: Balance,
+	pub spendable: Balances,
 	pub lock_period: BlockNumber,
 	pub unlock_at: Option<BlockNumber>,
 	/// The HTLCs pending on the newest sheet.
@@ -308,6 +312,8 @@ impl Accounts {
 						|| matches!(bank.phase, rsmc::Phase::AwaitingOpenAccept),
 					nonce: bank.nonce(),
 					balances: bank.balances(),
+					reserve: bank.reserve,
+					spendable: [bank.spendable(0), bank.spendable(1)],
 					htlcs: bank.htlcs().to_vec(),
 					lock_period: on_chain.as_ref().map_or(0, |c| c.lock_period),
 					unlock_at: on_chain.and_then(|c| c.liquidation).map(|l| l.unlock_at),

@@ -41,13 +41,14 @@ impl Accounts {
 		if amount == 0 {
 			return Err(Failure::BadRequest("an invoice asks for a positive amount".into()));
 		}
-		// Paid through one bank of ours: no more than a peer of ours can send us.
+		// Paid through one bank of ours: no more than a peer of ours can send us, above the
+		// bank's reserve.
 		let inbound = party
 			.channels()
 			.into_iter()
 			.filter_map(|c| party.bank(c))
 			.filter(|b| b.is_live())
-			.map(|b| b.balances()[1 - b.me()])
+			.map(|b| b.spendable(1 - b.me()))
 			.max()
 			.unwrap_or(0);
 		if amount > inbound {
@@ -61,7 +62,7 @@ impl Accounts {
 	}
 
 	/// The banks on chain as `party` can route through them: running ones, what each client
-	/// can send (exact for ours, the bank's total for others'). A bank that names us but that
+	/// can send (exact for ours, above the reserve; the bank's total for others'). A bank that names us but that
 	/// our helper does not hold is a stranger's (anyone can open one on chain): no route of
 	/// ours goes through it.
 	fn edges(&self, party: &Account) -> Result<Vec<Edge>, Failure> {
@@ -75,7 +76,7 @@ impl Accounts {
 				continue;
 			}
 			let can_send = match party.bank(channel) {
-				Some(ours) if ours.is_live() => ours.balances(),
+				Some(ours) if ours.is_live() => [ours.spendable(0), ours.spendable(1)],
 				Some(_) => continue,
 				None if bank.clients.contains(&party.account) => continue,
 				None => [bank.total().unwrap_or_default(); 2],

@@ -375,6 +375,18 @@ impl Accounts {
 				self.watch(party, &event);
 			},
 			_ => {
+				// Where we are against the peer first: a store restored from an older copy
+				// must learn it is behind before it acts on the bank (`docs/recovery.md`).
+				// What it achieves is reported and acted on as it happens.
+				let reestablished =
+					self.drive(party, channel, async |d| d.reestablish(channel).await).await;
+				if let Err(e) = reestablished {
+					log::warn!(
+						target: LOG,
+						"💸 {} bank {channel}: cannot compare our state with the peer's: {e}",
+						party.account
+					);
+				}
 				if let Err(e) = self.drive(party, channel, async |d| d.resume(channel).await).await
 				{
 					log::warn!(target: LOG, "💸 {} bank {channel}: cannot resume: {e}", party.account);
@@ -458,12 +470,17 @@ impl Accounts {
 
 	/// Submit each of `calls` not already on its way, penalties first; a call that fails is
 	/// owed again at the next block or tick. A splice the best block holds already is left
-	/// out: it is owed only until final, and sent again it would fail.
+	/// out: it is owed only until final, and sent again it would fail; so is a close of a
+	/// sheet before a splice.
 	fn submit_calls(&self, party: &Arc<Account>, mut calls: Vec<ChainCall>) {
 		calls.sort_by_key(|call| !call.is_penalty());
 		calls.retain(|call| match call {
 			ChainCall::Splice { channel, nonce, .. } => {
 				!matches!(self.chain.spliced_at(*channel), Ok(Some(at)) if at >= *nonce)
+			},
+			// A close below a splice the chain holds would fail at every block, for a fee.
+			ChainCall::Close { channel, nonce, .. } => {
+				!matches!(self.chain.spliced_at(*channel), Ok(Some(at)) if at > *nonce)
 			},
 			_ => true,
 		});
@@ -550,6 +567,9 @@ fn chain_call(call: ChainCall) -> RuntimeCall {
 			}
 			.into()
 		},
+		ChainCall::Close { channel, nonce, balances, signatures } => {
+			pallet_virtual_bank::Call::close { channel, nonce, balances, signatures }.into()
+		},
 	}
 }
 
@@ -572,6 +592,10 @@ fn describe_call(call: &ChainCall) -> String {
 		ChainCall::Splice { channel, nonce, amounts_in, amounts_out, .. } => format!(
 			"splice bank {channel} at sheet {nonce}: in {} / {}, out {} / {}",
 			amounts_in[0], amounts_in[1], amounts_out[0], amounts_out[1]
+		),
+		ChainCall::Close { channel, nonce, balances, .. } => format!(
+			"close bank {channel} at the peer's newest sheet {nonce} ({} / {}): our store was behind",
+			balances[0], balances[1]
 		),
 	}
 }

@@ -46,6 +46,11 @@ pub enum Error {
 	ZeroAmount,
 	/// The amount exceeds this party's share.
 	InsufficientFunds { available: Balance, requested: Balance },
+	/// The peer showed us that our store is older than what we signed: we sign nothing but a
+	/// close at its newest sheet, and never liquidate with ours (`docs/recovery.md`).
+	Behind,
+	/// A payment, HTLC or withdrawal would leave its payer's share below the bank's reserve.
+	BelowReserve { left: Balance, reserve: Balance },
 	/// The handshake's terms do not name this party, or name it twice.
 	BadTerms,
 	/// All 2^48 nonces of this bank are used: close it.
@@ -130,6 +135,16 @@ impl core::fmt::Display for Error {
 				write!(f, "HTLCs are pending on the newest sheet: settle or fail them first")
 			},
 			Self::BadSplice(why) => write!(f, "refused splice: {why}"),
+			Self::Behind => f.write_str(
+				"this helper's store is older than what it signed for this bank (restored from a \
+				 copy?): it waits for the peer's newest sheet to close at, and never liquidates \
+				 with its own",
+			),
+			Self::BelowReserve { left, reserve } => write!(
+				f,
+				"that would leave its payer {left} in this bank, below the bank's reserve of \
+				 {reserve}"
+			),
 			Self::SplicePending { nonce } => write!(
 				f,
 				"the splice of sheet {nonce} waits for the chain; retry once it is final there"

@@ -5,13 +5,20 @@
 use super::*;
 
 impl Bank {
-	/// Open a bank as client 0 (after the on-chain `open`): the state and the `Open` message.
-	pub fn open(terms: Terms, seed: Secret, signer: &dyn Signer) -> Result<(Self, Message), Error> {
+	/// Open a bank as client 0 (after the on-chain `open`) with `reserve` proposed to the peer:
+	/// the state and the `Open` message.
+	pub fn open(
+		terms: Terms,
+		reserve: Balance,
+		seed: Secret,
+		signer: &dyn Signer,
+	) -> Result<(Self, Message), Error> {
 		if terms.clients[0] != signer.account() || terms.clients[1] == terms.clients[0] {
 			return Err(Error::BadTerms);
 		}
 		let phase = Phase::AwaitingOpenAccept;
-		let bank = Self { terms, me: 0, seed, phase, waivers: WaiverKeys::default() };
+		let waivers = WaiverKeys::default();
+		let bank = Self { terms, me: 0, seed, phase, reserve, behind: false, waivers };
 		let message = bank.open_message(signer)?;
 		Ok((bank, message))
 	}
@@ -23,6 +30,7 @@ impl Bank {
 				balances: self.terms.balances,
 				lock_period: self.terms.lock_period,
 				waivers: [self.my_waiver(0)?, self.my_waiver(1)?],
+				reserve: self.reserve,
 			},
 			signer,
 		))
@@ -38,7 +46,7 @@ impl Bank {
 		signer: &dyn Signer,
 		accept: bool,
 	) -> Result<(Self, Message), Error> {
-		let Body::Open { clients, balances, lock_period, waivers } = &message.body else {
+		let Body::Open { clients, balances, lock_period, waivers, reserve } = &message.body else {
 			return Err(Error::UnexpectedMessage {
 				phase: "unknown",
 				message: message.body.name(),
@@ -65,6 +73,8 @@ impl Bank {
 			me: 1,
 			seed,
 			phase: Phase::Offered { peer_waivers: waivers.clone() },
+			reserve: *reserve,
+			behind: false,
 			waivers: WaiverKeys::default(),
 		};
 		let reply = if accept { bank.accept(signer)? } else { bank.message(Body::Offered, signer) };

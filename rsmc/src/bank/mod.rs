@@ -27,6 +27,7 @@ mod htlc;
 mod ledger;
 mod legacy;
 mod payment;
+mod recovery;
 mod splice;
 mod step;
 mod waivers;
@@ -57,6 +58,15 @@ pub struct Bank {
 	/// The root of our waiver secrets. Never leaves this party but as revealed secrets.
 	seed: Secret,
 	pub phase: Phase,
+	/// The least either client's share may be left at by its own payment, HTLC or withdrawal,
+	/// agreed at the handshake: so that liquidating with a revoked sheet always costs the
+	/// cheat something. A share below it (from the opening amounts) may only grow. Kept
+	/// after `phase`, so that stores written before reserves read with none.
+	pub reserve: Balance,
+	/// Set once the peer showed us a secret of our newest sheet (`docs/recovery.md`): our
+	/// store is older than what we signed, so we never liquidate with our own sheets and sign
+	/// nothing but a close at the peer's newest. Kept last, as `reserve`.
+	behind: bool,
 	/// Our waiver keys derived lately; never stored.
 	#[codec(skip)]
 	waivers: WaiverKeys,
@@ -92,6 +102,9 @@ impl Bank {
 		if ledger.is_going_on_chain() {
 			return Err(Error::Liquidated);
 		}
+		if self.behind {
+			return Err(Error::Behind);
+		}
 		match &ledger.in_flight {
 			None => Ok(ledger),
 			Some(InFlight::Splicing(splicing)) if splicing.signatures().is_some() => {
@@ -126,6 +139,23 @@ impl Bank {
 	/// The HTLCs pending on our newest sheet.
 	pub fn htlcs(&self) -> &[Htlc] {
 		self.ledger().map_or(&[], |l| &l.sheet.htlcs)
+	}
+
+	/// What client `who` may still pay, lock in an HTLC or withdraw: its share on our newest
+	/// sheet above the reserve.
+	pub fn spendable(&self, who: usize) -> Balance {
+		self.balances()[who].saturating_sub(self.reserve)
+	}
+
+	/// A change of shares from `old` to `new` leaves no client that pays below the reserve:
+	/// a share that shrinks must end at the reserve or above.
+	fn check_reserve(&self, old: &Balances, new: &Balances) -> Result<(), Error> {
+		for who in 0..2 {
+			if new[who] < old[who] && new[who] < self.reserve {
+				return Err(Error::BelowReserve { left: new[who], reserve: self.reserve });
+			}
+		}
+		Ok(())
 	}
 
 	/// What the bank holds: the opening amounts, and after a splice what our newest sheet
@@ -224,7 +254,7 @@ impl Bank {
 			Phase::AwaitingOpenAccept => self.open_message(signer).ok(),
 			Phase::Offered { .. } => None,
 			Phase::AwaitingOpenConfirm { .. } => self.open_accept_message(signer).ok(),
-			Phase::Active(ledger) if ledger.is_going_on_chain() => None,
+			Phase::Active(ledger) if ledger.is_going_on_chain() || self.behind => None,
 			Phase::Active(ledger) => match &ledger.in_flight {
 				Some(InFlight::Proposed { nonce, balances, htlcs, update }) => {
 					self.propose_message(*nonce, (*balances, htlcs), update.as_ref(), signer).ok()
@@ -259,6 +289,13 @@ impl Bank {
 		}
 		if let Some(ledger) = self.ledger().filter(|l| l.is_going_on_chain()) {
 			return self.after_liquidation(ledger.clone(), &message.body);
+		}
+		if self.behind
+			&& !matches!(
+				message.body,
+				Body::Reestablish { .. } | Body::Newest { .. } | Body::CloseAccept { .. }
+			) {
+			return Err(Error::Behind);
 		}
 		let unexpected = |phase: &Phase| Error::UnexpectedMessage {
 			phase: phase.name(),
@@ -344,6 +381,19 @@ impl Bank {
 			(Phase::Active(_), Body::SpliceSigned { nonce, splice_signature }) => {
 				self.on_splice_signed(*nonce, splice_signature)
 			},
+			(Phase::Active(_), Body::Reestablish { nonce, your_secret, answer }) => {
+				self.on_reestablish(*nonce, your_secret.as_ref(), *answer, signer)
+			},
+			(
+				Phase::Active(_),
+				Body::Newest { nonce, balances, htlcs, waiver, signature, your_secret },
+			) => self.on_newest(
+				(*nonce, *balances, &htlcs[..]),
+				waiver,
+				signature,
+				your_secret,
+				signer,
+			),
 			(phase, _) => Err(unexpected(phase)),
 		}
 	}
@@ -410,7 +460,7 @@ impl Bank {
 	/// Whether payments and HTLC updates may still be made on the bank: active, neither
 	/// liquidated nor on its way to be.
 	pub fn is_live(&self) -> bool {
-		self.ledger().is_some_and(|l| !l.is_going_on_chain())
+		!self.behind && self.ledger().is_some_and(|l| !l.is_going_on_chain())
 	}
 
 	/// Whether an HTLC we sent under `lock` may still be paid out of this bank off chain: on
@@ -442,9 +492,10 @@ impl Bank {
 		self.htlcs().iter().any(|h| h.hashlock == lock && h.from != self.me)
 	}
 
-	/// The newest sheet we can liquidate with.
+	/// The newest sheet we can liquidate with: none once we know we are behind, when our
+	/// newest may be revoked.
 	pub fn liquidation(&self) -> Option<LiquidationSheet> {
-		let ledger = self.ledger()?;
+		let ledger = self.ledger().filter(|_| !self.behind)?;
 		Some(LiquidationSheet {
 			channel: self.terms.channel,
 			nonce: ledger.sheet.nonce,

@@ -36,6 +36,7 @@ impl Bank {
 		let mut balances = ledger.sheet.balances;
 		balances[me] -= amount;
 		balances[1 - me] += amount;
+		self.check_reserve(&ledger.sheet.balances, &balances)?;
 		let htlcs = ledger.sheet.htlcs.clone();
 		self.start_proposal(balances, htlcs, None, signer)
 	}
@@ -50,6 +51,7 @@ impl Bank {
 		let ledger = self.idle_ledger()?;
 		let (balances, htlcs) =
 			update.apply(self.me(), &ledger.sheet.balances, &ledger.sheet.htlcs)?;
+		self.check_reserve(&ledger.sheet.balances, &balances)?;
 		self.start_proposal(balances, htlcs, Some(update), signer)
 	}
 
@@ -236,8 +238,8 @@ impl Bank {
 
 	/// A proposal of the peer's at `nonce`: its sheet adds up to the bank's total; a payment
 	/// (no `update`) pays us a positive amount out of the peer's share and leaves the HTLCs as
-	/// they are (an update's sheet was made by applying it); signed by the peer, with waiver
-	/// keys that agree with those it announced.
+	/// they are (an update's sheet was made by applying it); nobody's share shrinks below the
+	/// reserve; signed by the peer, with waiver keys that agree with those it announced.
 	fn check_proposal(
 		&self,
 		ledger: &Ledger,
@@ -257,6 +259,7 @@ impl Bank {
 		if !update && (balances[me] <= ledger.sheet.balances[me] || htlcs != ledger.sheet.htlcs) {
 			return Err(Error::NotAPayment);
 		}
+		self.check_reserve(&ledger.sheet.balances, balances)?;
 		self.my_secret(nonce + 1)?;
 		if let Some(known) = ledger.peer_waiver(nonce) {
 			if *known != waivers[0] {

@@ -94,7 +94,7 @@ impl Bank {
 
 	/// The shares of both sheets after client `who` adds `amounts_in[who]` and takes
 	/// `amounts_out[who]` from the newest sheet: the other client's stay as they are, the
-	/// HTLCs too, and the bank must hold something after.
+	/// HTLCs too, a withdrawal leaves the reserve, and the bank must hold something after.
 	fn spliced(
 		&self,
 		ledger: &Ledger,
@@ -117,6 +117,7 @@ impl Bank {
 			.ok_or(Error::InsufficientFunds { available, requested: take })?
 			.checked_add(add)
 			.ok_or(Error::BalanceMismatch)?;
+		self.check_reserve(&ledger.sheet.balances, &balances)?;
 		let total = balances[0]
 			.checked_add(balances[1])
 			.and_then(|sum| {

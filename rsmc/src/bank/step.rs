@@ -23,6 +23,12 @@ pub enum Progress {
 	Htlc { nonce: Nonce, update: HtlcUpdate, by_us: bool },
 	/// Both clients signed the splice of sheet `nonce`: it may go to the chain.
 	SpliceSigned { nonce: Nonce },
+	/// The peer showed us that our store is older than what we signed (`docs/recovery.md`):
+	/// we never liquidate with our sheets. Its newest sheet is `nonce` or later; once it shows
+	/// it, `nonce` (we ask to close at it, with no HTLC pending).
+	Behind { nonce: Nonce },
+	/// The peer is behind: we showed it our newest sheet `nonce`, to close at.
+	PeerBehind { nonce: Nonce },
 }
 
 /// A handled message: the reply to send, if any, and what it achieved.

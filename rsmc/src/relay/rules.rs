@@ -49,8 +49,9 @@ pub struct View<'a> {
 /// it on along `onward` (empty: we are its payee). A forward is refused when an HTLC of ours
 /// under its lock may still be paid out (a payer's retry, or a loop: with two outgoing HTLCs
 /// under one lock we could not tell which incoming one to fail), when [`next_hop`] refuses it,
-/// when the next hop is no live bank of ours other than `from`, or when our HTLCs pending on
-/// it would lock more than [`MAX_IN_FLIGHT_PERCENT`] of our money there. A payee settles only an
+/// when the next hop is no live bank of ours other than `from`, when our share there would end
+/// below the bank's reserve, or when our HTLCs pending on it would lock more than
+/// [`MAX_IN_FLIGHT_PERCENT`] of our money there. A payee settles only an
 /// invoice it made, paid in full with time left to claim on chain ([`payee_accepts`]).
 pub fn on_incoming(htlc: &Htlc, onward: &[Hop], from: ChannelId, view: &View) -> Incoming {
 	let lock = htlc.hashlock;
@@ -74,6 +75,9 @@ pub fn on_incoming(htlc: &Htlc, onward: &[Hop], from: ChannelId, view: &View) ->
 	let Some(bank) = (view.ours)(out).filter(|_| out != from) else {
 		return Incoming::Fail("the next hop is no live bank of ours");
 	};
+	if next.amount > bank.spendable(bank.me()) {
+		return Incoming::Fail("the next bank holds too little of ours above its reserve");
+	}
 	if !room_in_flight(bank, next.amount) {
 		return Incoming::Fail("our HTLCs pending on the next bank lock as much as we allow");
 	}

@@ -217,6 +217,7 @@ fn a_forged_handshake_is_refused() {
 			balances: [1, 1],
 			lock_period: 10,
 			waivers: [a.clone(), a.clone()],
+			reserve: 0,
 		};
 		let open = Message::signed(&GENESIS, CHANNEL, body, &*signer("Alice"));
 		assert_eq!(

@@ -7,7 +7,10 @@
 //! and a splice Bob signed lands on the simulated chain whenever Alice likes (or never); Bob's
 //! sheet is always one the chain takes: its total, and no older than the last splice. A sheet
 //! of Alice's Bob signed for a splice of his own counts only once he signs that splice: before,
-//! it adds up to a total the chain never holds at that nonce.
+//! it adds up to a total the chain never holds at that nonce. The bank has a reserve: Bob never
+//! signs a sheet of Alice's that takes her share below it (a share under it may only grow).
+//! At the end of a run Bob restarts from an older copy of his store: once he and Alice have
+//! compared where they are, he holds no sheet to liquidate with that she could punish.
 //! `RSMC_FUZZ_SECONDS=<n>` runs it for that long instead of the short replay.
 
 use super::*;
@@ -39,7 +42,17 @@ impl Witness {
 		let ledger = bank.ledger();
 		let sheet_nonce = ledger.map_or(0, |l| l.sheet.nonce);
 		let proposed = &self.proposed_splices;
+		let reserve = bank.reserve;
 		let mut sign = |nonce: Nonce, balances: Balances| {
+			if let Some((_, before)) = self.signed.range(..nonce).next_back() {
+				assert!(
+					balances[0] >= reserve || balances[0] >= before[0],
+					"Bob signed Alice's sheet {nonce} leaving her {} below the reserve of \
+					 {reserve}, from {}",
+					balances[0],
+					before[0]
+				);
+			}
 			// Only with another total than the sheet Bob signed for a splice of his at that
 			// nonce, which he then never signs: that sheet stays void.
 			if let Some(splice_sheet) = proposed.get(&nonce).filter(|b| **b != balances) {
@@ -142,17 +155,34 @@ impl Chain {
 }
 
 /// A random message Alice's key signs: an honest one replayed or altered, or one made up.
-fn hostile(rng: &mut StdRng, seen: &[Message], bob: &Helper<MemoryStore>) -> Message {
+fn hostile(
+	rng: &mut StdRng,
+	seen: &[Message],
+	bob: &Helper<MemoryStore>,
+	alices: &Bank,
+) -> Message {
 	let alice = signer("Alice");
 	let bank = bob.bank(CHANNEL).unwrap();
 	let near = bank.nonce() + rng.gen_range(0..3);
 	let nonce = near.saturating_sub(rng.gen_range(0..2));
 	let total = bank.balances()[0] + bank.balances()[1];
-	let split = rng.gen_range(0..=total);
+	// Often at the edge of the reserve, where a sheet leaves Alice just below or above it.
+	let split = if rng.gen_bool(0.3) {
+		rng.gen_range(0..=(bank.reserve * 2).min(total))
+	} else {
+		rng.gen_range(0..=total)
+	};
 	let balances = if rng.gen_bool(0.9) { [split, total - split] } else { [split, split] };
 	let sheet_signature = {
 		let waiver = bank.my_waiver(nonce).unwrap();
 		alice.sign(&sheet_payload(&GENESIS, CHANNEL, nonce, &balances, &waiver))
+	};
+	// Alice's own waiver keys for the nonce and the next, a third of the time: the keys Bob
+	// expects, so that her hostile sheets get as far as their contents.
+	let real = rng.gen_bool(1.0 / 3.0);
+	let waivers = |rng: &mut StdRng, key: &dyn Fn(&mut StdRng) -> AccountId32| match real {
+		true => [alices.my_waiver(nonce).unwrap(), alices.my_waiver(nonce + 1).unwrap()],
+		false => [key(rng), key(rng)],
 	};
 	let key = |rng: &mut StdRng| {
 		if rng.gen_bool(0.5) {
@@ -203,7 +233,7 @@ fn hostile(rng: &mut StdRng, seen: &[Message], bob: &Helper<MemoryStore>) -> Mes
 			nonce,
 			balances,
 			signature: sheet_signature,
-			waivers: [key(rng), key(rng)],
+			waivers: waivers(rng, &key),
 		},
 		3 => Body::Accept { nonce, signature: sheet_signature, secrets, next_waiver: key(rng) },
 		4 => Body::Revoke { nonce, secrets, next_waiver: key(rng) },
@@ -214,7 +244,7 @@ fn hostile(rng: &mut StdRng, seen: &[Message], bob: &Helper<MemoryStore>) -> Mes
 			amounts_in,
 			amounts_out,
 			signature: splice_sheet,
-			waivers: [key(rng), key(rng)],
+			waivers: waivers(rng, &key),
 		},
 		8 => Body::SpliceAccept {
 			nonce,
@@ -228,10 +258,40 @@ fn hostile(rng: &mut StdRng, seen: &[Message], bob: &Helper<MemoryStore>) -> Mes
 	Message::signed(&GENESIS, CHANNEL, body, &*alice)
 }
 
-/// One run: the messages of Bob's checked, and the splices the chain took.
-fn run(seed: u64, steps: usize) -> (usize, u64) {
+/// Bob's helper started again from `copy`, an older copy of his store, compares where it is
+/// with Alice's (`docs/recovery.md`): once they have, Bob holds no sheet to liquidate with
+/// that Alice could punish him for. Whether Bob learned he is behind.
+fn restart_from(copy: &Bank, alice: &mut Helper<MemoryStore>) -> bool {
+	let mut old =
+		Helper::with_banks(signer("Bob"), GENESIS, MemoryStore::default(), [copy.clone()]);
+	let (mut next, mut to_alice) = (old.reestablish(CHANNEL), true);
+	while let Some(message) = next.take() {
+		let to = if to_alice { &mut *alice } else { &mut old };
+		next = to.handle(&message).ok().and_then(|step| step.reply);
+		to_alice = !to_alice;
+	}
+	let (bank, alices) = (old.bank(CHANNEL).unwrap(), alice.bank(CHANNEL).unwrap());
+	if let Some(sheet) = bank.liquidation() {
+		assert!(
+			!alices.is_revoked_by_peer(sheet.nonce),
+			"Bob, restarted from a copy at sheet {}, can liquidate with revoked sheet {}",
+			copy.nonce(),
+			sheet.nonce
+		);
+	}
+	bank.is_behind()
+}
+
+/// One run: the messages of Bob's checked, the splices the chain took, and whether Bob,
+/// restarted at the end from an older copy of his store, learned he was behind.
+fn run(seed: u64, steps: usize) -> (usize, u64, bool) {
 	let mut rng = StdRng::seed_from_u64(seed);
-	let (mut alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), [500, 500]);
+	// Copies of Bob's store, taken now and then (from a generator of their own, so that the
+	// rest of the run is as it was).
+	let mut copies_rng = StdRng::seed_from_u64(!seed);
+	let mut copies = Vec::new();
+	let (mut alice, mut bob) = opened_reserving([500, 500]);
+	assert_eq!(bob.bank(CHANNEL).unwrap().reserve, 10);
 	let mut witness = Witness::default();
 	let mut chain = Chain { total: 1_000, spliced_at: 0, landed: 0 };
 	let mut seen = Vec::new();
@@ -299,7 +359,7 @@ fn run(seed: u64, steps: usize) -> (usize, u64) {
 				},
 				None => continue,
 			},
-			_ => hostile(&mut rng, &seen, &bob),
+			_ => hostile(&mut rng, &seen, &bob, alice.bank(CHANNEL).unwrap()),
 		};
 		seen.push(message.clone());
 		if let Ok(step) = bob.handle(&message) {
@@ -338,8 +398,17 @@ fn run(seed: u64, steps: usize) -> (usize, u64) {
 		let held = liquidation.htlcs.iter().fold(held, |sum, h| sum + h.amount);
 		assert_eq!(held, chain.total, "Bob's sheet {} shares out another total", liquidation.nonce);
 		assert!(liquidation.nonce >= chain.spliced_at, "Bob's sheet is older than the splice");
+		if copies_rng.gen_bool(0.05) {
+			copies.push(bank.clone());
+		}
 	}
-	(witness.messages, chain.landed)
+	let behind = match copies.choose(&mut copies_rng) {
+		Some(copy) if alice.bank(CHANNEL).is_some_and(|a| a.is_live()) => {
+			restart_from(copy, &mut alice)
+		},
+		_ => false,
+	};
+	(witness.messages, chain.landed, behind)
 }
 
 #[test]
@@ -347,20 +416,22 @@ fn a_hostile_peer_with_valid_signatures_never_breaks_the_honest_side() {
 	let seconds: u64 =
 		std::env::var("RSMC_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
 	let deadline = Instant::now() + Duration::from_secs(seconds);
-	let (mut runs, mut messages, mut splices) = (0, 0, 0);
+	let (mut runs, mut messages, mut splices, mut behind) = (0, 0, 0, 0);
 	for seed in 0.. {
 		if seed >= 6 && Instant::now() >= deadline {
 			break;
 		}
-		let (checked, landed) = run(seed, 300);
+		let (checked, landed, restored_behind) = run(seed, 300);
 		(messages, splices) = (messages + checked, splices + landed);
+		behind += u32::from(restored_behind);
 		runs += 1;
 	}
 	println!(
 		"byzantine fuzzer: {runs} runs, {messages} messages from Bob checked, {splices} splices \
-		 taken by the chain"
+		 taken by the chain, {behind} restarts from a stale store found behind"
 	);
 	assert!(splices > 0, "no splice reached the chain");
+	assert!(behind > 0, "no restart from a stale store");
 	assert!(messages > 500, "the honest side hardly spoke ({messages} messages)");
 }
 

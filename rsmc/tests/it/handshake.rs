@@ -74,7 +74,7 @@ fn a_repeated_open_accept_gets_the_same_sheet_zero_or_nothing() {
 #[test]
 fn a_bank_outside_the_policy_waits_for_the_operator() {
 	let (a, b) = (account(&signer("Alice")), account(&signer("Bob")));
-	let policy = Policy { inbound_limit: 50, min_lock: 10, max_lock: 20 };
+	let policy = Policy { inbound_limit: 50, min_lock: 10, max_lock: 20, ..Policy::ACCEPT_ALL };
 	for (balances, lock_period) in [([10, 51], 10), ([10, 50], 9), ([10, 50], 21)] {
 		let mut alice = helper("Alice", Policy::ACCEPT_ALL);
 		let mut bob = helper("Bob", policy);
@@ -84,7 +84,7 @@ fn a_bank_outside_the_policy_waits_for_the_operator() {
 		let offered = deliver(&mut bob, &open).expect("an answer");
 		assert_eq!(offered.body, Body::Offered);
 		assert!(bob.bank(CHANNEL).unwrap().is_offered());
-		assert!(policy.objection(&bob.bank(CHANNEL).unwrap().terms, 1).is_some());
+		assert!(policy.objection(&bob.bank(CHANNEL).unwrap().terms, 1, 0).is_some());
 		let step = alice.handle(&offered).unwrap();
 		assert_eq!(step.progress, Some(rsmc::Progress::Offered));
 		// Asked again, Bob still says so and signs nothing.

@@ -11,15 +11,19 @@ mod handshake;
 mod htlc;
 mod liquidating;
 mod payments;
+mod recovery;
 mod relay;
+mod reserve;
 mod routing;
 mod splice;
 mod store;
 mod watchtower;
 
 use rsmc::{
-	bank::SignedSheet, keys::Sr25519Signer, store::Store, Bank, Body, Helper, Message, Policy,
-	Terms,
+	bank::SignedSheet,
+	keys::Sr25519Signer,
+	store::{MemoryStore, Store},
+	Bank, Body, Helper, Message, Policy, Terms,
 };
 use sp_core::H256;
 use sp_runtime::AccountId32;
@@ -79,13 +83,28 @@ pub fn opened_at<S: Store, T: Store>(
 	bob_store: T,
 	balances: Balances,
 ) -> (Helper<S>, Helper<T>) {
+	opened_with(channel, Policy::ACCEPT_ALL, alice_store, bob_store, balances)
+}
+
+/// Alice and Bob with a bank `CHANNEL` through the handshake and a reserve of 1% of it.
+pub fn opened_reserving(balances: Balances) -> (Helper<MemoryStore>, Helper<MemoryStore>) {
+	let policy = Policy { reserve_percent: 1, ..Policy::ACCEPT_ALL };
+	opened_with(CHANNEL, policy, MemoryStore::default(), MemoryStore::default(), balances)
+}
+
+/// Alice and Bob with a bank `channel` through the handshake, both following `policy`.
+fn opened_with<S: Store, T: Store>(
+	channel: ChannelId,
+	policy: Policy,
+	alice_store: S,
+	bob_store: T,
+	balances: Balances,
+) -> (Helper<S>, Helper<T>) {
 	let alice_signer = signer("Alice");
 	let bob_signer = signer("Bob");
 	let t = terms_of(channel, &account(&alice_signer), &account(&bob_signer), balances);
-	let mut alice =
-		Helper::new(alice_signer, GENESIS, alice_store).unwrap().with_policy(Policy::ACCEPT_ALL);
-	let mut bob =
-		Helper::new(bob_signer, GENESIS, bob_store).unwrap().with_policy(Policy::ACCEPT_ALL);
+	let mut alice = Helper::new(alice_signer, GENESIS, alice_store).unwrap().with_policy(policy);
+	let mut bob = Helper::new(bob_signer, GENESIS, bob_store).unwrap().with_policy(policy);
 	let open = alice.open(t).unwrap();
 	let accept = deliver(&mut bob, &open).unwrap();
 	let confirm = deliver(&mut alice, &accept).unwrap();

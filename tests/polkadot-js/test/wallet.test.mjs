@@ -194,6 +194,10 @@ describe('the wallet page in headless Chromium', { timeout: 600_000 }, () => {
     const nonce = await field(alice, aliceBob, 'nonce').textContent();
     const before = await held('alice', aliceBob);
     const pay = card(alice, aliceBob).locator('form.pay');
+    // The bank keeps a reserve of 1% of its 150 VBK on each side: Alice can spend 88.5 VBK.
+    assert.match(await field(alice, aliceBob, 'spendable').textContent(), /^88\.5 VBK \(the bank keeps a reserve of 1\.5 VBK on each side\)$/);
+    await pay.locator('[name=amount]').fill('89');
+    assert.match(await pay.locator('.preview').textContent(), /to 1 VBK, below the bank's reserve of 1\.5 VBK, which the node refuses/);
     await pay.locator('[name=amount]').fill('1000');
     assert.match(await pay.locator('.preview').textContent(), /below zero/);
     await pay.getByRole('button', { name: 'Pay' }).click();

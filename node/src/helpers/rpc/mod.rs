@@ -205,6 +205,8 @@ fn bank_json(view: &BankView) -> Value {
 		"state": if view.offered { "Offered" } else { state_name(view.state) },
 		"nonce": view.nonce,
 		"balances": balances_json(&view.balances),
+		"reserve": view.reserve.to_string(),
+		"spendable": balances_json(&view.spendable),
 		"lock_period": view.lock_period,
 		"unlock_at": view.unlock_at,
 		"htlcs": view.htlcs.iter().map(|h| json!({

@@ -42,6 +42,7 @@ export class BankCard {
         ...field('nonce', 'Nonce'),
         ...field('mine', 'Mine'),
         ...field('theirs', 'Theirs'),
+        ...field('spendable', 'Spendable'),
         ...field('lock', 'Lock period'),
         ...field('unlock', 'Unlocks at')),
       el('h4', {}, 'Pending HTLCs'), this.htlcs,
@@ -64,6 +65,7 @@ export class BankCard {
     this.fields.nonce.textContent = String(view.nonce);
     this.fields.mine.textContent = vbk(view.balances[me]);
     this.fields.theirs.textContent = vbk(view.balances[1 - me]);
+    this.fields.spendable.textContent = `${vbk(view.spendable[me])} (the bank keeps a reserve of ${vbk(view.reserve)} on each side)`;
     this.fields.lock.textContent = `${view.lock_period} blocks`;
     this.fields.unlock.textContent = view.unlock_at === null ? '—' : this.unlockText(view.unlock_at);
     this.htlcs.replaceChildren(...(view.htlcs.length ? view.htlcs.map((htlc) => el('li', {},
@@ -88,8 +90,11 @@ export class BankCard {
     if (!text.trim()) return `Pays the peer ${short(this.peer())} on bank ${this.channel}.`;
     const amount = planck(text);
     const after = this.mine() - amount;
+    const refused = after < 0n ? 'below zero, which the node refuses'
+      : after < BigInt(this.view.reserve) ? `${vbk(after)}, below the bank's reserve of ${vbk(this.view.reserve)}, which the node refuses`
+      : vbk(after);
     return `Pays ${vbk(amount)} to ${short(this.peer())} on bank ${this.channel}: your share goes from `
-      + `${vbk(this.mine())} to ${after < 0n ? 'below zero, which the node refuses' : vbk(after)}.`;
+      + `${vbk(this.mine())} to ${refused}.`;
   }
 
   pay() {
