@@ -220,7 +220,8 @@ impl<S: Store> Helper<S> {
 			return Err(HelperError::Protocol(Error::Stale { nonce: 0 }));
 		}
 		let reserve = self.policy.reserve(&terms.balances);
-		let (bank, message) = Bank::open(terms, reserve, rand::random(), &*self.signer)?;
+		let seed = self.signer.waiver_seed(&self.genesis_hash, terms.channel);
+		let (bank, message) = Bank::open(terms, reserve, seed, &*self.signer)?;
 		self.commit(bank)?;
 		Ok(message)
 	}
@@ -292,8 +293,9 @@ impl<S: Store> Helper<S> {
 				lock_period: *lock_period,
 			};
 			let accept = self.policy.objection(&terms, 1, *reserve).is_none();
+			let seed = self.signer.waiver_seed(&self.genesis_hash, message.channel);
 			let (bank, reply) =
-				Bank::offered(message, self.genesis_hash, rand::random(), &*self.signer, accept)?;
+				Bank::offered(message, self.genesis_hash, seed, &*self.signer, accept)?;
 			self.commit(bank)?;
 			return Ok(Step { reply: Some(reply), progress: None });
 		};

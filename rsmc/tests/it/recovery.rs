@@ -202,3 +202,22 @@ fn a_peer_that_lies_about_being_ahead_is_caught_by_the_signatures() {
 	assert_eq!(old_bob.bank(CHANNEL).unwrap(), &copy);
 	pay(&mut alice, &mut bob, 1);
 }
+
+/// What a helper that lost its store entirely can derive again from its account key alone:
+/// the waiver seed of each bank, so every waiver key and secret of its own sheets.
+#[test]
+fn a_helper_that_lost_its_store_derives_its_waiver_keys_again_from_its_account_key() {
+	let ((alice, bob), _) = ten_payments_after_a_copy();
+	for (helper, name) in [(&alice, "Alice"), (&bob, "Bob")] {
+		let bank = helper.bank(CHANNEL).unwrap();
+		let seed = signer(name).waiver_seed(&GENESIS, CHANNEL);
+		for nonce in 0..=bank.nonce() + 1 {
+			let secret = rsmc::keys::waiver_secret(&seed, nonce).unwrap();
+			assert_eq!(
+				rsmc::keys::waiver_key(&secret),
+				bank.my_waiver(nonce).unwrap(),
+				"{name} {nonce}"
+			);
+		}
+	}
+}
