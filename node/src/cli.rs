@@ -140,6 +140,22 @@ pub struct HelperParams {
 	#[arg(long = "rsmc-dust-limit", value_name = "PLANCK", default_value_t = 1_000_000_000)]
 	pub dust_limit: u128,
 
+	/// Serve as a watchtower for others (`docs/tower.md`): take the waiver secrets clients
+	/// this node does not serve hand it with `rsmc_towerUpdate`, and punish a liquidation with
+	/// a sheet they revoke, feeless and with no account of its own.
+	#[arg(long = "rsmc-tower")]
+	pub tower: bool,
+
+	/// The most banks of one client a watchtower for others watches (49 secrets each).
+	#[arg(long = "rsmc-tower-max-banks", value_name = "BANKS", default_value_t = 100)]
+	pub tower_max_banks: usize,
+
+	/// The watchtower (a node started with `--rsmc-tower`, as `ws://` or `wss://`) this node's
+	/// helpers hand each waiver secret of their peers to, as they learn it: it guards their
+	/// banks while this node is down.
+	#[arg(long = "rsmc-tower-url", value_name = "URL")]
+	pub tower_url: Option<String>,
+
 	/// Tests only: serve `rsmc_liquidateRevoked`, which liquidates with a revoked sheet,
 	/// `rsmc_testIgnore`, which makes a helper ignore its peer on one bank, and
 	/// `rsmc_testHold`, which makes it keep the HTLCs paid to it unresolved.

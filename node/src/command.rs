@@ -199,6 +199,8 @@ fn helper_settings(cli: &Cli, config: &sc_service::Configuration) -> crate::help
 			delta: params.htlc_delta,
 			dust: params.dust_limit,
 		},
+		tower: params.tower.then_some(params.tower_max_banks),
+		tower_url: params.tower_url.clone(),
 	}
 }
 

@@ -42,6 +42,8 @@ pub const MESSAGE_TAG: [u8; 9] = *b"vbank/msg";
 pub const HTLC_SHEET_TAG: [u8; 16] = *b"vbank/sheet+htlc";
 /// Tag that starts every splice payload (a top-up or a withdrawal of a running bank).
 pub const SPLICE_TAG: [u8; 12] = *b"vbank/splice";
+/// Tag that starts what a client signs to hand a watchtower the secrets it learned.
+pub const TOWER_TAG: [u8; 11] = *b"vbank/tower";
 
 /// What browser wallets put around a message they sign with `signRaw`.
 const BYTES_PREFIX: &[u8] = b"<Bytes>";
@@ -212,6 +214,18 @@ pub fn splice_payload(
 	amounts_out: &Balances,
 ) -> Vec<u8> {
 	(SPLICE_TAG, genesis_hash, channel, nonce, amounts_in, amounts_out).encode()
+}
+
+/// What client `client` of bank `channel` signs to hand a watchtower the waiver secrets its
+/// peer revealed, as the slots of their compact store (`docs/tower.md`): `(TOWER_TAG,
+/// genesis_hash, channel, client, secrets)`, the list with its compact length.
+pub fn tower_payload<AccountId: Encode>(
+	genesis_hash: &H256,
+	channel: ChannelId,
+	client: &AccountId,
+	secrets: &[(u64, [u8; 32])],
+) -> Vec<u8> {
+	(TOWER_TAG, genesis_hash, channel, client, secrets).encode()
 }
 
 /// What a helper signs to send a protocol message about bank `channel` (SPEC section 4):

@@ -258,6 +258,20 @@ impl<S: Store> Helper<S> {
 		self.transition(channel, |bank, signer| bank.propose_splice(amount_in, amount_out, signer))
 	}
 
+	/// Take back a bank the chain holds with us as client `me` and our store has lost
+	/// (`docs/recovery.md`): rebuilt from its `terms` and our account key ([`Bank::lost`]),
+	/// stored, and behind until the peer shows us its newest sheet and we close at it. Its
+	/// [`Self::reestablish`] asks the peer for that. Refused for a bank we hold.
+	pub fn recover_lost(&mut self, terms: Terms, me: u8) -> Result<(), HelperError> {
+		if self.banks.contains_key(&terms.channel)
+			|| terms.clients[usize::from(me.min(1))] != self.signer.account()
+		{
+			return Err(HelperError::Protocol(Error::BadTerms));
+		}
+		let seed = self.signer.waiver_seed(&self.genesis_hash, terms.channel);
+		self.commit(Bank::lost(terms, me, seed))
+	}
+
 	/// Our `Reestablish` for `channel`, asking for the peer's (`docs/recovery.md`): sent after
 	/// a start, before anything else, so that a store restored from an older copy learns it is
 	/// behind before it acts. `None` before the handshake is done.

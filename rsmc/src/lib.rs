@@ -12,6 +12,7 @@
 //! - [`transport`], [`chain`]: how helpers reach each other and the chain, and the
 //!   watchtower's decisions;
 //! - [`helper`]: one party's helper, tying the core to a store;
+//! - [`tower`]: a watchtower for banks of accounts its node does not serve;
 //! - [`driver`]: carries a helper's messages to its peer until a step is done;
 //! - [`fuzzing`]: the coverage-guided fuzz target's body, also replayed in the tests.
 
@@ -27,6 +28,7 @@ pub mod relay;
 pub mod route;
 pub mod secrets;
 pub mod store;
+pub mod tower;
 pub mod transport;
 
 pub use bank::{

@@ -18,4 +18,5 @@ mod safety;
 mod seed_story;
 mod splice;
 mod subcommands;
+mod tower;
 mod ws;

@@ -1,7 +1,8 @@
-//! A stale store never costs its owner (issue 28, part 3; `docs/recovery.md`): Bob's helper is
-//! restarted from a copy of its store taken ten payments ago. It learns from Alice's helper
-//! that it is behind, never liquidates with its (revoked) sheets, and the bank closes on chain
-//! at the newest balances.
+//! A stale or lost store never costs its owner (issue 28, part 3; `docs/recovery.md`): Bob's
+//! helper is restarted from a copy of its store taken ten payments ago, or with no store at
+//! all. It learns from Alice's helper that it is behind (or knows it, having rebuilt the bank
+//! from the chain and its key), never liquidates with its (revoked) sheets, and the bank closes
+//! on chain at the newest balances.
 
 use crate::{
 	chain::Chain,
@@ -27,15 +28,18 @@ fn copy_dir(from: &Path, to: &Path) {
 	}
 }
 
-#[test]
-fn a_store_restored_from_an_older_copy_closes_at_the_newest_balances_without_liquidating() {
+/// Bob's node stopped after a payment on a bank with Alice's, a copy of his store taken
+/// then (as a backup or a VM snapshot), ten payments more, and Bob's node stopped again: it
+/// comes back with what `lose` leaves of its store (given the store and the copy). The bank
+/// closes on chain at the newest balances, with no liquidation, each side gaining exactly its
+/// newest share, and both helpers forget it. Bob's node's log.
+fn bob_comes_back_and_closes_at_the_newest(lose: impl FnOnce(&Path, &Path)) -> Vec<String> {
 	let bob_base = tempfile::tempdir().unwrap();
 	let (alice, mut bob) = two_nodes(&["--rsmc-peer-timeout", "20"], Some(bob_base.path()));
 	let a = Chain::connect(&alice.url());
 	let channel = open(&a, 5, Some(bob.url()));
 	pay(&a, Alice, channel, 3 * UNIT);
 
-	// A copy of Bob's store, taken while his node is down (as a backup or a VM snapshot).
 	bob.kill();
 	let store = bob_base.path().join("rsmc");
 	let copy = tempfile::tempdir().unwrap();
@@ -54,16 +58,13 @@ fn a_store_restored_from_an_older_copy_closes_at_the_newest_balances_without_liq
 	let newest = balances(&newest["balances"]);
 	drop(b);
 
-	// Bob's node comes back from the copy: its newest sheet is 1, long revoked.
 	bob.kill();
-	std::fs::remove_dir_all(&store).unwrap();
-	copy_dir(copy.path(), &store);
+	lose(&store, copy.path());
 	let (alice_before, bob_before) = (snapshot(&a, Alice), snapshot(&a, Bob));
 	bob.restart();
 	let b = Chain::connect(&bob.url());
 
-	// It closes at Alice's newest sheet, which it signed: each side gets its newest share.
-	wait_until("the bank closes", Duration::from_secs(60), || on_chain(&a, channel).is_none());
+	wait_until("the bank closes", Duration::from_secs(90), || on_chain(&a, channel).is_none());
 	let events = bank_events(&a, alice_before.block);
 	assert!(events.contains(&BankEvent::Closed { channel, balances: newest }), "{events:?}");
 	assert!(!events.iter().any(|e| matches!(e, BankEvent::Liquidated { .. })), "{events:?}");
@@ -72,4 +73,27 @@ fn a_store_restored_from_an_older_copy_closes_at_the_newest_balances_without_liq
 	wait_until("both helpers forget the bank", Duration::from_secs(30), || {
 		view(&a, Alice, channel).is_none() && view(&b, Bob, channel).is_none()
 	});
+	bob.log_lines()
+}
+
+/// Bob's node comes back from the copy: its newest sheet is 1, long revoked. It learns from
+/// Alice's helper that it is behind.
+#[test]
+fn a_store_restored_from_an_older_copy_closes_at_the_newest_balances_without_liquidating() {
+	let log = bob_comes_back_and_closes_at_the_newest(|store, copy| {
+		std::fs::remove_dir_all(store).unwrap();
+		copy_dir(copy, store);
+	});
+	assert!(log.iter().any(|l| l.contains("our store is older than what we signed")));
+}
+
+/// A store deleted: Bob's node comes back with nothing but his account key. It finds the bank
+/// on chain, takes it back behind, reaches Alice's helper over the p2p network (it knows no URL
+/// of hers any more) and closes at her newest sheet.
+#[test]
+fn a_store_deleted_is_rebuilt_from_the_chain_and_closes_at_the_newest_balances() {
+	let log = bob_comes_back_and_closes_at_the_newest(|store, _| {
+		std::fs::remove_dir_all(store).unwrap();
+	});
+	assert!(log.iter().any(|l| l.contains("taken back from the chain")));
 }

@@ -130,6 +130,12 @@ pub(super) type BankHelper = Helper<NodeStore>;
 pub(super) struct NodeStore(Arc<RedbStore>);
 
 impl NodeStore {
+	/// The store in the redb database at `path`, made if missing.
+	pub(super) fn open(path: &Path) -> Result<Self, String> {
+		let store = RedbStore::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+		Ok(Self(Arc::new(store)))
+	}
+
 	fn blocking<T>(f: impl FnOnce() -> T) -> T {
 		use tokio::runtime::{Handle, RuntimeFlavor};
 		match Handle::try_current() {
@@ -195,6 +201,9 @@ pub struct Account {
 	turns: Mutex<BTreeMap<ChannelId, Arc<tokio::sync::Mutex<()>>>>,
 	/// The events reported once per bank (`Opened`, `Running`) since the node started.
 	reported_once: Mutex<std::collections::BTreeSet<(ChannelId, super::EventKind)>>,
+	/// Whether the store was made at this start: none was there (a first start, or a store
+	/// lost), so the banks the chain holds for the account are taken back from it.
+	pub(super) new_store: bool,
 }
 
 impl Account {
@@ -212,8 +221,8 @@ impl Account {
 		let dir = dir.join(account.to_string());
 		std::fs::create_dir_all(&dir)
 			.map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-		let store = RedbStore::open(&dir.join("banks.redb")).map_err(|e| e.to_string())?;
-		let store = NodeStore(Arc::new(store));
+		let new_store = !dir.join("banks.redb").exists();
+		let store = NodeStore::open(&dir.join("banks.redb"))?;
 		let signer = Arc::new(Sr25519Signer::new(pair.clone()));
 		let peers = PeerBook::open(dir.join("peers.json"))?;
 		let mut relay = Relay::new(store.clone(), forwarding).map_err(|e| e.to_string())?;
@@ -244,6 +253,7 @@ impl Account {
 			holds: Default::default(),
 			turns: Default::default(),
 			reported_once: Default::default(),
+			new_store,
 		};
 		for bank in store.load_all().map_err(|e| e.to_string())? {
 			let channel = bank.channel();
@@ -316,6 +326,13 @@ impl Account {
 		// A step that panicked (caught: the node goes on) left the bank as its last commit.
 		let mut helper = helper.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
 		Some(f(&mut helper))
+	}
+
+	/// What our tower should hold of bank `channel`: the secrets the peer revealed, signed.
+	pub(super) fn tower_update(&self, channel: ChannelId) -> Option<rsmc::tower::TowerUpdate> {
+		let bank = self.bank(channel)?;
+		let revealed = &bank.ledger()?.peer_secrets;
+		Some(rsmc::tower::TowerUpdate::signed(&self.genesis, channel, revealed, &*self.signer))
 	}
 
 	/// Our state of bank `channel`.

@@ -144,9 +144,7 @@ impl NodeChain {
 				Bank::withdraw_by_peer { .. } | Bank::claim_htlc { .. } | Bank::refund_htlc { .. }
 			)
 		) {
-			let extrinsic = vbank_runtime::general_extrinsic(call);
-			let (block, index) = self.include(what, extrinsic.encode()).await?;
-			return self.outcome(what, block, index);
+			return self.submit_general(call).await;
 		}
 		let account = AccountId::from(signer.public());
 		// One transaction per account at a time, each waited for until it is in a block:
@@ -167,6 +165,17 @@ impl NodeChain {
 		let number = self.client.number(block).ok().flatten().unwrap_or_default();
 		turn.set_next_nonce(nonce + 1, (number, block));
 		drop(turn);
+		self.outcome(what, block, index)
+	}
+
+	/// Submits `call`, which authorizes itself (a penalty, a claim, a refund), as a general
+	/// transaction with no signer and no fee, and waits until it is in a block: the events it
+	/// emitted there, or the reason it failed. What a watchtower for others sends, with no
+	/// account of its own.
+	pub async fn submit_general(&self, call: RuntimeCall) -> Result<Vec<RuntimeEvent>, String> {
+		let what = &call_name(&call);
+		let extrinsic = vbank_runtime::general_extrinsic(call);
+		let (block, index) = self.include(what, extrinsic.encode()).await?;
 		self.outcome(what, block, index)
 	}
 
@@ -281,6 +290,17 @@ impl NodeChain {
 	/// payment asks first, and a runtime call would cost it a Wasm instance.
 	pub fn channel(&self, channel: ChannelId) -> Result<Option<OnChain>, String> {
 		self.channel_at(self.best().0, channel)
+	}
+
+	/// The banks `account` is a client of at the best block (the pallet's `ChannelsOf`, by the
+	/// runtime API): what a helper that lost its store looks for.
+	pub fn channels_of(&self, account: &AccountId) -> Result<Vec<ChannelId>, String> {
+		use sp_api::ProvideRuntimeApi;
+		use vbank_primitives::VirtualBankApi;
+		self.client
+			.runtime_api()
+			.channels_of(self.best().0, account.clone())
+			.map_err(|e| format!("cannot list the banks of {account}: {e}"))
 	}
 
 	/// Bank `channel` in the state of block `at`, if it is there.

@@ -17,6 +17,7 @@ impl Accounts {
 	/// our deposit; a secret learned after a liquidation by the watchtower's next look.
 	pub(super) fn progressed(&self, party: &Arc<Account>, channel: ChannelId, progress: &Progress) {
 		party.remember(channel);
+		self.to_tower(party, channel);
 		// The peer of the opener hears of the bank first here: `Opened` for it too.
 		let peer_of_opener = party.bank(channel).is_some_and(|b| b.me() == 1);
 		if peer_of_opener

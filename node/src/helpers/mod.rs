@@ -16,9 +16,11 @@ mod guard;
 mod inbound;
 mod opening;
 pub mod p2p;
+mod recovery;
 mod routing;
 pub mod rpc;
 mod splicing;
+mod tower;
 pub mod transport;
 pub mod watchtower;
 
@@ -68,6 +70,11 @@ pub struct Settings {
 	/// The fee our helpers take for passing a payment on, and the blocks they keep between
 	/// an incoming HTLC's expiry and the outgoing one's (SPEC section 6).
 	pub forwarding: Forwarding,
+	/// Serve as a watchtower for others (`--rsmc-tower`): the most banks of one client it
+	/// watches.
+	pub tower: Option<usize>,
+	/// The watchtower our helpers hand the secrets they learn to (`--rsmc-tower-url`).
+	pub tower_url: Option<String>,
 }
 
 /// Why a request failed; each becomes a JSON-RPC error whose message names the problem.
@@ -165,6 +172,10 @@ pub struct Accounts {
 	/// The `Open`s that may wait at once for their bank to reach our chain
 	/// ([`opening::OPENS_WAITING`]).
 	opens_waiting: tokio::sync::Semaphore,
+	/// With `--rsmc-tower`: the banks this node watches for others.
+	tower: Option<tower::Serving>,
+	/// With `--rsmc-tower-url`: the tower our helpers use.
+	using_tower: Option<tower::Using>,
 }
 
 /// A bank as `rsmc_banks` shows it.
@@ -216,6 +227,15 @@ impl Accounts {
 			);
 			parties.insert(party.account.clone(), Arc::new(party));
 		}
+		let tower = match settings.tower {
+			Some(limit) => {
+				Some(tower::Serving::open(&settings.dir.join("tower"), chain.genesis, limit)?)
+			},
+			None => None,
+		};
+		let using_tower = peer_url(settings.tower_url.clone())
+			.map_err(|e| format!("--rsmc-tower-url: {e}"))?
+			.map(tower::Using::new);
 		let (events, _) = broadcast::channel(4096);
 		Ok(Arc::new_cyclic(|me| Self {
 			parties,
@@ -228,6 +248,8 @@ impl Accounts {
 			me: me.clone(),
 			receipts: broadcast::channel(1024).0,
 			opens_waiting: tokio::sync::Semaphore::new(opening::OPENS_WAITING),
+			tower,
+			using_tower,
 		}))
 	}
 

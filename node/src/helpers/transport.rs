@@ -23,7 +23,7 @@ const PAUSE: Duration = Duration::from_millis(5);
 pub struct Remotes(std::sync::Mutex<HashMap<String, Arc<WsClient>>>);
 
 impl Remotes {
-	async fn client(&self, url: &str, timeout: Duration) -> Result<Arc<WsClient>, Miss> {
+	pub(super) async fn client(&self, url: &str, timeout: Duration) -> Result<Arc<WsClient>, Miss> {
 		let known = self.0.lock().expect("not poisoned").get(url).cloned();
 		if let Some(client) = known.filter(|c| c.is_connected()) {
 			return Ok(client);
@@ -41,7 +41,7 @@ impl Remotes {
 		Ok(client)
 	}
 
-	fn forget(&self, url: &str) {
+	pub(super) fn forget(&self, url: &str) {
 		self.0.lock().expect("not poisoned").remove(url);
 	}
 }

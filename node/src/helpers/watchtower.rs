@@ -42,6 +42,7 @@ pub async fn run(helpers: Arc<Accounts>) {
 		retry,
 		follow(helpers.clone()),
 		follow_finalized(helpers.clone()),
+		helpers.clone().run_towers(),
 		helpers.resume_all()
 	);
 }
@@ -173,6 +174,7 @@ impl Accounts {
 			use pallet_virtual_bank::Event::*;
 			match event {
 				Liquidated { channel, master, nonce, balances, unlock_at, release_at } => {
+					self.tower_check(channel);
 					for party in self.holders(channel) {
 						self.emit_with(
 							&party.account,
@@ -204,6 +206,10 @@ impl Accounts {
 				HtlcRefunded { channel, hashlock, .. } => {
 					self.htlc_paid_out(channel, hashlock, None)
 				},
+				Closed { channel, .. }
+				| Cancelled { channel }
+				| WithdrawnByPeer { channel, .. }
+				| WithdrawnByMaster { channel, .. } => self.tower_check(channel),
 				_ => {},
 			}
 		}
@@ -338,6 +344,7 @@ impl Accounts {
 	/// again. What the watchtower owes is kept with the banks.
 	pub async fn resume_all(self: &Arc<Self>) {
 		for party in self.parties.values() {
+			self.recover_lost(party);
 			let banks = party.channels();
 			for channel in banks {
 				// Forgotten once its removal is final; until then it is left as it is.
@@ -386,6 +393,7 @@ impl Accounts {
 						"💸 {} bank {channel}: cannot compare our state with the peer's: {e}",
 						party.account
 					);
+					self.reestablish_later(party, channel);
 				}
 				if let Err(e) = self.drive(party, channel, async |d| d.resume(channel).await).await
 				{
@@ -541,7 +549,7 @@ impl Accounts {
 	}
 }
 
-fn chain_call(call: ChainCall) -> RuntimeCall {
+pub(super) fn chain_call(call: ChainCall) -> RuntimeCall {
 	match call {
 		ChainCall::Liquidate(sheet) => liquidate_call(sheet),
 		ChainCall::WithdrawByMaster { channel } => {
@@ -573,7 +581,7 @@ fn chain_call(call: ChainCall) -> RuntimeCall {
 	}
 }
 
-fn describe_call(call: &ChainCall) -> String {
+pub(super) fn describe_call(call: &ChainCall) -> String {
 	match call {
 		ChainCall::Liquidate(sheet) => {
 			format!("liquidate bank {} with sheet {}", sheet.channel, sheet.nonce)

@@ -17,6 +17,25 @@
 use super::*;
 
 impl Bank {
+	/// A bank known only from the chain: our store of it is lost. Our waiver secrets are
+	/// derived again from `seed` (made from the account key, [`Signer::waiver_seed`]); nothing
+	/// else of ours is known, so the bank is behind from the start: it never liquidates, and
+	/// signs nothing but a close at the newest sheet the peer proves we signed (a secret of
+	/// ours shows we are behind whatever our nonce). Its ledger holds no sheet anybody signed:
+	/// a placeholder at nonce 0 with an empty signature, which a behind bank never uses.
+	pub fn lost(terms: Terms, me: u8, seed: Secret) -> Self {
+		let placeholder = sp_core::sr25519::Signature::from_raw([0; 64]).into();
+		let sheet = SignedSheet {
+			nonce: 0,
+			balances: terms.balances,
+			htlcs: Vec::new(),
+			signature: placeholder,
+		};
+		let phase = Phase::Active(Box::new(Ledger::new(sheet, Vec::new())));
+		let waivers = WaiverKeys::default();
+		Self { terms, me: me.min(1), seed, phase, reserve: 0, behind: true, waivers }
+	}
+
 	/// Our `Reestablish`, asking for the peer's (`answer`): where our newest sheet is, and the
 	/// newest of the peer's secrets we hold. `None` before the handshake is done.
 	pub fn reestablish(&self, signer: &dyn Signer, answer: bool) -> Option<Message> {
@@ -64,6 +83,10 @@ impl Bank {
 		if let Some(secret) = your_secret {
 			if self.shows_us_behind(secret)? && !self.behind {
 				self.behind = true;
+				// A close under way in our old store is moot: we close at the peer's newest.
+				if let Some(ledger) = self.ledger_mut() {
+					ledger.closing = None;
+				}
 				let reply = answer.then(|| self.reestablish(signer, false)).flatten();
 				let step = Step { reply, progress: None };
 				return Ok(step.with(Progress::Behind { nonce: secret.0 + 1 }));
@@ -121,6 +144,19 @@ impl Bank {
 			htlc_sheet_payload(&t.genesis_hash, t.channel, nonce, &balances, waiver, htlcs);
 		if !verify_signature(signature, &payload, &t.clients[self.me()]) {
 			return Err(Error::BadSignature);
+		}
+		// One close only: a peer showing us another sheet after we signed a close would
+		// collect a close signature for each, and submit the one it likes best. The same one
+		// again is answered with our `Close` again (the first may have been lost). A close
+		// under way from before we learned we are behind is moot, and replaced.
+		let under_way = self.ledger().and_then(|l| l.closing.clone());
+		if let Some(closing) = under_way.filter(|_| self.behind) {
+			if (closing.nonce, closing.balances) != (nonce, balances) {
+				return Err(Error::UnexpectedNonce { expected: closing.nonce, got: nonce });
+			}
+			let signature = closing.signatures[self.me()].clone().ok_or(Error::BadSignature)?;
+			let reply = self.message(Body::Close { nonce, balances, signature }, signer);
+			return Ok(Step::reply(reply));
 		}
 		self.behind = true;
 		let step = Step::default().with(Progress::Behind { nonce });

@@ -10,7 +10,9 @@
 //! it adds up to a total the chain never holds at that nonce. The bank has a reserve: Bob never
 //! signs a sheet of Alice's that takes her share below it (a share under it may only grow).
 //! At the end of a run Bob restarts from an older copy of his store: once he and Alice have
-//! compared where they are, he holds no sheet to liquidate with that she could punish.
+//! compared where they are, he holds no sheet to liquidate with that she could punish. Or he
+//! restarts with no store at all, from the chain's terms and his key: he never liquidates, and
+//! a close he owes is at Alice's newest sheet, signed by both.
 //! `RSMC_FUZZ_SECONDS=<n>` runs it for that long instead of the short replay.
 
 use super::*;
@@ -282,9 +284,40 @@ fn restart_from(copy: &Bank, alice: &mut Helper<MemoryStore>) -> bool {
 	bank.is_behind()
 }
 
-/// One run: the messages of Bob's checked, the splices the chain took, and whether Bob,
-/// restarted at the end from an older copy of his store, learned he was behind.
-fn run(seed: u64, steps: usize) -> (usize, u64, bool) {
+/// Bob's helper started again with no store, only his key and the bank's terms from the
+/// chain (`docs/recovery.md`), compares where it is with Alice's: it never has a sheet to
+/// liquidate with, and a close it owes is at Alice's newest sheet, signed by both. Whether it
+/// owes one.
+fn restart_lost(terms: &rsmc::Terms, alice: &mut Helper<MemoryStore>) -> bool {
+	let mut lost = Helper::new(signer("Bob"), GENESIS, MemoryStore::default()).unwrap();
+	lost.recover_lost(terms.clone(), 1).unwrap();
+	let (mut next, mut to_alice) = (lost.reestablish(CHANNEL), true);
+	while let Some(message) = next.take() {
+		let to = if to_alice { &mut *alice } else { &mut lost };
+		next = to.handle(&message).ok().and_then(|step| step.reply);
+		to_alice = !to_alice;
+	}
+	let bank = lost.bank(CHANNEL).unwrap();
+	assert!(bank.is_behind() && bank.liquidation().is_none(), "a lost store never liquidates");
+	let owed = lost.owed_calls(0);
+	let Some(rsmc::chain::ChainCall::Close { nonce, balances, signatures, .. }) = owed.first()
+	else {
+		assert_eq!(owed, vec![], "nothing but a close is owed");
+		return false;
+	};
+	let alices = alice.bank(CHANNEL).unwrap();
+	assert_eq!((*nonce, *balances), (alices.nonce(), alices.balances()), "not Alice's newest");
+	let payload = vbank_primitives::close_payload(&GENESIS, CHANNEL, *nonce, balances);
+	for (signature, client) in signatures.iter().zip(&bank.terms.clients) {
+		assert!(verify_signature(signature, &payload, client));
+	}
+	true
+}
+
+/// One run: the messages of Bob's checked, the splices the chain took, whether Bob, restarted
+/// at the end from an older copy of his store, learned he was behind, or, restarted with no
+/// store, closed.
+fn run(seed: u64, steps: usize) -> (usize, u64, bool, bool) {
 	let mut rng = StdRng::seed_from_u64(seed);
 	// Copies of Bob's store, taken now and then (from a generator of their own, so that the
 	// rest of the run is as it was).
@@ -402,13 +435,16 @@ fn run(seed: u64, steps: usize) -> (usize, u64, bool) {
 			copies.push(bank.clone());
 		}
 	}
+	let alive = alice.bank(CHANNEL).is_some_and(|a| a.is_live());
+	if alive && copies_rng.gen_bool(0.3) {
+		let terms = bob.bank(CHANNEL).unwrap().terms.clone();
+		return (witness.messages, chain.landed, false, restart_lost(&terms, &mut alice));
+	}
 	let behind = match copies.choose(&mut copies_rng) {
-		Some(copy) if alice.bank(CHANNEL).is_some_and(|a| a.is_live()) => {
-			restart_from(copy, &mut alice)
-		},
+		Some(copy) if alive => restart_from(copy, &mut alice),
 		_ => false,
 	};
-	(witness.messages, chain.landed, behind)
+	(witness.messages, chain.landed, behind, false)
 }
 
 #[test]
@@ -416,22 +452,25 @@ fn a_hostile_peer_with_valid_signatures_never_breaks_the_honest_side() {
 	let seconds: u64 =
 		std::env::var("RSMC_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
 	let deadline = Instant::now() + Duration::from_secs(seconds);
-	let (mut runs, mut messages, mut splices, mut behind) = (0, 0, 0, 0);
+	let (mut runs, mut messages, mut splices, mut behind, mut lost) = (0, 0, 0, 0, 0);
 	for seed in 0.. {
 		if seed >= 6 && Instant::now() >= deadline {
 			break;
 		}
-		let (checked, landed, restored_behind) = run(seed, 300);
+		let (checked, landed, restored_behind, lost_closed) = run(seed, 300);
 		(messages, splices) = (messages + checked, splices + landed);
 		behind += u32::from(restored_behind);
+		lost += u32::from(lost_closed);
 		runs += 1;
 	}
 	println!(
 		"byzantine fuzzer: {runs} runs, {messages} messages from Bob checked, {splices} splices \
-		 taken by the chain, {behind} restarts from a stale store found behind"
+		 taken by the chain, {behind} restarts from a stale store found behind, {lost} from \
+		 no store closed"
 	);
 	assert!(splices > 0, "no splice reached the chain");
 	assert!(behind > 0, "no restart from a stale store");
+	assert!(lost > 0, "no restart from no store closed");
 	assert!(messages > 500, "the honest side hardly spoke ({messages} messages)");
 }
 

@@ -17,6 +17,7 @@ mod reserve;
 mod routing;
 mod splice;
 mod store;
+mod tower;
 mod watchtower;
 
 use rsmc::{

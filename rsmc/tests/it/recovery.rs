@@ -221,3 +221,114 @@ fn a_helper_that_lost_its_store_derives_its_waiver_keys_again_from_its_account_k
 		}
 	}
 }
+
+/// A store lost entirely: Bob's helper knows only his account key. It takes the bank back from
+/// the chain's terms, derives its waiver secrets again, learns from Alice's `Newest` where the
+/// bank is, and closes at her newest sheet, which it signed. Whoever speaks first.
+#[test]
+fn a_lost_store_is_rebuilt_from_the_chain_and_the_account_key_and_closes_at_the_newest() {
+	for bob_first in [true, false] {
+		let ((mut alice, bob), _) = ten_payments_after_a_copy();
+		let terms = bob.bank(CHANNEL).unwrap().terms.clone();
+		drop(bob);
+		let mut lost = Helper::new(signer("Bob"), GENESIS, MemoryStore::default()).unwrap();
+		// Only as the client the chain names, and only once.
+		assert!(lost.recover_lost(terms.clone(), 0).is_err());
+		lost.recover_lost(terms.clone(), 1).unwrap();
+		assert!(lost.recover_lost(terms, 1).is_err());
+		let bank = lost.bank(CHANNEL).unwrap();
+		assert!(bank.is_behind() && !bank.is_live());
+		assert_eq!(bank.liquidation(), None, "nothing to liquidate with");
+		assert_eq!(refused(lost.pay(CHANNEL, 1)), Error::Behind);
+		if bob_first {
+			let hello = lost.reestablish(CHANNEL).unwrap();
+			let (by_alice, by_bob) = exchange(hello, &mut alice, &mut lost);
+			assert_eq!(by_alice, vec![Progress::PeerBehind { nonce: 13 }]);
+			assert_eq!(by_bob, vec![Progress::Behind { nonce: 13 }]);
+		} else {
+			// Alice's `Reestablish` holds a secret of Bob's sheet 12: he learns nothing from
+			// it he did not know, and asks her for her newest.
+			let hello = alice.reestablish(CHANNEL).unwrap();
+			exchange(hello, &mut lost, &mut alice);
+			let hello = lost.reestablish(CHANNEL).unwrap();
+			exchange(hello, &mut alice, &mut lost);
+		}
+		assert_closes_at_the_newest(&alice, &lost);
+		// The store holds it: a crash now loses nothing more.
+		let stored = lost.store().load_all().unwrap();
+		assert_eq!(stored, vec![lost.bank(CHANNEL).unwrap().clone()]);
+	}
+}
+
+/// A lost store's helper is not fooled either: the secret must be made from its key, and the
+/// sheet one its account signed.
+#[test]
+fn a_lost_store_refuses_a_peer_that_lies_about_the_newest() {
+	let ((_, bob), _) = ten_payments_after_a_copy();
+	let terms = bob.bank(CHANNEL).unwrap().terms.clone();
+	let mut lost = Helper::new(signer("Bob"), GENESIS, MemoryStore::default()).unwrap();
+	lost.recover_lost(terms, 1).unwrap();
+	let before = lost.bank(CHANNEL).unwrap().clone();
+	let lie = |secret: [u8; 32], signature| {
+		let body = Body::Newest {
+			nonce: 20,
+			balances: [1, 999],
+			htlcs: vec![],
+			waiver: account(&signer("Alice")),
+			signature,
+			your_secret: (12, secret),
+		};
+		Message::signed(&GENESIS, CHANNEL, body, &*signer("Alice"))
+	};
+	let by_alice = |payload: &[u8]| rsmc::keys::Signer::sign(&*signer("Alice"), payload);
+	let forged = lie([9; 32], by_alice(b"anything"));
+	assert!(lost.handle(&forged).is_err());
+	// A real secret of Bob's, but a sheet only Alice signed.
+	let bob_secret = rsmc::keys::waiver_secret(
+		&rsmc::keys::Signer::waiver_seed(&*signer("Bob"), &GENESIS, CHANNEL),
+		12,
+	)
+	.unwrap();
+	let unsigned = lie(bob_secret, by_alice(b"a sheet Bob never signed"));
+	assert!(lost.handle(&unsigned).is_err());
+	assert_eq!(lost.bank(CHANNEL).unwrap(), &before);
+	assert_eq!(lost.owed_calls(0), vec![]);
+}
+
+/// A peer may show a helper that lost its store any sheet of its own the helper signed: the
+/// helper cannot tell the newest from an older one. It signs one close only: a peer that
+/// showed an old sheet, then the newest, holds a close signature for the first alone, and the
+/// same `Newest` again is answered with the same `Close`.
+#[test]
+fn a_helper_behind_signs_one_close_only() {
+	let (mut alice, mut bob) = opened(MemoryStore::default(), MemoryStore::default(), [500, 500]);
+	for amount in [10, 20, 30] {
+		pay(&mut alice, &mut bob, amount);
+	}
+	let old_alice = alice.bank(CHANNEL).unwrap().clone();
+	for _ in 0..10 {
+		pay(&mut alice, &mut bob, 5);
+	}
+	let terms = bob.bank(CHANNEL).unwrap().terms.clone();
+	let mut lost = Helper::new(signer("Bob"), GENESIS, MemoryStore::default()).unwrap();
+	lost.recover_lost(terms, 1).unwrap();
+
+	// Alice as she was at sheet 3 answers first: Bob closes there (he cannot know better).
+	let mut then =
+		Helper::with_banks(signer("Alice"), GENESIS, MemoryStore::default(), [old_alice])
+			.with_policy(Policy::ACCEPT_ALL);
+	let hello = lost.reestablish(CHANNEL).unwrap();
+	let newest_then = then.handle(&hello).unwrap().reply.unwrap();
+	let close = lost.handle(&newest_then).unwrap().reply.unwrap();
+	assert!(matches!(close.body, Body::Close { nonce: 3, .. }), "{:?}", close.body);
+	let signed = lost.bank(CHANNEL).unwrap().clone();
+	// The same `Newest` again: the same `Close`, nothing else signed.
+	let again = lost.handle(&newest_then).unwrap().reply.unwrap();
+	assert_eq!(again.body, close.body);
+
+	// Alice now shows her newest: refused, and Bob's close stays the one at sheet 3.
+	let newest_now = alice.handle(&hello).unwrap().reply.unwrap();
+	assert!(matches!(newest_now.body, Body::Newest { nonce: 13, .. }));
+	assert_eq!(refused(lost.handle(&newest_now)), Error::UnexpectedNonce { expected: 3, got: 13 });
+	assert_eq!(lost.bank(CHANNEL).unwrap(), &signed);
+}
