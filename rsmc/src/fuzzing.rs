@@ -130,7 +130,8 @@ pub fn peer_messages(data: &[u8]) {
 }
 
 /// Inputs to start the fuzzer from: the bodies an honest Alice sends Bob over a payment each
-/// way, settling and failing the pending HTLCs, and a close, one by one and all in a row.
+/// way, settling and failing the pending HTLCs, a close, a top-up, a withdrawal and a
+/// comparison after a start, one by one and all in a row.
 pub fn seed_inputs() -> Vec<Vec<u8>> {
 	let (mut alice, mut bob, _) = honest_pair();
 	let mut sent = Vec::new();
@@ -147,6 +148,16 @@ pub fn seed_inputs() -> Vec<Vec<u8>> {
 	exchange(&mut alice, &mut bob, update, false, &mut sent);
 	let close = alice.close(CHANNEL).expect("idle");
 	exchange(&mut alice, &mut bob, close, true, &mut sent);
+	// A top-up and a withdrawal of Alice's (`docs/splice.md`), and a comparison after a
+	// start (`docs/recovery.md`), each from the pair as it was.
+	for (amount_in, amount_out) in [(50, 0), (0, 30)] {
+		let (mut alice, mut bob, _) = honest_pair();
+		let splice = alice.splice(CHANNEL, amount_in, amount_out).expect("funds");
+		exchange(&mut alice, &mut bob, splice, true, &mut sent);
+	}
+	let (mut alice, mut bob, _) = honest_pair();
+	let hello = alice.reestablish(CHANNEL).expect("active");
+	exchange(&mut alice, &mut bob, hello, true, &mut sent);
 	let all = sent.concat();
 	sent.push(all);
 	sent

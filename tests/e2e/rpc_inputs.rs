@@ -217,6 +217,18 @@ fn methods(channel: ChannelId) -> Vec<Method> {
 			names: &["account"],
 		},
 		Method {
+			name: "rsmc_towerUpdate",
+			right: vec![(json!("0x00"), Kind::Message)],
+			optional: 0,
+			names: &["update"],
+		},
+		Method {
+			name: "rsmc_towerWatching",
+			right: vec![(json!(channel), Kind::Channel)],
+			optional: 0,
+			names: &["channel"],
+		},
+		Method {
 			name: "rsmc_message",
 			right: vec![(json!("0x00"), Kind::Message), (Value::Null, Kind::Url)],
 			optional: 1,
@@ -268,7 +280,7 @@ fn assert_refused(request: &str, answer: &Value) {
 
 #[test]
 fn every_method_refuses_every_bad_input_clearly_and_nothing_changes() {
-	let node = Node::start(&["--rsmc-test-cheats"]);
+	let node = Node::start(&["--rsmc-test-cheats", "--rsmc-tower"]);
 	let chain = Chain::connect(&node.url());
 	let channel = open(&chain, 5, None);
 	pay(&chain, Alice, channel, 7);

@@ -16,9 +16,11 @@ use sp_keyring::Sr25519Keyring::{Alice, Bob, Ferdie};
 use std::time::Duration;
 use vbank_runtime::UNIT;
 
-/// How many of Alice's sheets the tower on `tower` holds revoked for Bob on bank `channel`.
+/// How many of Alice's sheets the tower on `tower` holds revoked for Bob on bank `channel`
+/// (`None` too once the chain removed the bank and the tower forgot it: the method then says
+/// there is no such bank).
 fn held_for_bob(tower: &Chain, channel: u64) -> Option<u64> {
-	let watching = tower.rpc("rsmc_towerWatching", rpc_params![channel]);
+	let watching = tower.try_rpc("rsmc_towerWatching", rpc_params![channel]).ok()?;
 	let watching = watching.as_array().expect("a list of clients");
 	watching.iter().find(|w| w["client"] == addr(Bob)).and_then(|w| w["revoked"].as_u64())
 }

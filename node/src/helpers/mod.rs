@@ -324,6 +324,16 @@ impl Accounts {
 			.map(|bank| {
 				// What the chain can no longer undo (SPEC: a view follows the finalized chain).
 				let on_chain = self.chain.final_channel(bank.channel()).map_err(Failure::Chain)?;
+				// A helper behind (its store stale or lost) knows its newest sheet only once the
+				// peer has shown it, to close at; it can spend nothing.
+				let (nonce, balances) = match bank.closing().filter(|_| bank.is_behind()) {
+					Some(closing) => (closing.nonce, closing.balances),
+					None => (bank.nonce(), bank.balances()),
+				};
+				let spendable = match bank.is_behind() {
+					true => [0, 0],
+					false => [bank.spendable(0), bank.spendable(1)],
+				};
 				Ok(BankView {
 					channel: bank.channel(),
 					clients: bank.terms.clients.clone(),
@@ -332,10 +342,10 @@ impl Accounts {
 					// Ours waits for our operator, or (we opened it) for the peer's.
 					offered: bank.is_offered()
 						|| matches!(bank.phase, rsmc::Phase::AwaitingOpenAccept),
-					nonce: bank.nonce(),
-					balances: bank.balances(),
+					nonce,
+					balances,
 					reserve: bank.reserve,
-					spendable: [bank.spendable(0), bank.spendable(1)],
+					spendable,
 					htlcs: bank.htlcs().to_vec(),
 					lock_period: on_chain.as_ref().map_or(0, |c| c.lock_period),
 					unlock_at: on_chain.and_then(|c| c.liquidation).map(|l| l.unlock_at),

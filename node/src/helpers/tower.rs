@@ -110,7 +110,11 @@ impl Accounts {
 	/// `rsmc_towerWatching`: the clients of bank `channel` the tower watches it for, with how
 	/// many of their peer's sheets it holds revoked.
 	pub fn tower_watching(&self, channel: ChannelId) -> Result<Vec<(AccountId, Nonce)>, Failure> {
-		Ok(self.serving()?.tower().watching(channel))
+		let watching = self.serving()?.tower().watching(channel);
+		if watching.is_empty() && self.chain.channel(channel).map_err(Failure::Chain)?.is_none() {
+			return Err(Failure::BadRequest(format!("there is no bank {channel} on chain")));
+		}
+		Ok(watching)
 	}
 
 	fn serving(&self) -> Result<&Serving, Failure> {

@@ -328,8 +328,12 @@ impl Accounts {
 	/// The chain removed bank `channel`: tell, and forget it.
 	fn settled(&self, channel: ChannelId, kind: EventKind, nonce: Option<u64>) {
 		for party in self.holders(channel) {
-			let (newest, balances) =
-				party.bank(channel).map(|b| (b.nonce(), b.balances())).unwrap_or_default();
+			// A helper behind (its store stale or lost) closed at the peer's newest sheet.
+			let newest = |b: rsmc::Bank| match b.closing() {
+				Some(closing) => (closing.nonce, closing.balances),
+				None => (b.nonce(), b.balances()),
+			};
+			let (newest, balances) = party.bank(channel).map(newest).unwrap_or_default();
 			self.emit_with(&party.account, kind, channel, nonce.unwrap_or(newest), balances);
 			self.forget(&party, channel);
 		}
