@@ -7,7 +7,8 @@
 //!   payment a `rsmc_pay` to Alice's node, which carries `Propose` and `Revoke` to Bob's node
 //!   through its `rsmc_message`: on one bank, and on 20 banks at once; then the same with
 //!   the banks opened without Bob's node's URL, so that Alice's node carries them over the
-//!   nodes' own p2p protocol (`helpers::p2p`), having found Bob's node by his account;
+//!   nodes' own p2p protocol (`helpers::p2p`), having found Bob's node by his account, on
+//!   each of sc-network's backends (litep2p, the default, and libp2p);
 //! - one node serving Alice, Bob and Charlie, banks Alice–Bob and Bob–Charlie: a direct
 //!   payment (`rsmc_pay` on Alice–Bob) against a routed one (Alice's `rsmc_send` through Bob
 //!   of an invoice Charlie made beforehand, which returns once the preimage is back: two
@@ -170,18 +171,21 @@ fn one_node(c: &mut Criterion) {
 }
 
 fn two_nodes(c: &mut Criterion) {
-	between_two_nodes(c, "payments over RPC between two nodes", true);
-	between_two_nodes(c, "payments between two nodes, helpers over p2p", false);
+	between_two_nodes(c, "payments over RPC between two nodes", true, &[]);
+	between_two_nodes(c, "payments between two nodes, helpers over p2p", false, &[]);
+	let libp2p = ["--network-backend", "libp2p"];
+	between_two_nodes(c, "payments between two nodes, helpers over p2p (libp2p)", false, &libp2p);
 }
 
 /// Alice's helper on one node, Bob's on another; Alice's reaches Bob's through his node's
 /// `rsmc_message` over WebSocket (`by_url`: the banks are opened with his node's URL), or
-/// over the nodes' own p2p protocol, found by account.
-fn between_two_nodes(c: &mut Criterion, name: &str, by_url: bool) {
-	let alice = Node::start(&["--rsmc-account", "//Alice"]);
+/// over the nodes' own p2p protocol, found by account; both nodes started with `network`
+/// (the network backend: litep2p unless it says otherwise).
+fn between_two_nodes(c: &mut Criterion, name: &str, by_url: bool, network: &[&str]) {
+	let alice = Node::start(&[&["--rsmc-account", "//Alice"], network].concat());
 	let bootnode = alice.bootnode();
-	let bob =
-		Node::start(&["--consensus", "none", "--bootnodes", &bootnode, "--rsmc-account", "//Bob"]);
+	let bob_args = ["--consensus", "none", "--bootnodes", &bootnode, "--rsmc-account", "//Bob"];
+	let bob = Node::start(&[&bob_args[..], network].concat());
 	let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
 	let client = runtime.block_on(connect(&alice.url()));
 	let banks: Vec<u64> = runtime.block_on(async {

@@ -261,11 +261,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `9095`
 		//  Estimated: `43714`
-		// Minimum execution time: 145_797_000 picoseconds.
-		// Measured before `PreimageTail` (L1 of the HTLC review): its read and write, and the
-		// earlier date's list a preimage shown again clears (within the four lists the
-		// measurement wrote), are added by hand until a release node measures it again.
-		Weight::from_parts(151_756_000, 43714)
+		// Minimum execution time: 176_643_000 picoseconds.
+		Weight::from_parts(192_491_000, 43714)
 			.saturating_add(T::DbWeight::get().reads(11_u64))
 			.saturating_add(T::DbWeight::get().writes(11_u64))
 	}
@@ -274,9 +271,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `VirtualBank::Htlcs` (r:1 w:0)
 	/// Proof: `VirtualBank::Htlcs` (`max_values`: None, `max_size`: Some(1638), added: 4113, mode: `MaxEncodedLen`)
 	fn authorize_claim_htlc() -> Weight {
-		// Not measured by a release node yet: `authorize_withdraw_by_peer`'s figure, an upper
-		// bound (BENCHMARKS.md, "Pallet weights").
-		Weight::from_parts(101_611_000, 5103)
+		// Proof Size summary in bytes:
+		//  Estimated: `5103`
+		// Minimum execution time: 16_788_000 picoseconds.
+		Weight::from_parts(18_799_000, 5103)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 	}
 	/// Storage: `VirtualBank::Channels` (r:1 w:1)
@@ -303,9 +301,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `VirtualBank::Htlcs` (r:1 w:0)
 	/// Proof: `VirtualBank::Htlcs` (`max_values`: None, `max_size`: Some(1638), added: 4113, mode: `MaxEncodedLen`)
 	fn authorize_refund_htlc() -> Weight {
-		// Not measured by a release node yet: `authorize_withdraw_by_peer`'s figure, an upper
-		// bound (BENCHMARKS.md, "Pallet weights").
-		Weight::from_parts(101_611_000, 5103)
+		// Proof Size summary in bytes:
+		//  Estimated: `5103`
+		// Minimum execution time: 15_073_000 picoseconds.
+		Weight::from_parts(17_668_000, 5103)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 	}
 	/// Storage: `VirtualBank::PreimageExpiries` (r:1 w:1)
@@ -327,8 +326,22 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// writes of `splice` (`VirtualBank::Channels` r:1 w:1, `VirtualBank::SplicedAt` r:1 w:1,
 	/// `System::BlockHash` r:1, `Balances::Holds` r:2 w:2, `System::Account` r:2 w:2).
 	/// `.maintain/weights.sh` replaces it.
+	/// Storage: `VirtualBank::Channels` (r:1 w:1)
+	/// Proof: `VirtualBank::Channels` (`max_values`: None, `max_size`: Some(189), added: 2664, mode: `MaxEncodedLen`)
+	/// Storage: `VirtualBank::SplicedAt` (r:1 w:1)
+	/// Proof: `VirtualBank::SplicedAt` (`max_values`: None, `max_size`: Some(24), added: 2499, mode: `MaxEncodedLen`)
+	/// Storage: `System::BlockHash` (r:1 w:0)
+	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:2 w:2)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:2 w:2)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
 	fn splice() -> Weight {
-		Weight::from_parts(380_375_000, 6196)
+		// Proof Size summary in bytes:
+		//  Measured:  `795`
+		//  Estimated: `6196`
+		// Minimum execution time: 416_862_000 picoseconds.
+		Weight::from_parts(444_465_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
@@ -388,12 +401,12 @@ impl WeightInfo for () {
 			.saturating_add(ParityDbWeight::get().writes(7_u64))
 	}
 	fn claim_htlc() -> Weight {
-		Weight::from_parts(151_756_000, 43714)
+		Weight::from_parts(192_491_000, 43714)
 			.saturating_add(ParityDbWeight::get().reads(11_u64))
 			.saturating_add(ParityDbWeight::get().writes(11_u64))
 	}
 	fn authorize_claim_htlc() -> Weight {
-		Weight::from_parts(101_611_000, 5103)
+		Weight::from_parts(18_799_000, 5103)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 	}
 	fn refund_htlc() -> Weight {
@@ -402,7 +415,7 @@ impl WeightInfo for () {
 			.saturating_add(ParityDbWeight::get().writes(6_u64))
 	}
 	fn authorize_refund_htlc() -> Weight {
-		Weight::from_parts(101_611_000, 5103)
+		Weight::from_parts(17_668_000, 5103)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 	}
 	fn forget_preimages(p: u32, ) -> Weight {
@@ -417,7 +430,7 @@ impl WeightInfo for () {
 	/// `System::BlockHash` r:1, `Balances::Holds` r:2 w:2, `System::Account` r:2 w:2).
 	/// `.maintain/weights.sh` replaces it.
 	fn splice() -> Weight {
-		Weight::from_parts(380_375_000, 6196)
+		Weight::from_parts(444_465_000, 6196)
 			.saturating_add(ParityDbWeight::get().reads(7_u64))
 			.saturating_add(ParityDbWeight::get().writes(6_u64))
 	}
