@@ -7,8 +7,9 @@
 //!   payment a `rsmc_pay` to Alice's node, which carries `Propose` and `Revoke` to Bob's node
 //!   through its `rsmc_message`: on one bank, and on 20 banks at once; then the same with
 //!   the banks opened without Bob's node's URL, so that Alice's node carries them over the
-//!   nodes' own p2p protocol (`helpers::p2p`), having found Bob's node by his account, on
-//!   each of sc-network's backends (litep2p, the default, and libp2p);
+//!   nodes' own p2p network (`helpers::p2p`: on the stream each node holds to the other,
+//!   `p2p::stream`), having found Bob's node by his account, on each of sc-network's backends
+//!   (litep2p, the default, and libp2p);
 //! - one node serving Alice, Bob and Charlie, banks Alice–Bob and Bob–Charlie: a direct
 //!   payment (`rsmc_pay` on Alice–Bob) against a routed one (Alice's `rsmc_send` through Bob
 //!   of an invoice Charlie made beforehand, which returns once the preimage is back: two

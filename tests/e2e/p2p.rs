@@ -113,9 +113,10 @@ fn alice_bob_and_a_stranger(alice_extra: &[&str]) -> ([Node; 3], [Chain; 3], Cha
 }
 
 /// A stranger's node, on the same network, sends Alice's node what anyone could over the
-/// helpers' protocol: bytes that decode to nothing, a message about Alice's bank signed by
-/// the stranger, a request past the size limit. Each is refused or ignored, and Alice and
-/// Bob, on two other nodes, go on paying each other.
+/// helpers' protocols, by request and on the stream its node holds to Alice's: bytes that
+/// decode to nothing, a message about Alice's bank signed by the stranger, a request past the
+/// size limit. Each is refused or ignored, and Alice and Bob, on two other nodes, go on paying
+/// each other.
 #[test]
 fn a_strangers_garbage_forgeries_and_oversized_requests_change_nothing() {
 	use codec::Encode;
@@ -145,6 +146,22 @@ fn a_strangers_garbage_forgeries_and_oversized_requests_change_nothing() {
 	// Past the size limit (64 KiB): refused before it is read.
 	let oversized = send(vec![7; 70 * 1024]);
 	assert!(oversized.get("failed").is_some(), "{oversized}");
+
+	// The same on the stream (`/<genesis>/vbank/stream/1`), which the stranger's node holds to
+	// Alice's as to every node it syncs with. Garbage is sent, and dropped by Alice's node at
+	// a cost to the stranger; the stream stays.
+	let on_stream = |payload: Vec<u8>| {
+		let payload = format!("0x{}", hex::encode(payload));
+		m.try_rpc("rsmc_testRequest", rpc_params![alices_node.clone(), payload, "stream"])
+	};
+	wait_until("the stranger's node holds a stream to Alice's", Duration::from_secs(30), || {
+		on_stream(vec![0xff, 0x13, 0x37]).is_ok_and(|sent| sent["sent"] == true)
+	});
+	// The forged message asked on it (`Frame::Ask { id, message }`): ignored, `Reply(None)`.
+	let ask = (0u8, 0u64, &forged).encode();
+	assert_eq!(on_stream(ask).expect("an answer")["answer"], "0x0000");
+	// Past the size limit: not delivered, whatever the stream does then.
+	let _ = on_stream(vec![7; 70 * 1024]);
 
 	// Alice and Bob go on: ten payments each way, both sides agreeing.
 	for i in 0..10 {

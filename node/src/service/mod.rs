@@ -132,6 +132,12 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 	for protocol in rsmc_protocols {
 		net_config.add_request_response_protocol(protocol);
 	}
+	let (stream_protocol, streams) = crate::helpers::p2p::stream::protocol::<Network>(
+		&genesis,
+		metrics.clone(),
+		net_config.peer_store_handle(),
+	);
+	net_config.add_notification_protocol(stream_protocol);
 	let voting = finality
 		.map(|finality| {
 			validators::network(finality, &config, &client, &backend, &mut net_config, &metrics)
@@ -169,6 +175,11 @@ pub async fn new_full<Network: sc_network::NetworkBackend<Block, <Block as Block
 		crate::helpers::p2p::serve(helpers.clone(), rsmc_requests),
 	);
 	task_manager.spawn_handle().spawn("rsmc-dht", None, crate::helpers::p2p::dht(helpers.clone()));
+	task_manager.spawn_handle().spawn(
+		"rsmc-stream",
+		None,
+		crate::helpers::p2p::stream::run(helpers.clone(), sync_service.clone(), streams),
+	);
 	task_manager.spawn_handle().spawn(
 		"rsmc-watchtower",
 		None,

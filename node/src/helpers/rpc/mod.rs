@@ -65,7 +65,7 @@ const TEST_IGNORE: Signature =
 const TEST_HOLD: Signature =
 	Signature { method: "rsmc_testHold", names: &["account"], optional: 0 };
 const TEST_REQUEST: Signature =
-	Signature { method: "rsmc_testRequest", names: &["node", "payload"], optional: 0 };
+	Signature { method: "rsmc_testRequest", names: &["node", "payload", "by"], optional: 1 };
 const LIQUIDATE_REVOKED: Signature = Signature {
 	method: "rsmc_liquidateRevoked",
 	names: &["account", "channel", "nonce"],
@@ -360,8 +360,17 @@ impl Rsmc {
 		let (node, payload) = (args.text()?, args.text()?);
 		let payload = hex::decode(payload.trim_start_matches("0x"))
 			.map_err(|e| Failure::BadRequest(format!("the payload is not hex: {e}")))?;
-		Ok(match self.0.test_request(&node, payload).await? {
-			Ok(answer) => json!({ "answer": format!("0x{}", hex::encode(answer)) }),
+		let by_stream = match args.optional_text()?.as_deref() {
+			None | Some("request") => false,
+			Some("stream") => true,
+			Some(other) => {
+				let why = format!("`by` is \"request\" or \"stream\", not {other:?}");
+				return Err(Failure::BadRequest(why).into());
+			},
+		};
+		Ok(match self.0.test_request(&node, payload, by_stream).await? {
+			Ok(Some(answer)) => json!({ "answer": format!("0x{}", hex::encode(answer)) }),
+			Ok(None) => json!({ "sent": true }),
 			Err(why) => json!({ "failed": why }),
 		})
 	}
