@@ -120,7 +120,7 @@ fn alice_bob_and_a_stranger(alice_extra: &[&str]) -> ([Node; 3], [Chain; 3], Cha
 #[test]
 fn a_strangers_garbage_forgeries_and_oversized_requests_change_nothing() {
 	use codec::Encode;
-	let (_nodes, [a, b, m], ab) = alice_bob_and_a_stranger(&[]);
+	let (_nodes, [a, b, m], ab) = alice_bob_and_a_stranger(&["--rsmc-test-cheats"]);
 	let before = sheet(&a, Alice, ab);
 	let alices_node = a.rpc("system_localPeerId", rpc_params![]);
 	let send = |payload: Vec<u8>| {
@@ -173,6 +173,13 @@ fn a_strangers_garbage_forgeries_and_oversized_requests_change_nothing() {
 		sheet(&a, Alice, ab) == sheet(&b, Bob, ab)
 	});
 	assert_eq!(sheet(&b, Bob, ab).1, [AMOUNT + 10 * UNIT, AMOUNT - 10 * UNIT]);
+
+	// And they went on the stream between Alice's node and Bob's: each of Alice's ten
+	// payments is two asks of Bob's node (`Propose`, `Revoke`), answered on it.
+	let streams = a.rpc("rsmc_testStreams", rpc_params![]);
+	let bobs_node = b.rpc("system_localPeerId", rpc_params![]);
+	assert!(streams["open"].as_array().is_some_and(|open| open.contains(&bobs_node)), "{streams}");
+	assert!(streams["answered"].as_u64() >= Some(20), "{streams}");
 }
 
 /// An account that no node we are connected to serves, nor has heard of, is found in the

@@ -17,7 +17,7 @@
 //! account it sends to, each reserved in the protocol's set (as the transactions protocol
 //! reserves its peers); a node accepts streams from others up to [`INBOUND`].
 
-use super::{Allowance, Response, MAX_SIZE, TOO_FAST, UNDECODABLE};
+use super::{Allowance, Response, MAX_SIZE, QUEUE, TOO_FAST, UNDECODABLE};
 use crate::helpers::{Accounts, LOG};
 use codec::{Decode, DecodeAll, Encode};
 use futures::StreamExt;
@@ -44,12 +44,19 @@ use std::{
 	},
 	time::{Duration, Instant},
 };
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 use vbank_runtime::opaque::Block;
 
 /// How many streams a node accepts from peers it did not reserve (nodes that found one of its
 /// accounts without syncing with it).
 const INBOUND: u32 = 64;
+/// How long an ask waits on the stream before its message goes by the request protocol.
+pub const PATIENCE: Duration = Duration::from_secs(3);
+/// How many of a peer's asks are answered at once; more are dropped, at a cost (a peer that
+/// asks and never reads its answers would otherwise hold a task each).
+const IN_FLIGHT: usize = 64;
+/// How long an answer waits for room on the stream before it is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What travels on a stream.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -96,6 +103,8 @@ pub struct Streams {
 	/// The peers reserved in the protocol's set.
 	reserved: Mutex<HashSet<PeerId>>,
 	next: AtomicU64,
+	/// How many of our asks were answered on a stream.
+	answers: AtomicU64,
 }
 
 /// An ask's place among the waiting, given up when its asker stops waiting (answered, timed
@@ -120,6 +129,7 @@ impl Streams {
 			waiting: Default::default(),
 			reserved: Default::default(),
 			next: AtomicU64::new(0),
+			answers: AtomicU64::new(0),
 		}
 	}
 
@@ -192,7 +202,18 @@ impl Streams {
 	/// nobody waits for, late or never asked for, is dropped).
 	fn answered(&self, peer: PeerId, id: u64, response: Response) -> bool {
 		let waiting = self.waiting.lock().expect("not poisoned").remove(&(peer, id));
-		waiting.is_some_and(|waiting| waiting.send(response).is_ok())
+		let answered = waiting.is_some_and(|waiting| waiting.send(response).is_ok());
+		if answered {
+			self.answers.fetch_add(1, Ordering::Relaxed);
+		}
+		answered
+	}
+
+	/// Tests only (`rsmc_testStreams`): the peers a stream is open to, and how many of our
+	/// asks were answered on one.
+	pub fn test_stats(&self) -> (Vec<PeerId>, u64) {
+		let open = self.open.lock().expect("not poisoned").keys().copied().collect();
+		(open, self.answers.load(Ordering::Relaxed))
 	}
 
 	/// Tests only (`rsmc_testRequest` with `by: "stream"`): `payload` to `peer` on its stream
@@ -245,7 +266,9 @@ pub async fn run(
 async fn serve(helpers: Arc<Accounts>, mut service: Box<dyn NotificationService>) {
 	let Some(p2p) = helpers.p2p.clone() else { return };
 	let streams = &p2p.streams;
+	// Kept when a stream closes, so that reopening one does not refill a peer's bucket.
 	let mut allowances: HashMap<PeerId, Allowance> = HashMap::new();
+	let mut in_flight: HashMap<PeerId, Arc<Semaphore>> = HashMap::new();
 	while let Some(event) = service.next_event().await {
 		match event {
 			// The name is the chain's; the handshake is sc-network's (the node's roles).
@@ -259,7 +282,7 @@ async fn serve(helpers: Arc<Accounts>, mut service: Box<dyn NotificationService>
 			},
 			NotificationEvent::NotificationStreamClosed { peer } => {
 				streams.closed(peer);
-				allowances.remove(&peer);
+				in_flight.remove(&peer);
 			},
 			NotificationEvent::NotificationReceived { peer, notification } => {
 				let frame = Frame::decode_all(&mut &notification[..]);
@@ -275,15 +298,26 @@ async fn serve(helpers: Arc<Accounts>, mut service: Box<dyn NotificationService>
 					frame => frame.map(Some),
 				};
 				let now = Instant::now();
+				if allowances.len() > 4 * QUEUE {
+					let recent = |a: &Allowance| now.saturating_duration_since(a.at).as_secs() < 10;
+					allowances.retain(|_, a| recent(a));
+				}
 				let allowance = allowances.entry(peer).or_insert_with(|| Allowance::new(now));
 				let within = allowance.take(now);
 				match frame {
 					Ok(Some(Frame::Ask { id, message })) => {
 						let Some(sink) = streams.sink(&peer) else { continue };
-						let helpers = helpers.clone();
+						let slots = in_flight
+							.entry(peer)
+							.or_insert_with(|| Arc::new(Semaphore::new(IN_FLIGHT)));
+						let Ok(slot) = slots.clone().try_acquire_owned() else {
+							p2p.network.report_peer(peer, TOO_FAST);
+							continue;
+						};
 						if !within {
 							p2p.network.report_peer(peer, TOO_FAST);
 						}
+						let helpers = helpers.clone();
 						tokio::spawn(async move {
 							let response = if within {
 								helpers.answer_message(&message).await
@@ -291,7 +325,9 @@ async fn serve(helpers: Arc<Accounts>, mut service: Box<dyn NotificationService>
 								Response::Busy("over this node's rate: ask again soon".into())
 							};
 							let answer = Frame::Answer { id, response }.encode();
-							let _ = sink.send_async_notification(answer).await;
+							let sent = sink.send_async_notification(answer);
+							let _ = tokio::time::timeout(SEND_TIMEOUT, sent).await;
+							drop(slot);
 						});
 					},
 					// An answer nobody asked for (or one too late): dropped, at a cost over the rate.

@@ -66,6 +66,7 @@ const TEST_HOLD: Signature =
 	Signature { method: "rsmc_testHold", names: &["account"], optional: 0 };
 const TEST_REQUEST: Signature =
 	Signature { method: "rsmc_testRequest", names: &["node", "payload", "by"], optional: 1 };
+const TEST_STREAMS: Signature = Signature { method: "rsmc_testStreams", names: &[], optional: 0 };
 const LIQUIDATE_REVOKED: Signature = Signature {
 	method: "rsmc_liquidateRevoked",
 	names: &["account", "channel", "nonce"],
@@ -140,6 +141,10 @@ impl Rsmc {
 			method(&mut module, &TEST_HOLD, |rsmc, args| async move { rsmc.test_hold(args) })?;
 			method(&mut module, &TEST_REQUEST, |rsmc, args| async move {
 				rsmc.test_request(args).await
+			})?;
+			method(&mut module, &TEST_STREAMS, |rsmc, _| async move {
+				let (open, answered) = rsmc.0.test_streams()?;
+				Ok(json!({ "open": open, "answered": answered }))
 			})?;
 		}
 		Ok(module)
