@@ -266,7 +266,6 @@ pub async fn run(
 async fn serve(helpers: Arc<Accounts>, mut service: Box<dyn NotificationService>) {
 	let Some(p2p) = helpers.p2p.clone() else { return };
 	let streams = &p2p.streams;
-	// Kept when a stream closes, so that reopening one does not refill a peer's bucket.
 	let mut allowances: HashMap<PeerId, Allowance> = HashMap::new();
 	let mut in_flight: HashMap<PeerId, Arc<Semaphore>> = HashMap::new();
 	while let Some(event) = service.next_event().await {
@@ -280,10 +279,9 @@ async fn serve(helpers: Arc<Accounts>, mut service: Box<dyn NotificationService>
 					streams.opened(peer, sink);
 				}
 			},
-			NotificationEvent::NotificationStreamClosed { peer } => {
-				streams.closed(peer);
-				in_flight.remove(&peer);
-			},
+			// A peer's bucket and answers in flight outlive its stream: reopening one refills
+			// neither.
+			NotificationEvent::NotificationStreamClosed { peer } => streams.closed(peer),
 			NotificationEvent::NotificationReceived { peer, notification } => {
 				let frame = Frame::decode_all(&mut &notification[..]);
 				// Answers to our own asks are bounded by them; everything else counts against
@@ -301,6 +299,7 @@ async fn serve(helpers: Arc<Accounts>, mut service: Box<dyn NotificationService>
 				if allowances.len() > 4 * QUEUE {
 					let recent = |a: &Allowance| now.saturating_duration_since(a.at).as_secs() < 10;
 					allowances.retain(|_, a| recent(a));
+					in_flight.retain(|_, slots| slots.available_permits() < IN_FLIGHT);
 				}
 				let allowance = allowances.entry(peer).or_insert_with(|| Allowance::new(now));
 				let within = allowance.take(now);
