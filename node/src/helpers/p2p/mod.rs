@@ -375,6 +375,15 @@ impl Allowance {
 		Self { tokens: BURST, at: now }
 	}
 
+	/// Forget the buckets idle for 10 s once there are many; whether any were forgotten.
+	fn prune(allowances: &mut HashMap<PeerId, Allowance>, now: Instant) -> bool {
+		if allowances.len() <= 4 * QUEUE {
+			return false;
+		}
+		allowances.retain(|_, a| now.saturating_duration_since(a.at) < Duration::from_secs(10));
+		true
+	}
+
 	fn take(&mut self, now: Instant) -> bool {
 		let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
 		self.tokens = (self.tokens + elapsed * RATE).min(BURST);
@@ -406,9 +415,7 @@ async fn serve_one(
 	while let Ok(incoming) = queue.recv().await {
 		let IncomingRequest { peer, payload, pending_response } = incoming;
 		let now = Instant::now();
-		if allowances.len() > 4 * QUEUE {
-			allowances.retain(|_, a| now.saturating_duration_since(a.at) < Duration::from_secs(10));
-		}
+		Allowance::prune(&mut allowances, now);
 		let allowance = allowances.entry(peer).or_insert_with(|| Allowance::new(now));
 		if !allowance.take(now) {
 			let _ = pending_response.send(refusal(TOO_FAST));

@@ -17,7 +17,7 @@
 //! account it sends to, each reserved in the protocol's set (as the transactions protocol
 //! reserves its peers); a node accepts streams from others up to [`INBOUND`].
 
-use super::{Allowance, Response, MAX_SIZE, QUEUE, TOO_FAST, UNDECODABLE};
+use super::{Allowance, Response, MAX_SIZE, TOO_FAST, UNDECODABLE};
 use crate::helpers::{Accounts, LOG};
 use codec::{Decode, DecodeAll, Encode};
 use futures::StreamExt;
@@ -296,9 +296,7 @@ async fn serve(helpers: Arc<Accounts>, mut service: Box<dyn NotificationService>
 					frame => frame.map(Some),
 				};
 				let now = Instant::now();
-				if allowances.len() > 4 * QUEUE {
-					let recent = |a: &Allowance| now.saturating_duration_since(a.at).as_secs() < 10;
-					allowances.retain(|_, a| recent(a));
+				if Allowance::prune(&mut allowances, now) {
 					in_flight.retain(|_, slots| slots.available_permits() < IN_FLIGHT);
 				}
 				let allowance = allowances.entry(peer).or_insert_with(|| Allowance::new(now));
