@@ -3,10 +3,11 @@
 
 use std::{
 	fs::File,
-	io::{BufRead, BufReader},
+	io::{BufRead, BufReader, Write},
 	net::TcpListener,
 	path::{Path, PathBuf},
 	process::{Child, Command, Stdio},
+	sync::{Mutex, Once},
 	time::{Duration, Instant},
 };
 
@@ -98,13 +99,15 @@ impl Node {
 	}
 
 	fn command(args: &[String], log: &tempfile::NamedTempFile) -> Child {
-		Command::new(binary())
+		let child = Command::new(binary())
 			.args(args)
 			.stdin(Stdio::null())
 			.stdout(Stdio::null())
 			.stderr(log.reopen().expect("the log file reopens"))
 			.spawn()
-			.unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()))
+			.unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()));
+		watch(child.id(), log.path());
+		child
 	}
 
 	/// The node's process id.
@@ -114,6 +117,7 @@ impl Node {
 
 	/// Kill the node at once (SIGKILL), as a crash would.
 	pub fn kill(&mut self) {
+		unwatch(self.child.id());
 		let _ = self.child.kill();
 		let _ = self.child.wait();
 	}
@@ -221,16 +225,83 @@ impl Node {
 
 	/// Every line the node has logged so far.
 	pub fn log_lines(&self) -> Vec<String> {
-		File::open(self.log.path())
-			.map(|file| BufReader::new(file).lines().map_while(Result::ok).collect())
-			.unwrap_or_default()
+		lines_of(self.log.path())
 	}
 
 	/// The last lines the node logged, for a failure message.
 	pub fn log_tail(&self) -> String {
-		let lines = self.log_lines();
-		lines[lines.len().saturating_sub(40)..].join("\n")
+		tail_of(self.log.path())
 	}
+}
+
+fn lines_of(log: &Path) -> Vec<String> {
+	File::open(log)
+		.map(|file| BufReader::new(file).lines().map_while(Result::ok).collect())
+		.unwrap_or_default()
+}
+
+fn tail_of(log: &Path) -> String {
+	let lines = lines_of(log);
+	lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// How long a node may live before its test counts as hung: `VBANK_TEST_HANG_MINUTES`, 20 by
+/// default. The slowest test takes a few minutes on a busy machine.
+fn hang_limit() -> Duration {
+	let minutes = std::env::var("VBANK_TEST_HANG_MINUTES").ok().and_then(|m| m.parse().ok());
+	Duration::from_secs(60 * minutes.unwrap_or(20))
+}
+
+/// A node that is running: its process, the test (thread) that started it, since when, and
+/// its log.
+struct Watched {
+	pid: u32,
+	test: String,
+	since: Instant,
+	log: PathBuf,
+}
+
+static WATCHED: Mutex<Vec<Watched>> = Mutex::new(Vec::new());
+
+/// Watch the node `pid` until [`unwatch`]. A test that hangs would hold the whole run (and CI)
+/// until an outer time limit, saying nothing of why: once a node outlives [`hang_limit`], the
+/// watchdog names its test, prints the node's last log lines, kills every node and ends the
+/// run as failed.
+fn watch(pid: u32, log: &Path) {
+	static WATCHDOG: Once = Once::new();
+	let test = std::thread::current().name().unwrap_or("an unnamed thread").to_string();
+	let watched = Watched { pid, test, since: Instant::now(), log: log.to_path_buf() };
+	WATCHED.lock().unwrap_or_else(|e| e.into_inner()).push(watched);
+	WATCHDOG.call_once(|| {
+		std::thread::spawn(|| {
+			let limit = hang_limit();
+			loop {
+				std::thread::sleep(Duration::from_secs(5));
+				let watched = WATCHED.lock().unwrap_or_else(|e| e.into_inner());
+				let Some(hung) = watched.iter().find(|w| w.since.elapsed() > limit) else {
+					continue;
+				};
+				// Straight to stderr: `eprintln!` would go to the test's captured output, which
+				// nobody reads once the run ends here.
+				let _ = writeln!(
+					std::io::stderr(),
+					"--- {} has run its node (pid {}) for more than {limit:?}: it hangs. The run \
+					 stops here. The end of the node's log: ---\n{}",
+					hung.test,
+					hung.pid,
+					tail_of(&hung.log)
+				);
+				for node in watched.iter() {
+					let _ = Command::new("kill").args(["-KILL", &node.pid.to_string()]).status();
+				}
+				std::process::exit(101);
+			}
+		});
+	});
+}
+
+fn unwatch(pid: u32) {
+	WATCHED.lock().unwrap_or_else(|e| e.into_inner()).retain(|w| w.pid != pid);
 }
 
 impl Drop for Node {
@@ -255,11 +326,11 @@ impl Drop for Node {
 		let deadline = Instant::now() + Duration::from_secs(20);
 		while Instant::now() < deadline {
 			if let Ok(Some(_)) = self.child.try_wait() {
+				unwatch(self.child.id());
 				return;
 			}
 			std::thread::sleep(Duration::from_millis(50));
 		}
-		let _ = self.child.kill();
-		let _ = self.child.wait();
+		self.kill();
 	}
 }

@@ -409,11 +409,13 @@ fn a_flood_of_garbage_messages_slows_honest_payments_at_most_twofold() {
 					format!("0x{}", hex::encode(message.encode()))
 				},
 			})
-			.map(|message| {
-				json!({"jsonrpc": "2.0", "id": 1, "method": "rsmc_message", "params": [message]})
-					.to_string()
-			})
 			.collect()
+	};
+	// The call's id is its number, so that an answer that never comes is known.
+	let call = move |n: usize| {
+		let message = &garbage[n % garbage.len()];
+		json!({"jsonrpc": "2.0", "id": n, "method": "rsmc_message", "params": [message]})
+			.to_string()
 	};
 	let stop = Arc::new(AtomicBool::new(false));
 	let (sent, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -427,7 +429,7 @@ fn a_flood_of_garbage_messages_slows_honest_payments_at_most_twofold() {
 				// Ten every 10 ms: 1,000 a second, paced against the clock.
 				let due = started.elapsed().as_millis() as usize * PER_SECOND / 1_000;
 				while sent.load(Ordering::Relaxed) < due {
-					writer.send(&garbage[sent.load(Ordering::Relaxed) % garbage.len()]);
+					writer.send(&call(sent.load(Ordering::Relaxed)));
 					sent.fetch_add(1, Ordering::Relaxed);
 				}
 				std::thread::sleep(Duration::from_millis(10));
@@ -437,8 +439,8 @@ fn a_flood_of_garbage_messages_slows_honest_payments_at_most_twofold() {
 	let answers = {
 		let (stop, sent, refused) = (stop.clone(), sent.clone(), refused.clone());
 		std::thread::spawn(move || {
-			let mut answered = 0;
-			while !stop.load(Ordering::Relaxed) || answered < sent.load(Ordering::Relaxed) {
+			let mut answered = std::collections::BTreeSet::new();
+			while !stop.load(Ordering::Relaxed) || answered.len() < sent.load(Ordering::Relaxed) {
 				// Once the flood is over, an answer that takes 30 s is one that never comes (the
 				// node drains its backlog of garbage first; with the other tests' nodes busy on
 				// two cores, the last 10 of 10,056 once took more than 10 s).
@@ -448,7 +450,8 @@ fn a_flood_of_garbage_messages_slows_honest_payments_at_most_twofold() {
 					}
 					continue;
 				};
-				answered += 1;
+				let id = answer["id"].as_u64().unwrap_or_else(|| panic!("no id of ours: {answer}"));
+				assert!(answered.insert(id as usize), "answered twice: {answer}");
 				// Garbage is refused; a stranger's well-formed message is ignored (null).
 				if answer["error"]["code"].is_i64() || answer["result"].is_null() {
 					refused.fetch_add(1, Ordering::Relaxed);
@@ -470,6 +473,8 @@ fn a_flood_of_garbage_messages_slows_honest_payments_at_most_twofold() {
 	flood.join().unwrap();
 	let answered = answers.join().unwrap();
 	let sent = sent.load(Ordering::Relaxed);
+	let unanswered: Vec<usize> = (0..sent).filter(|n| !answered.contains(n)).collect();
+	let answered = answered.len();
 
 	let (quiet, flooded) = (median(&mut before), median(&mut during));
 	let grown = memory.iter().max().unwrap() - memory_before;
@@ -481,7 +486,12 @@ fn a_flood_of_garbage_messages_slows_honest_payments_at_most_twofold() {
 		during.len(),
 		flooded.as_secs_f64() / quiet.as_secs_f64(),
 	);
-	assert_eq!(answered, sent, "every garbage call is answered");
+	assert!(
+		unanswered.is_empty(),
+		"{} of {sent} garbage calls unanswered, by number (call n sends garbage n % 64, a \
+		 stranger's message when that is 2 modulo 3): {unanswered:?}",
+		unanswered.len()
+	);
 	assert_eq!(refused.load(Ordering::Relaxed), sent);
 	assert!(sent as u64 >= seconds * PER_SECOND as u64 * 9 / 10, "the flood fell behind: {sent}");
 	// The 2x target is a figure of a run alone on the machine (RELIABILITY.md): in the test

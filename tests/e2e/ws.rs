@@ -4,11 +4,15 @@
 
 use serde_json::Value;
 use std::{
-	io::{BufRead, BufReader, Read, Write},
+	io::{BufRead, BufReader, ErrorKind, Read, Write},
 	net::TcpStream,
 	sync::{Arc, Mutex},
-	time::Duration,
+	time::{Duration, Instant},
 };
+
+/// The longest a frame may take to arrive whole, an answer to [`RawWs::call`] to come, or a
+/// frame to be written: a test fails then, rather than hang.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct RawWs {
 	/// Frames are written whole under this lock: the reader answers pings while another
@@ -25,7 +29,8 @@ impl RawWs {
 	/// Connects to a node's RPC port and upgrades the connection to WebSocket.
 	pub fn connect(port: u16) -> RawWs {
 		let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("the node's RPC port");
-		stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+		stream.set_read_timeout(Some(FRAME_TIMEOUT)).unwrap();
+		stream.set_write_timeout(Some(FRAME_TIMEOUT)).unwrap();
 		write!(
 			stream,
 			"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -76,31 +81,27 @@ impl RawWs {
 
 	/// The next answer, or `None` when none comes within `wait` (pings do not count).
 	pub fn receive_within(&mut self, wait: Duration) -> Option<Value> {
-		self.reader.get_ref().set_read_timeout(Some(wait)).unwrap();
-		let deadline = std::time::Instant::now() + wait;
-		loop {
-			match self.try_receive() {
-				Ok(answer) => return Some(answer),
-				Err(e)
-					if matches!(
-						e.kind(),
-						std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-					) =>
-				{
-					if std::time::Instant::now() >= deadline {
-						return None;
-					}
-				},
-				Err(e) => panic!("the connection failed: {e}"),
-			}
+		match self.receive_until(Instant::now() + wait) {
+			Ok(answer) => Some(answer),
+			Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => None,
+			Err(e) => panic!("the connection failed: {e}"),
 		}
 	}
 
-	/// The next text frame the node sends, parsed; pings are answered, pongs skipped.
-	fn try_receive(&mut self) -> std::io::Result<Value> {
+	/// The next text frame the node sends before `deadline`, parsed; pings are answered,
+	/// pongs skipped. The deadline holds however often the node pings: a read timeout alone
+	/// would start again at each ping, and the server pings every 30 s.
+	fn receive_until(&mut self, deadline: Instant) -> std::io::Result<Value> {
 		loop {
+			let left = deadline.saturating_duration_since(Instant::now());
+			if left.is_zero() {
+				return Err(ErrorKind::TimedOut.into());
+			}
+			self.reader.get_ref().set_read_timeout(Some(left))?;
 			let mut head = [0u8; 2];
 			self.reader.read_exact(&mut head)?;
+			// The rest of a frame follows its head.
+			self.reader.get_ref().set_read_timeout(Some(FRAME_TIMEOUT))?;
 			let len = match head[1] & 0x7f {
 				126 => {
 					let mut len = [0u8; 2];
@@ -129,7 +130,7 @@ impl RawWs {
 	/// One request, and the answer to it.
 	pub fn call(&mut self, text: &str) -> Value {
 		self.send(text);
-		self.try_receive().unwrap_or_else(|e| {
+		self.receive_until(Instant::now() + FRAME_TIMEOUT).unwrap_or_else(|e| {
 			panic!("no answer to {}…: {e}", text.chars().take(200).collect::<String>())
 		})
 	}
