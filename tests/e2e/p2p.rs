@@ -289,3 +289,61 @@ fn a_strangers_burst_of_opens_for_banks_to_come_waits_bounded() {
 	assert_eq!(sheet(&a, Alice, ab), sheet(&b, Bob, ab));
 	assert_eq!(sheet(&a, Alice, ab).1, [AMOUNT + 5 * UNIT, AMOUNT - 5 * UNIT]);
 }
+
+/// Bob's node freezes (SIGSTOP) while Alice's pays him over the stream, for longer than the
+/// 3 s an ask waits there before it goes by request as well, and comes back. The payment waits
+/// for Bob and completes once: the `Propose` Bob's node finds twice on its return (on the
+/// stream and by request) counts once, both sides agree, and the stream carries the payments
+/// after.
+#[test]
+fn a_peer_frozen_mid_payment_and_back_takes_it_once_and_the_stream_goes_on() {
+	let extra = ["--rsmc-test-cheats", "--rsmc-peer-timeout", "60"];
+	let (alice, bob) = crate::helpers::two_nodes(&extra, None);
+	let (a, b) = (Chain::connect(&alice.url()), Chain::connect(&bob.url()));
+	let ab = crate::helpers::open(&a, 5, None);
+	let bobs_node = b.rpc("system_localPeerId", rpc_params![]);
+	let streams = || a.rpc("rsmc_testStreams", rpc_params![]);
+	wait_until("Alice's node holds a stream to Bob's", Duration::from_secs(30), || {
+		streams()["open"].as_array().is_some_and(|open| open.contains(&bobs_node))
+	});
+	let pay = |chain: &Chain, who: Sr25519Keyring, amount: Balance| {
+		chain.rpc("rsmc_pay", rpc_params![addr(who), ab, amount.to_string()])
+	};
+	pay(&a, Alice, UNIT);
+	pay(&b, Bob, UNIT);
+	let before = sheet(&a, Alice, ab);
+	assert_eq!(before, (2, [AMOUNT, AMOUNT]));
+
+	bob.pause();
+	let url = alice.url();
+	let payer = std::thread::spawn(move || {
+		let a = Chain::connect(&url);
+		let started = std::time::Instant::now();
+		let paid = a.rpc("rsmc_pay", rpc_params![addr(Alice), ab, (5 * UNIT).to_string()]);
+		(paid, started.elapsed())
+	});
+	let frozen = Duration::from_secs(8);
+	std::thread::sleep(frozen);
+	bob.resume();
+	let (paid, took) = payer.join().expect("Alice's payment completes");
+	assert_eq!(paid["nonce"], 3, "{paid}");
+	assert!(took >= frozen - Duration::from_secs(1), "paid in {took:?}, while Bob was frozen");
+	wait_until("both sides agree", Duration::from_secs(10), || {
+		sheet(&a, Alice, ab) == sheet(&b, Bob, ab)
+	});
+	assert_eq!(sheet(&b, Bob, ab), (3, [AMOUNT - 5 * UNIT, AMOUNT + 5 * UNIT]), "paid once");
+
+	// The stream is there again, and carries what follows: ten payments each way.
+	let answered = streams()["answered"].as_u64().expect("a count");
+	for _ in 0..10 {
+		pay(&a, Alice, UNIT);
+		pay(&b, Bob, 2 * UNIT);
+	}
+	wait_until("both sides agree", Duration::from_secs(10), || {
+		sheet(&a, Alice, ab) == sheet(&b, Bob, ab)
+	});
+	assert_eq!(sheet(&a, Alice, ab), (23, [AMOUNT + 5 * UNIT, AMOUNT - 5 * UNIT]));
+	let after = streams();
+	assert!(after["open"].as_array().is_some_and(|open| open.contains(&bobs_node)), "{after}");
+	assert!(after["answered"].as_u64() >= Some(answered + 20), "{after} (before: {answered})");
+}
