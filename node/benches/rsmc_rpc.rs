@@ -5,11 +5,11 @@
 //!   as a wallet showing the bank's events holds one;
 //! - two nodes, Alice's helper on an authoring node and Bob's on a node following it, each
 //!   payment a `rsmc_pay` to Alice's node, which carries `Propose` and `Revoke` to Bob's node
-//!   through its `rsmc_message`: on one bank, and on 20 banks at once; then the same with
-//!   the banks opened without Bob's node's URL, so that Alice's node carries them over the
-//!   nodes' own p2p network (`helpers::p2p`: on the stream each node holds to the other,
-//!   `p2p::stream`), having found Bob's node by his account, on each of sc-network's backends
-//!   (litep2p, the default, and libp2p);
+//!   through its `rsmc_message`: on one bank, and on 20 banks at once; then the same on the
+//!   same two nodes with banks opened without Bob's node's URL, so that Alice's node carries
+//!   them over the nodes' own p2p network (`helpers::p2p`: on the stream each node holds to
+//!   the other, `p2p::stream`), having found Bob's node by his account; and that once more on
+//!   a pair of nodes on sc-network's other backend, libp2p (litep2p is the default);
 //! - one node serving Alice, Bob and Charlie, banks Alice–Bob and Bob–Charlie: a direct
 //!   payment (`rsmc_pay` on Alice–Bob) against a routed one (Alice's `rsmc_send` through Bob
 //!   of an invoice Charlie made beforehand, which returns once the preimage is back: two
@@ -172,66 +172,93 @@ fn one_node(c: &mut Criterion) {
 }
 
 fn two_nodes(c: &mut Criterion) {
-	between_two_nodes(c, "payments over RPC between two nodes", true, &[]);
-	between_two_nodes(c, "payments between two nodes, helpers over p2p", false, &[]);
-	let libp2p = ["--network-backend", "libp2p"];
-	between_two_nodes(c, "payments between two nodes, helpers over p2p (libp2p)", false, &libp2p);
+	// WebSocket and p2p on the same two nodes, so that what differs between the two groups is
+	// the transport alone, not the nodes' start (their stores, their connection).
+	let pair = TwoNodes::start(&[]);
+	let (by_url, by_account) = (pair.open_banks(true), pair.open_banks(false));
+	pair.bench(c, "payments over RPC between two nodes", &by_url);
+	pair.bench(c, "payments between two nodes, helpers over p2p", &by_account);
+	drop(pair);
+	let pair = TwoNodes::start(&["--network-backend", "libp2p"]);
+	let by_account = pair.open_banks(false);
+	pair.bench(c, "payments between two nodes, helpers over p2p (libp2p)", &by_account);
 }
 
-/// Alice's helper on one node, Bob's on another; Alice's reaches Bob's through his node's
-/// `rsmc_message` over WebSocket (`by_url`: the banks are opened with his node's URL), or
-/// over the nodes' own p2p protocol, found by account; both nodes started with `network`
-/// (the network backend: litep2p unless it says otherwise).
-fn between_two_nodes(c: &mut Criterion, name: &str, by_url: bool, network: &[&str]) {
-	let alice = Node::start(&[&["--rsmc-account", "//Alice"], network].concat());
-	let bootnode = alice.bootnode();
-	let bob_args = ["--consensus", "none", "--bootnodes", &bootnode, "--rsmc-account", "//Bob"];
-	let bob = Node::start(&[&bob_args[..], network].concat());
-	let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-	let client = runtime.block_on(connect(&alice.url()));
-	let banks: Vec<u64> = runtime.block_on(async {
-		let bob_client = connect(&bob.url()).await;
-		let started = Instant::now();
-		loop {
-			let health: Value = bob_client.request("system_health", rpc_params![]).await.unwrap();
-			if health["peers"].as_u64() >= Some(1) {
-				break;
-			}
-			assert!(started.elapsed() < Duration::from_secs(60), "the nodes do not connect");
-			tokio::time::sleep(Duration::from_millis(100)).await;
-		}
-		let mut banks = Vec::new();
-		for _ in 0..=BANKS {
-			banks.push(open(&client, by_url.then(|| bob.url())).await);
-		}
-		banks
-	});
+/// Alice's helper on an authoring node, Bob's on a node following it, both started with
+/// `network` (the network backend: litep2p unless it says otherwise), and a client of
+/// Alice's node.
+struct TwoNodes {
+	runtime: tokio::runtime::Runtime,
+	client: WsClient,
+	_nodes: (Node, Node),
+	bob_url: String,
+}
 
-	let mut group = c.benchmark_group(name);
-	group.sample_size(10).measurement_time(Duration::from_secs(20));
-	group.throughput(Throughput::Elements(1));
-	group.bench_function("one bank", |b| {
-		b.iter_custom(|payments| pay_in_turn(&runtime, &client, banks[0], payments))
-	});
-	group.throughput(Throughput::Elements(BANKS as u64));
-	group.bench_function("20 banks at once", |b| {
-		b.iter_custom(|rounds| {
-			runtime.block_on(async {
-				let started = Instant::now();
-				join_all(banks[1..].iter().map(|&channel| {
-					let client = &client;
-					async move {
+impl TwoNodes {
+	fn start(network: &[&str]) -> Self {
+		let alice = Node::start(&[&["--rsmc-account", "//Alice"], network].concat());
+		let bootnode = alice.bootnode();
+		let bob_args = ["--consensus", "none", "--bootnodes", &bootnode, "--rsmc-account", "//Bob"];
+		let bob = Node::start(&[&bob_args[..], network].concat());
+		let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+		let client = runtime.block_on(connect(&alice.url()));
+		runtime.block_on(async {
+			let bob_client = connect(&bob.url()).await;
+			let started = Instant::now();
+			loop {
+				let health: Value =
+					bob_client.request("system_health", rpc_params![]).await.unwrap();
+				if health["peers"].as_u64() >= Some(1) {
+					break;
+				}
+				assert!(started.elapsed() < Duration::from_secs(60), "the nodes do not connect");
+				tokio::time::sleep(Duration::from_millis(100)).await;
+			}
+		});
+		let bob_url = bob.url();
+		TwoNodes { runtime, client, _nodes: (alice, bob), bob_url }
+	}
+
+	/// `BANKS` + 1 banks of Alice and Bob: Alice's node reaches Bob's through his node's
+	/// `rsmc_message` over WebSocket (`by_url`: opened with his node's URL), or over the
+	/// nodes' own p2p network, found by account.
+	fn open_banks(&self, by_url: bool) -> Vec<u64> {
+		let url = by_url.then(|| self.bob_url.clone());
+		self.runtime.block_on(async {
+			let mut banks = Vec::new();
+			for _ in 0..=BANKS {
+				banks.push(open(&self.client, url.clone()).await);
+			}
+			banks
+		})
+	}
+
+	/// Payments on one of `banks`, then on the other 20 at once.
+	fn bench(&self, c: &mut Criterion, name: &str, banks: &[u64]) {
+		let (runtime, client) = (&self.runtime, &self.client);
+		let mut group = c.benchmark_group(name);
+		group.sample_size(10).measurement_time(Duration::from_secs(20));
+		group.throughput(Throughput::Elements(1));
+		group.bench_function("one bank", |b| {
+			b.iter_custom(|payments| pay_in_turn(runtime, client, banks[0], payments))
+		});
+		group.throughput(Throughput::Elements(BANKS as u64));
+		group.bench_function("20 banks at once", |b| {
+			b.iter_custom(|rounds| {
+				runtime.block_on(async {
+					let started = Instant::now();
+					join_all(banks[1..].iter().map(|&channel| async move {
 						for _ in 0..rounds {
 							pay(client, channel).await;
 						}
-					}
-				}))
-				.await;
-				started.elapsed()
+					}))
+					.await;
+					started.elapsed()
+				})
 			})
-		})
-	});
-	group.finish();
+		});
+		group.finish();
+	}
 }
 
 fn routed(c: &mut Criterion) {
