@@ -1,17 +1,19 @@
 //! The helpers' messages on one long-lived substream per peer: `/<genesis hex>/vbank/stream/1`,
 //! a notification protocol whose notifications are [`Frame`]s (its handshake is the one
-//! sc-network gives every such protocol, the node's roles). A `Frame::Ask` carries a SCALE `Message` (SPEC section 4, signed by its
-//! sender's account key) and is answered by a `Frame::Answer` of the same id, which carries
-//! what the message protocol answers ([`Response`]).
+//! sc-network gives every such protocol, the node's roles). A `Frame::Ask` carries a SCALE
+//! `Message` (SPEC section 4, signed by its sender's account key) and is answered by a
+//! `Frame::Answer` of the same id, which carries what the message protocol answers
+//! ([`Response`]).
 //!
 //! Why a second way for the same messages: a request of the request-response protocol opens a
 //! substream of its own, and litep2p negotiates its protocol name (multistream-select V1)
 //! before the request may go, so each message costs a round trip more than on a WebSocket's
-//! one connection, and p2p payments were the slower (BENCHMARKS.md, issue 27). On a stream
-//! that is open, a message and its answer are one round trip. A message goes on the stream
-//! when one to the peer is open, and by the request-response protocol otherwise; the same
-//! bounds hold on both: a frame is at most [`MAX_SIZE`], a peer has the same rate, and a frame
-//! that does not decode costs its sender the same reputation.
+//! one connection, and p2p payments were the slower by 25-42 % (BENCHMARKS.md, issue 27). On a
+//! stream that is open, a message and its answer are one round trip, as on WebSocket (within
+//! 3-4 % of it: litep2p hands a frame between two of its tasks each way). A message goes on the
+//! stream when one to the peer is open and its frame fits, and by the request-response
+//! protocol otherwise; the same bounds hold on both: a frame is at most [`MAX_SIZE`], a peer
+//! has the same rate, and a frame that does not decode costs its sender the same reputation.
 //!
 //! Which peers have a stream: those the node syncs with, and the nodes found to serve an
 //! account it sends to, each reserved in the protocol's set (as the transactions protocol
@@ -65,6 +67,12 @@ pub enum Frame {
 	Ask { id: u64, message: Box<Message> },
 	/// The answer to the receiver's `Ask` of this `id`.
 	Answer { id: u64, response: Response },
+}
+
+/// Whether `frame` is within a notification's limit. A frame is its message or answer and
+/// eleven bytes at most more, so one that fits the request protocol may not fit here.
+fn fits(frame: &Frame) -> bool {
+	frame.encoded_size() as u64 <= MAX_SIZE
 }
 
 /// The protocol's name on chain `genesis`'s network.
@@ -145,6 +153,10 @@ impl Streams {
 			return None;
 		};
 		let frame = Frame::Ask { id: 0, message: Box::new(message.clone()) };
+		// A message within a frame's few bytes of the limit goes by request, which it fits.
+		if !fits(&frame) {
+			return None;
+		}
 		Some(self.send_and_wait(peer, &*sink, frame).await)
 	}
 
@@ -321,9 +333,14 @@ async fn serve(helpers: Arc<Accounts>, mut service: Box<dyn NotificationService>
 							} else {
 								Response::Busy("over this node's rate: ask again soon".into())
 							};
-							let answer = Frame::Answer { id, response }.encode();
-							let sent = sink.send_async_notification(answer);
-							let _ = tokio::time::timeout(SEND_TIMEOUT, sent).await;
+							let answer = Frame::Answer { id, response };
+							// One too long for a frame is not sent (the receiver would close
+							// the stream): the asker's patience sends its message by request,
+							// whose answer has room for it.
+							if fits(&answer) {
+								let sent = sink.send_async_notification(answer.encode());
+								let _ = tokio::time::timeout(SEND_TIMEOUT, sent).await;
+							}
 							drop(slot);
 						});
 					},
@@ -354,5 +371,29 @@ mod tests {
 		let genesis = H256::repeat_byte(0xab);
 		let name = format!("/{}/vbank/stream/1", "ab".repeat(32));
 		assert_eq!(&*protocol_name(&genesis), name.as_str());
+	}
+
+	#[test]
+	fn what_fits_a_request_but_not_a_frame_goes_by_request() {
+		let answer = |response: Response| Frame::Answer { id: u64::MAX, response };
+		// A refusal of this length is a response of exactly the limit: one byte for the
+		// variant, four for the text's length, then the text.
+		let refusal = |len: u64| Response::Refused("x".repeat(len as usize));
+		assert_eq!(refusal(MAX_SIZE - 5).encoded_size() as u64, MAX_SIZE);
+		// Its frame has nine bytes more (the variant and the id): too long.
+		assert!(!fits(&answer(refusal(MAX_SIZE - 5))));
+		assert!(fits(&answer(refusal(MAX_SIZE - 5 - 9))));
+		assert!(!fits(&answer(refusal(MAX_SIZE - 5 - 8))));
+		// An ask is its message and nine bytes.
+		let alice = rsmc::keys::Sr25519Signer::from_suri("//Alice").expect("a dev key");
+		let body = rsmc::Body::Revoke {
+			nonce: 1,
+			secrets: vec![Default::default(); 2_000],
+			next_waiver: sp_keyring::Sr25519Keyring::Bob.to_account_id(),
+		};
+		let message = Box::new(Message::signed(&H256::repeat_byte(1), 0, body, &alice));
+		let ask = Frame::Ask { id: u64::MAX, message: message.clone() };
+		assert_eq!(ask.encoded_size(), message.encoded_size() + 9);
+		assert_eq!(fits(&ask), message.encoded_size() as u64 + 9 <= MAX_SIZE);
 	}
 }
