@@ -12,7 +12,8 @@
 //! node it names stops answering.
 //!
 //! Requests are bounded ([`MAX_SIZE`]), each peer has a rate ([`RATE`] a second, in bursts of
-//! [`BURST`]), and a request that does not decode costs its sender reputation.
+//! [`BURST`], for the three protocols together), and a request that does not decode costs its
+//! sender reputation.
 
 pub mod stream;
 
@@ -142,6 +143,8 @@ pub struct P2p {
 	/// Our accounts' records, signed once a block: a peer's `Where` questions (up to [`RATE`]
 	/// a second) cost a look-up, not a signature each.
 	ours: Ours,
+	/// Each peer's allowance, one for all three protocols.
+	rates: Rates,
 }
 
 /// The records of the accounts this node serves, each signed at the newest block it was
@@ -180,6 +183,7 @@ impl P2p {
 			dht_answers,
 			streams,
 			ours: Ours::default(),
+			rates: Rates::default(),
 		}
 	}
 
@@ -375,15 +379,6 @@ impl Allowance {
 		Self { tokens: BURST, at: now }
 	}
 
-	/// Forget the buckets idle for 10 s once there are many; whether any were forgotten.
-	fn prune(allowances: &mut HashMap<PeerId, Allowance>, now: Instant) -> bool {
-		if allowances.len() <= 4 * QUEUE {
-			return false;
-		}
-		allowances.retain(|_, a| now.saturating_duration_since(a.at) < Duration::from_secs(10));
-		true
-	}
-
 	fn take(&mut self, now: Instant) -> bool {
 		let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
 		self.tokens = (self.tokens + elapsed * RATE).min(BURST);
@@ -396,9 +391,26 @@ impl Allowance {
 	}
 }
 
+/// Every peer's allowance, shared by the message and `where` protocols and the stream: a peer
+/// has [`RATE`] a second in all, however it spreads its requests.
+#[derive(Default)]
+struct Rates(Mutex<HashMap<PeerId, Allowance>>);
+
+impl Rates {
+	/// Whether `peer` may make one more request now. The buckets idle for 10 s are forgotten
+	/// once there are many.
+	fn allow(&self, peer: PeerId, now: Instant) -> bool {
+		let mut allowances = self.0.lock().expect("not poisoned");
+		if allowances.len() > 4 * QUEUE {
+			allowances.retain(|_, a| now.saturating_duration_since(a.at) < Duration::from_secs(10));
+		}
+		allowances.entry(peer).or_insert_with(|| Allowance::new(now)).take(now)
+	}
+}
+
 /// Answer both protocols' requests as they arrive, each in a task of its own: a message is
 /// handed to the helpers as `rsmc_message` hands it, a question about an account answered
-/// with its record when we serve it or know one. Each peer has its rate on each protocol.
+/// with its record when we serve it or know one. Each peer has one rate for every protocol.
 pub async fn serve(helpers: Arc<Accounts>, queues: Queues) {
 	futures::join!(
 		serve_one(helpers.clone(), Kind::Message, queues.messages),
@@ -411,13 +423,10 @@ async fn serve_one(
 	kind: Kind,
 	queue: async_channel::Receiver<IncomingRequest>,
 ) {
-	let mut allowances: HashMap<PeerId, Allowance> = HashMap::new();
+	let Some(p2p) = helpers.p2p.clone() else { return };
 	while let Ok(incoming) = queue.recv().await {
 		let IncomingRequest { peer, payload, pending_response } = incoming;
-		let now = Instant::now();
-		Allowance::prune(&mut allowances, now);
-		let allowance = allowances.entry(peer).or_insert_with(|| Allowance::new(now));
-		if !allowance.take(now) {
+		if !p2p.rates.allow(peer, Instant::now()) {
 			let _ = pending_response.send(refusal(TOO_FAST));
 			continue;
 		}
@@ -515,14 +524,31 @@ mod tests {
 	use super::*;
 
 	#[test]
-	fn a_peer_gets_its_burst_then_its_rate() {
-		let start = Instant::now();
-		let mut allowance = Allowance::new(start);
-		let taken = (0..(BURST as usize + 10)).filter(|_| allowance.take(start)).count();
+	fn a_peer_gets_its_burst_then_its_rate_and_others_theirs() {
+		let (rates, start) = (Rates::default(), Instant::now());
+		let (peer, other) = (PeerId::random(), PeerId::random());
+		let taken = (0..(BURST as usize + 10)).filter(|_| rates.allow(peer, start)).count();
 		assert_eq!(taken, BURST as usize, "a burst, then nothing at the same instant");
+		assert!(rates.allow(other, start), "another peer has its own");
 		let later = start + Duration::from_millis(10);
-		let refilled = (0..100).filter(|_| allowance.take(later)).count();
+		let refilled = (0..100).filter(|_| rates.allow(peer, later)).count();
 		assert_eq!(refilled, (RATE / 100.0) as usize, "10 ms later: 10 ms of the rate");
+	}
+
+	#[test]
+	fn idle_buckets_are_forgotten_once_there_are_many_and_a_busy_one_is_kept() {
+		let (rates, start) = (Rates::default(), Instant::now());
+		for _ in 0..4 * QUEUE {
+			rates.allow(PeerId::random(), start);
+		}
+		let busy = PeerId::random();
+		let at = |s| start + Duration::from_secs(s);
+		assert!(rates.allow(busy, at(5)));
+		// 10 s after the strangers came, one more: theirs go, the busy peer's stays.
+		rates.allow(PeerId::random(), at(10));
+		let kept = rates.0.lock().unwrap();
+		assert_eq!(kept.len(), 2, "the busy peer's and the newest stranger's");
+		assert!(kept.contains_key(&busy));
 	}
 
 	#[test]

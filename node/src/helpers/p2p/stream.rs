@@ -13,13 +13,14 @@
 //! 3-4 % of it: litep2p hands a frame between two of its tasks each way). A message goes on the
 //! stream when one to the peer is open and its frame fits, and by the request-response
 //! protocol otherwise; the same bounds hold on both: a frame is at most [`MAX_SIZE`], a peer
-//! has the same rate, and a frame that does not decode costs its sender the same reputation.
+//! has one rate for both, and a frame that does not decode costs its sender the same
+//! reputation.
 //!
 //! Which peers have a stream: those the node syncs with, and the nodes found to serve an
 //! account it sends to, each reserved in the protocol's set (as the transactions protocol
 //! reserves its peers); a node accepts streams from others up to [`INBOUND`].
 
-use super::{Allowance, Response, MAX_SIZE, TOO_FAST, UNDECODABLE};
+use super::{Response, MAX_SIZE, QUEUE, TOO_FAST, UNDECODABLE};
 use crate::helpers::{Accounts, LOG};
 use codec::{Decode, DecodeAll, Encode};
 use futures::StreamExt;
@@ -278,7 +279,6 @@ pub async fn run(
 async fn serve(helpers: Arc<Accounts>, mut service: Box<dyn NotificationService>) {
 	let Some(p2p) = helpers.p2p.clone() else { return };
 	let streams = &p2p.streams;
-	let mut allowances: HashMap<PeerId, Allowance> = HashMap::new();
 	let mut in_flight: HashMap<PeerId, Arc<Semaphore>> = HashMap::new();
 	while let Some(event) = service.next_event().await {
 		match event {
@@ -307,12 +307,10 @@ async fn serve(helpers: Arc<Accounts>, mut service: Box<dyn NotificationService>
 					},
 					frame => frame.map(Some),
 				};
-				let now = Instant::now();
-				if Allowance::prune(&mut allowances, now) {
+				if in_flight.len() > 4 * QUEUE {
 					in_flight.retain(|_, slots| slots.available_permits() < IN_FLIGHT);
 				}
-				let allowance = allowances.entry(peer).or_insert_with(|| Allowance::new(now));
-				let within = allowance.take(now);
+				let within = p2p.rates.allow(peer, Instant::now());
 				match frame {
 					Ok(Some(Frame::Ask { id, message })) => {
 						let Some(sink) = streams.sink(&peer) else { continue };
