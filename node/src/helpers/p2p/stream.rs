@@ -10,7 +10,7 @@
 //! before the request may go, so each message costs a round trip more than on a WebSocket's
 //! one connection, and p2p payments were the slower by 25-42 % (BENCHMARKS.md, issue 27). On a
 //! stream that is open, a message and its answer are one round trip, as on WebSocket (within
-//! 3-4 % of it: litep2p hands a frame between two of its tasks each way). A message goes on the
+//! 3-9 % of it: litep2p hands a frame between two of its tasks each way). A message goes on the
 //! stream when one to the peer is open and its frame fits, and by the request-response
 //! protocol otherwise; the same bounds hold on both: a frame is at most [`MAX_SIZE`], a peer
 //! has one rate for both, and a frame that does not decode costs its sender the same
