@@ -24,7 +24,9 @@
 //!     --features runtime-benchmarks,try-runtime --bench rsmc_rpc
 //! ```
 //!
-//! The test command runs each case once with the test profile's node.
+//! The test command runs each case once with the test profile's node. The nodes are watched as
+//! the end-to-end tests' are (`tests/e2e/watchdog.rs`): a measurement that keeps one pair
+//! alive past 20 minutes needs `VBANK_TEST_HANG_MINUTES`.
 
 #[allow(dead_code)]
 #[path = "../../tests/e2e/node.rs"]

@@ -3,13 +3,15 @@
 
 use std::{
 	fs::File,
-	io::{BufRead, BufReader, Write},
+	io::{BufRead, BufReader},
 	net::TcpListener,
 	path::{Path, PathBuf},
 	process::{Child, Command, Stdio},
-	sync::{Mutex, Once},
 	time::{Duration, Instant},
 };
+
+#[path = "watchdog.rs"]
+pub mod watchdog;
 
 /// How long a node may take to start answering RPC.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -22,6 +24,8 @@ pub struct Node {
 	/// The arguments it was started with, ports included, to start it again the same way.
 	args: Vec<String>,
 	log: tempfile::NamedTempFile,
+	/// The test that started it, for the watchdog.
+	test: String,
 }
 
 /// The node binary cargo built for these tests, or the one `VBANK_NODE` names (a release
@@ -84,8 +88,9 @@ impl Node {
 			args.extend(["--listen-addr".into(), format!("/ip4/127.0.0.1/tcp/{p2p_port}")]);
 			args.extend(extra.iter().map(ToString::to_string));
 			let log = tempfile::NamedTempFile::new().expect("a temporary file for the node's log");
-			let child = Node::command(&args, &log);
-			let mut node = Node { child, rpc_port, p2p_port, args, log };
+			let test = watchdog::this_test();
+			let child = Node::command(&args, &log, &test);
+			let mut node = Node { child, rpc_port, p2p_port, args, log, test };
 			match node.wait_until_ready() {
 				Ok(()) => return node,
 				Err(why) if attempt < 3 => {
@@ -98,7 +103,7 @@ impl Node {
 		unreachable!("the loop returns or panics")
 	}
 
-	fn command(args: &[String], log: &tempfile::NamedTempFile) -> Child {
+	fn command(args: &[String], log: &tempfile::NamedTempFile, test: &str) -> Child {
 		let child = Command::new(binary())
 			.args(args)
 			.stdin(Stdio::null())
@@ -106,7 +111,7 @@ impl Node {
 			.stderr(log.reopen().expect("the log file reopens"))
 			.spawn()
 			.unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()));
-		watch(child.id(), log.path());
+		watchdog::watch(child.id(), test, Some(log.path()));
 		child
 	}
 
@@ -117,7 +122,7 @@ impl Node {
 
 	/// Kill the node at once (SIGKILL), as a crash would.
 	pub fn kill(&mut self) {
-		unwatch(self.child.id());
+		watchdog::unwatch(self.child.id());
 		let _ = self.child.kill();
 		let _ = self.child.wait();
 	}
@@ -125,7 +130,7 @@ impl Node {
 	/// Start the node again, with the same arguments and ports, after [`Self::kill`].
 	pub fn restart(&mut self) {
 		self.log = tempfile::NamedTempFile::new().expect("a temporary file for the node's log");
-		self.child = Node::command(&self.args, &self.log);
+		self.child = Node::command(&self.args, &self.log, &self.test);
 		if let Err(why) = self.wait_until_ready() {
 			panic!("the node did not start again: {why}");
 		}
@@ -240,68 +245,10 @@ fn lines_of(log: &Path) -> Vec<String> {
 		.unwrap_or_default()
 }
 
+/// The last lines of the log `log`, for a failure message.
 fn tail_of(log: &Path) -> String {
 	let lines = lines_of(log);
 	lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-/// How long a node may live before its test counts as hung: `VBANK_TEST_HANG_MINUTES`, 20 by
-/// default. The slowest test takes a few minutes on a busy machine.
-fn hang_limit() -> Duration {
-	let minutes = std::env::var("VBANK_TEST_HANG_MINUTES").ok().and_then(|m| m.parse().ok());
-	Duration::from_secs(60 * minutes.unwrap_or(20))
-}
-
-/// A node that is running: its process, the test (thread) that started it, since when, and
-/// its log.
-struct Watched {
-	pid: u32,
-	test: String,
-	since: Instant,
-	log: PathBuf,
-}
-
-static WATCHED: Mutex<Vec<Watched>> = Mutex::new(Vec::new());
-
-/// Watch the node `pid` until [`unwatch`]. A test that hangs would hold the whole run (and CI)
-/// until an outer time limit, saying nothing of why: once a node outlives [`hang_limit`], the
-/// watchdog names its test, prints the node's last log lines, kills every node and ends the
-/// run as failed.
-fn watch(pid: u32, log: &Path) {
-	static WATCHDOG: Once = Once::new();
-	let test = std::thread::current().name().unwrap_or("an unnamed thread").to_string();
-	let watched = Watched { pid, test, since: Instant::now(), log: log.to_path_buf() };
-	WATCHED.lock().unwrap_or_else(|e| e.into_inner()).push(watched);
-	WATCHDOG.call_once(|| {
-		std::thread::spawn(|| {
-			let limit = hang_limit();
-			loop {
-				std::thread::sleep(Duration::from_secs(5));
-				let watched = WATCHED.lock().unwrap_or_else(|e| e.into_inner());
-				let Some(hung) = watched.iter().find(|w| w.since.elapsed() > limit) else {
-					continue;
-				};
-				// Straight to stderr: `eprintln!` would go to the test's captured output, which
-				// nobody reads once the run ends here.
-				let _ = writeln!(
-					std::io::stderr(),
-					"--- {} has run its node (pid {}) for more than {limit:?}: it hangs. The run \
-					 stops here. The end of the node's log: ---\n{}",
-					hung.test,
-					hung.pid,
-					tail_of(&hung.log)
-				);
-				for node in watched.iter() {
-					let _ = Command::new("kill").args(["-KILL", &node.pid.to_string()]).status();
-				}
-				std::process::exit(101);
-			}
-		});
-	});
-}
-
-fn unwatch(pid: u32) {
-	WATCHED.lock().unwrap_or_else(|e| e.into_inner()).retain(|w| w.pid != pid);
 }
 
 impl Drop for Node {
@@ -326,7 +273,7 @@ impl Drop for Node {
 		let deadline = Instant::now() + Duration::from_secs(20);
 		while Instant::now() < deadline {
 			if let Ok(Some(_)) = self.child.try_wait() {
-				unwatch(self.child.id());
+				watchdog::unwatch(self.child.id());
 				return;
 			}
 			std::thread::sleep(Duration::from_millis(50));

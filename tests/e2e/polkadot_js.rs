@@ -1,12 +1,18 @@
 //! Runs the polkadot.js suite in `tests/polkadot-js` (Node's `node --test`), which starts its
 //! own nodes from the binary built for these tests.
 
+use crate::node::watchdog;
 use std::{path::Path, process::Command};
 
 fn run(what: &str, command: &mut Command) {
-	let status = command
-		.status()
+	let mut child = command
+		.spawn()
 		.unwrap_or_else(|e| panic!("cannot run {what}: {e} (is Node.js 20+ installed?)"));
+	// Its nodes are its own; a suite that hangs is stopped with the run.
+	watchdog::watch(child.id(), &watchdog::this_test(), None);
+	let status = child.wait();
+	watchdog::unwatch(child.id());
+	let status = status.unwrap_or_else(|e| panic!("{what}: {e}"));
 	assert!(status.success(), "{what} failed with {status}");
 }
 

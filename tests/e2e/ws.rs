@@ -10,9 +10,12 @@ use std::{
 	time::{Duration, Instant},
 };
 
-/// The longest a frame may take to arrive whole, an answer to [`RawWs::call`] to come, or a
-/// frame to be written: a test fails then, rather than hang.
+/// The longest the node may leave a frame it began unfinished, or not read what we write (each
+/// read or write waits at most this), and the longest an answer to [`RawWs::call`] may take: a
+/// test fails then, rather than hang.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest frame we take: the node's answers are a few KiB.
+const MAX_FRAME: u64 = 16 << 20;
 
 pub struct RawWs {
 	/// Frames are written whole under this lock: the reader answers pings while another
@@ -97,33 +100,58 @@ impl RawWs {
 			if left.is_zero() {
 				return Err(ErrorKind::TimedOut.into());
 			}
+			// Wait for the next frame's first bytes without taking any, so that a deadline
+			// passed leaves the connection at a frame's start.
 			self.reader.get_ref().set_read_timeout(Some(left))?;
-			let mut head = [0u8; 2];
-			self.reader.read_exact(&mut head)?;
-			// The rest of a frame follows its head.
-			self.reader.get_ref().set_read_timeout(Some(FRAME_TIMEOUT))?;
-			let len = match head[1] & 0x7f {
-				126 => {
-					let mut len = [0u8; 2];
-					self.reader.read_exact(&mut len)?;
-					u64::from(u16::from_be_bytes(len))
-				},
-				127 => {
-					let mut len = [0u8; 8];
-					self.reader.read_exact(&mut len)?;
-					u64::from_be_bytes(len)
-				},
-				len => u64::from(len),
-			};
-			let mut payload = vec![0u8; len as usize];
-			self.reader.read_exact(&mut payload)?;
-			match head[0] & 0x0f {
-				0x1 => return Ok(serde_json::from_slice(&payload).expect("the node answers JSON")),
-				0x8 => panic!("the node closed the connection: {payload:?}"),
-				// The server closes a connection that stops answering its pings.
-				0x9 => self.pong(&payload),
-				_ => continue,
+			if self.reader.fill_buf()?.is_empty() {
+				return Err(ErrorKind::UnexpectedEof.into());
 			}
+			// The rest follows: a frame the node leaves unfinished is an error of its own, not a
+			// timeout the caller would wait past.
+			self.reader.get_ref().set_read_timeout(Some(FRAME_TIMEOUT))?;
+			let frame = self.read_frame().map_err(|e| match e.kind() {
+				ErrorKind::WouldBlock | ErrorKind::TimedOut => {
+					std::io::Error::other(format!("the node left a frame unfinished: {e}"))
+				},
+				_ => e,
+			})?;
+			if let Some(answer) = frame {
+				return Ok(answer);
+			}
+		}
+	}
+
+	/// One frame: a text frame's JSON, or `None` for a control frame (a ping is answered).
+	fn read_frame(&mut self) -> std::io::Result<Option<Value>> {
+		let mut head = [0u8; 2];
+		self.reader.read_exact(&mut head)?;
+		let len = match head[1] & 0x7f {
+			126 => {
+				let mut len = [0u8; 2];
+				self.reader.read_exact(&mut len)?;
+				u64::from(u16::from_be_bytes(len))
+			},
+			127 => {
+				let mut len = [0u8; 8];
+				self.reader.read_exact(&mut len)?;
+				u64::from_be_bytes(len)
+			},
+			len => u64::from(len),
+		};
+		if len > MAX_FRAME {
+			return Err(std::io::Error::other(format!("a frame of {len} bytes: out of step")));
+		}
+		let mut payload = vec![0u8; len as usize];
+		self.reader.read_exact(&mut payload)?;
+		match head[0] & 0x0f {
+			0x1 => Ok(Some(serde_json::from_slice(&payload).expect("the node answers JSON"))),
+			0x8 => panic!("the node closed the connection: {payload:?}"),
+			// The server closes a connection that stops answering its pings.
+			0x9 => {
+				self.pong(&payload);
+				Ok(None)
+			},
+			_ => Ok(None),
 		}
 	}
 
